@@ -1,0 +1,1 @@
+"""Model files: the manifest, the offline supply from PyPI packages, and drop-in discovery."""

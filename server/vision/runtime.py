@@ -1,0 +1,55 @@
+"""onnxruntime sessions built one way: providers and threads from settings."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import onnxruntime as ort
+
+log = logging.getLogger(__name__)
+
+
+def select_providers(requested: str, available: list[str] | None = None) -> list[str]:
+    """Map the ``PROCTOR_PROVIDERS`` setting to an onnxruntime provider list.
+
+    ``auto`` takes CUDA (then TensorRT is left out on purpose: engine builds are slow
+    at start) when onnxruntime offers it, else CPU.  CPU is always last as fallback.
+    """
+    available = list(available if available is not None else ort.get_available_providers())
+    names = {
+        "cpu": "CPUExecutionProvider",
+        "cuda": "CUDAExecutionProvider",
+        "tensorrt": "TensorrtExecutionProvider",
+        "rocm": "ROCMExecutionProvider",
+        "coreml": "CoreMLExecutionProvider",
+        "openvino": "OpenVINOExecutionProvider",
+    }
+    wanted: list[str] = []
+    req = (requested or "auto").strip().lower()
+    if req == "auto":
+        if "CUDAExecutionProvider" in available:
+            wanted.append("CUDAExecutionProvider")
+    else:
+        for item in req.split(","):
+            item = item.strip()
+            prov = names.get(item, item)
+            if prov in available and prov not in wanted:
+                wanted.append(prov)
+            elif prov not in available:
+                log.warning("execution provider %s requested but not available; skipped", prov)
+    if "CPUExecutionProvider" not in wanted:
+        wanted.append("CPUExecutionProvider")
+    return wanted
+
+
+def make_session(path: Path | str | bytes, providers: list[str], threads: int = 1) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = max(1, threads)
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Spinning threads burn the other core while MediaPipe/OpenCV stages run.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.log_severity_level = 3
+    model = path if isinstance(path, bytes) else str(path)
+    return ort.InferenceSession(model, sess_options=opts, providers=providers)

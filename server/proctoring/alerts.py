@@ -1,0 +1,153 @@
+"""Alert rules of the contract's "Alert Types" table, as model-free code.
+
+Each frame is reduced to ``FrameSignals`` (what the rules need: face count, whether
+the candidate looks away, whether verification failed, engagement, objects, text).
+``AlertEngine.evaluate`` feeds them to every rule and returns the alerts raised on
+that frame.  All state is a plain dict (``AlertEngine.state``) so it can be stored
+with the session and survive a restart.
+
+Re-arm policy (docs/alerts.md):
+- A rule fires once when its trigger is met (the Nth consecutive frame, or the first
+  frame above the confidence threshold), then stays quiet while the condition persists.
+- It re-arms when the condition has been absent for ``rearm_frames`` consecutive frames
+  (default 2, so a one-frame flicker does not open a new episode).
+- A condition that never clears is reported again every ``repeat_frames`` frames
+  (default 30, about half a minute at 1 frame/s), so a proctor who joins late sees it.
+- A frame on which a signal was not measured (``None``: no face for gaze, OCR not
+  scheduled) neither advances nor clears that rule.
+Object rules keep one episode per label, so a phone and a book each raise their own alert.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Alert:
+    type: str
+    severity: str  # info | warning | critical
+    message: str
+    timestamp: float
+    extra: dict = field(default_factory=dict)
+    frame_number: int | None = None
+
+    def as_contract(self) -> dict:
+        out = {"type": self.type, "severity": self.severity, "message": self.message, "timestamp": self.timestamp}
+        out.update(self.extra)
+        return out
+
+
+@dataclass
+class DetectedObject:
+    name: str  # contract/Rekognition-style name, e.g. "Cell Phone"
+    confidence: float  # 0-100
+    evidence: dict = field(default_factory=dict)  # what each signal contributed
+
+
+@dataclass
+class FrameSignals:
+    timestamp: float
+    face_count: int
+    looking_away: bool | None = None  # None: no face, gaze not measured
+    mismatch: bool | None = None  # None: no verification on this frame
+    engagement: float | None = None  # 0-100
+    suspicious_objects: list[DetectedObject] = field(default_factory=list)
+    objects_measured: bool = True  # False when the detector was not scheduled on this frame
+    text_confidence: float | None = None  # 0-100 best text region; None when OCR did not run
+    frame_number: int | None = None
+
+
+@dataclass(frozen=True)
+class AlertConfig:
+    no_face_frames: int = 3
+    looking_away_frames: int = 5
+    face_mismatch_frames: int = 3
+    low_engagement_frames: int = 10
+    low_engagement_below: float = 40.0
+    suspicious_object_confidence: float = 70.0
+    text_confidence: float = 80.0
+    rearm_frames: int = 2
+    repeat_frames: int = 30
+
+
+class _Episode:
+    """Consecutive-frame counter with fire-once / re-arm / repeat bookkeeping."""
+
+    def __init__(self, state: dict):
+        self.s = state
+        self.s.setdefault("run", 0)  # consecutive frames with the condition
+        self.s.setdefault("clear", 0)  # consecutive frames without it
+        self.s.setdefault("fired", False)  # fired in the current episode
+        self.s.setdefault("since", 0)  # frames since it last fired
+
+    def step(self, present: bool | None, needed: int, rearm: int, repeat: int) -> bool:
+        if present is None:
+            return False
+        if present:
+            self.s["run"] += 1
+            self.s["clear"] = 0
+            if self.s["fired"]:
+                self.s["since"] += 1
+                if repeat and self.s["since"] >= repeat:
+                    self.s["since"] = 0
+                    return True
+                return False
+            if self.s["run"] >= needed:
+                self.s["fired"] = True
+                self.s["since"] = 0
+                return True
+            return False
+        self.s["run"] = 0
+        self.s["clear"] += 1
+        if self.s["fired"] and self.s["clear"] >= rearm:
+            self.s["fired"] = False
+            self.s["since"] = 0
+        return False
+
+
+class AlertEngine:
+    def __init__(self, config: AlertConfig, state: dict | None = None):
+        self.config = config
+        self.state: dict = state if state is not None else {}
+
+    def _episode(self, key: str) -> _Episode:
+        return _Episode(self.state.setdefault(key, {}))
+
+    def evaluate(self, sig: FrameSignals) -> list[Alert]:
+        c = self.config
+        out: list[Alert] = []
+
+        def emit(kind: str, severity: str, message: str, **extra):
+            out.append(Alert(kind, severity, message, sig.timestamp, extra, sig.frame_number))
+
+        if self._episode("no_face_detected").step(sig.face_count == 0, c.no_face_frames, c.rearm_frames, c.repeat_frames):
+            emit("no_face_detected", "warning", "No face detected in frame")
+        if self._episode("multiple_faces").step(sig.face_count > 1, 1, c.rearm_frames, c.repeat_frames):
+            emit("multiple_faces", "critical", f"Multiple faces detected ({sig.face_count} faces)", face_count=sig.face_count)
+        looking = sig.looking_away if sig.face_count == 1 else None
+        if self._episode("looking_away").step(looking, c.looking_away_frames, c.rearm_frames, c.repeat_frames):
+            emit("looking_away", "warning", "Candidate looking away from camera")
+        if self._episode("face_mismatch").step(sig.mismatch, c.face_mismatch_frames, c.rearm_frames, c.repeat_frames):
+            emit("face_mismatch", "critical", f"Face verification failed {c.face_mismatch_frames} consecutive times")
+        low = None if sig.engagement is None else sig.engagement < c.low_engagement_below
+        if self._episode("low_engagement").step(low, c.low_engagement_frames, c.rearm_frames, c.repeat_frames):
+            emit("low_engagement", "info", "Low engagement detected", engagement=round(sig.engagement or 0.0, 1))
+
+        if sig.objects_measured:
+            seen = {o.name: o for o in sig.suspicious_objects if o.confidence > c.suspicious_object_confidence}
+            obj_state = self.state.setdefault("suspicious_object", {})
+            for name in set(obj_state) | set(seen):
+                ep = _Episode(obj_state.setdefault(name, {}))
+                if ep.step(name in seen, 1, c.rearm_frames, c.repeat_frames):
+                    o = seen[name]
+                    extra = {"confidence": round(o.confidence, 1), "object": name}
+                    if o.evidence:
+                        extra["evidence"] = o.evidence
+                    emit("suspicious_object", "warning", f"Suspicious object detected: {name}", **extra)
+
+        if sig.text_confidence is not None:
+            present = sig.text_confidence > c.text_confidence
+            if self._episode("text_detected").step(present, 1, c.rearm_frames, c.repeat_frames):
+                emit("text_detected", "info", "Readable text detected in frame",
+                     confidence=round(sig.text_confidence, 1))
+        return out

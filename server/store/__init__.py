@@ -1,0 +1,14 @@
+"""Persistence behind one interface: ``SessionStore``.  SQLite by default, PostgreSQL by URL."""
+from __future__ import annotations
+
+from .records import AlertRecord, FrameRecord, SessionRecord, StaleSession, VerificationRecord
+from .sql import SqlSessionStore
+
+SessionStore = SqlSessionStore
+
+
+def open_store(url: str) -> SessionStore:
+    return SqlSessionStore(url)
+
+
+__all__ = ["AlertRecord", "FrameRecord", "SessionRecord", "SessionStore", "StaleSession", "VerificationRecord", "open_store"]

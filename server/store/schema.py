@@ -1,0 +1,68 @@
+"""Tables of the store, in SQLAlchemy Core: the same schema on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),  # active | ended
+    sa.Column("start_time", sa.DateTime, nullable=False),  # naive UTC
+    sa.Column("end_time", sa.DateTime, nullable=True),
+    sa.Column("end_reason", sa.String(32), nullable=True),  # client | idle | video
+    sa.Column("last_activity", sa.Float, nullable=False),  # epoch seconds
+    sa.Column("job_data", sa.JSON, nullable=False),
+    sa.Column("frames_received", sa.Integer, nullable=False, default=0),
+    sa.Column("frames_analyzed", sa.Integer, nullable=False, default=0),
+    sa.Column("alert_count", sa.Integer, nullable=False, default=0),
+    # Registration: the embedding only, never the image.
+    sa.Column("face_embedding", sa.LargeBinary, nullable=True),
+    sa.Column("embedder", sa.String(64), nullable=True),
+    sa.Column("registration", sa.JSON, nullable=True),
+    sa.Column("document", sa.JSON, nullable=True),
+    # Rule state (consecutive counters, baselines) so a restart resumes where it stopped.
+    sa.Column("state", sa.JSON, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False, default=0),
+    sa.Column("report", sa.JSON, nullable=True),
+    sa.Column("kind", sa.String(16), nullable=False, default="live"),  # live | video
+)
+
+frames = sa.Table(
+    "frames",
+    metadata,
+    sa.Column("session_id", sa.String(64), sa.ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("frame_number", sa.Integer, primary_key=True),
+    sa.Column("timestamp", sa.Float, nullable=False),
+    sa.Column("analyzed", sa.Boolean, nullable=False),
+    sa.Column("result", sa.JSON, nullable=True),  # the contract's frame result
+    sa.Column("signals", sa.JSON, nullable=True),  # extra per-frame measurements for reports
+)
+
+verifications = sa.Table(
+    "verifications",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("session_id", sa.String(64), sa.ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("frame_number", sa.Integer, nullable=True),
+    sa.Column("timestamp", sa.Float, nullable=False),
+    sa.Column("verified", sa.Boolean, nullable=False),
+    sa.Column("similarity", sa.Float, nullable=False),
+    sa.Column("message", sa.String(200), nullable=False),
+    sa.Column("threshold", sa.Float, nullable=False),
+)
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("session_id", sa.String(64), sa.ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("frame_number", sa.Integer, nullable=True),
+    sa.Column("timestamp", sa.Float, nullable=False),
+    sa.Column("type", sa.String(40), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("message", sa.String(300), nullable=False),
+    sa.Column("extra", sa.JSON, nullable=False),
+)

@@ -1,0 +1,243 @@
+"""``SessionStore`` on SQLAlchemy Core: SQLite (WAL) by default, PostgreSQL by URL.
+
+Every write that belongs together happens in one transaction, so a ``kill -9`` leaves
+either the whole frame (result, verification, alerts, counters, rule state) or none of
+it.  A session row carries a ``version``; ``commit_frame`` only applies when the
+version it read is still current, so two replicas writing the same session cannot
+interleave their rule state silently (the loser gets ``StaleSession`` and retries).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from . import schema
+from .records import AlertRecord, FrameRecord, SessionRecord, StaleSession, VerificationRecord
+
+log = logging.getLogger(__name__)
+
+
+def _sqlite_pragmas(dbapi_conn, _record):
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes with WAL
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()
+
+
+def create_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 5})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def _row_to_session(row) -> SessionRecord:
+    emb = None
+    if row.face_embedding is not None:
+        emb = np.frombuffer(row.face_embedding, dtype=np.float32).copy()
+    return SessionRecord(
+        id=row.id,
+        status=row.status,
+        start_time=row.start_time,
+        end_time=row.end_time,
+        end_reason=row.end_reason,
+        last_activity=row.last_activity,
+        job_data=row.job_data or {},
+        frames_received=row.frames_received,
+        frames_analyzed=row.frames_analyzed,
+        alert_count=row.alert_count,
+        face_embedding=emb,
+        embedder=row.embedder,
+        registration=row.registration,
+        document=row.document,
+        state=row.state or {},
+        version=row.version,
+        report=row.report,
+        kind=row.kind,
+    )
+
+
+class SqlSessionStore:
+    """The one store implementation; the URL picks the engine."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = create_engine(url)
+        schema.metadata.create_all(self.engine)
+
+    # --- sessions --------------------------------------------------------------------
+    def create_session(self, rec: SessionRecord) -> None:
+        with self.engine.begin() as c:
+            c.execute(
+                schema.sessions.insert().values(
+                    id=rec.id, status=rec.status, start_time=rec.start_time, end_time=None, end_reason=None,
+                    last_activity=rec.last_activity, job_data=rec.job_data, frames_received=0, frames_analyzed=0,
+                    alert_count=0, state=rec.state or {}, version=0, kind=rec.kind,
+                )
+            )
+
+    def get_session(self, session_id: str) -> SessionRecord | None:
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(schema.sessions).where(schema.sessions.c.id == session_id)).first()
+        return _row_to_session(row) if row else None
+
+    def list_sessions(self) -> list[SessionRecord]:
+        cols = [c for c in schema.sessions.c if c.name not in ("report", "face_embedding", "state")]
+        with self.engine.connect() as c:
+            rows = c.execute(sa.select(*cols).order_by(schema.sessions.c.start_time.desc())).all()
+        out = []
+        for row in rows:
+            m = row._mapping
+            out.append(
+                SessionRecord(
+                    id=m["id"], status=m["status"], start_time=m["start_time"], end_time=m["end_time"],
+                    end_reason=m["end_reason"], last_activity=m["last_activity"], job_data=m["job_data"] or {},
+                    frames_received=m["frames_received"], frames_analyzed=m["frames_analyzed"],
+                    alert_count=m["alert_count"], registration=m["registration"], document=m["document"],
+                    embedder=m["embedder"], version=m["version"], kind=m["kind"],
+                )
+            )
+        return out
+
+    def delete_session(self, session_id: str) -> bool:
+        with self.engine.begin() as c:
+            for table in (schema.alerts, schema.verifications, schema.frames):
+                c.execute(table.delete().where(table.c.session_id == session_id))
+            res = c.execute(schema.sessions.delete().where(schema.sessions.c.id == session_id))
+        return res.rowcount > 0
+
+    def touch(self, session_id: str, when: float) -> None:
+        with self.engine.begin() as c:
+            c.execute(schema.sessions.update().where(schema.sessions.c.id == session_id).values(last_activity=when))
+
+    def idle_sessions(self, older_than: float) -> list[str]:
+        s = schema.sessions.c
+        with self.engine.connect() as c:
+            rows = c.execute(sa.select(s.id).where(s.status == "active", s.kind == "live", s.last_activity < older_than))
+            return [r.id for r in rows]
+
+    # --- identity ----------------------------------------------------------------------
+    def save_registration(self, session_id: str, embedding: np.ndarray, embedder: str, info: dict, when: float) -> bool:
+        """Store the registration embedding unless one exists; False when already registered."""
+        s = schema.sessions.c
+        with self.engine.begin() as c:
+            res = c.execute(
+                schema.sessions.update()
+                .where(s.id == session_id, s.face_embedding.is_(None))
+                .values(face_embedding=np.asarray(embedding, np.float32).tobytes(), embedder=embedder,
+                        registration=info, last_activity=when, version=s.version + 1)
+            )
+        return res.rowcount > 0
+
+    def save_document(self, session_id: str, document: dict, when: float,
+                      embedding: np.ndarray | None = None, embedder: str | None = None,
+                      registration: dict | None = None) -> bool:
+        """Store the document result; register the live face too when given and none is registered.
+
+        Returns True when the live face was registered by this call.
+        """
+        s = schema.sessions.c
+        with self.engine.begin() as c:
+            c.execute(schema.sessions.update().where(s.id == session_id).values(document=document, last_activity=when))
+            if embedding is None:
+                return False
+            res = c.execute(
+                schema.sessions.update()
+                .where(s.id == session_id, s.face_embedding.is_(None))
+                .values(face_embedding=np.asarray(embedding, np.float32).tobytes(), embedder=embedder,
+                        registration=registration, version=s.version + 1)
+            )
+            return res.rowcount > 0
+
+    # --- frames ------------------------------------------------------------------------
+    def commit_frame(
+        self,
+        session_id: str,
+        expected_version: int,
+        frame: FrameRecord,
+        verification: VerificationRecord | None,
+        alerts: list[AlertRecord],
+        state: dict,
+        when: float,
+    ) -> None:
+        """Write one analysed (or failed) frame atomically, with the rule state it produced."""
+        s = schema.sessions.c
+        with self.engine.begin() as c:
+            res = c.execute(
+                schema.sessions.update()
+                .where(s.id == session_id, s.version == expected_version, s.status == "active")
+                .values(
+                    version=s.version + 1,
+                    state=state,
+                    last_activity=when,
+                    frames_received=s.frames_received + 1,
+                    frames_analyzed=s.frames_analyzed + (1 if frame.analyzed else 0),
+                    alert_count=s.alert_count + len(alerts),
+                )
+            )
+            if res.rowcount != 1:
+                raise StaleSession(session_id)
+            c.execute(
+                schema.frames.insert().values(
+                    session_id=session_id, frame_number=frame.frame_number, timestamp=frame.timestamp,
+                    analyzed=frame.analyzed, result=frame.result, signals=frame.signals,
+                )
+            )
+            if verification is not None:
+                c.execute(schema.verifications.insert().values(session_id=session_id, **verification.__dict__))
+            if alerts:
+                c.execute(
+                    schema.alerts.insert(),
+                    [dict(session_id=session_id, frame_number=frame.frame_number, timestamp=a.timestamp, type=a.type,
+                          severity=a.severity, message=a.message, extra=a.extra) for a in alerts],
+                )
+
+    def frames(self, session_id: str) -> list[FrameRecord]:
+        f = schema.frames.c
+        with self.engine.connect() as c:
+            rows = c.execute(sa.select(schema.frames).where(f.session_id == session_id).order_by(f.frame_number)).all()
+        return [FrameRecord(r.frame_number, r.timestamp, r.analyzed, r.result, r.signals) for r in rows]
+
+    def alerts(self, session_id: str) -> list[AlertRecord]:
+        a = schema.alerts.c
+        with self.engine.connect() as c:
+            rows = c.execute(sa.select(schema.alerts).where(a.session_id == session_id).order_by(a.id)).all()
+        return [AlertRecord(r.type, r.severity, r.message, r.timestamp, r.extra or {}, r.frame_number) for r in rows]
+
+    def verifications(self, session_id: str) -> list[VerificationRecord]:
+        v = schema.verifications.c
+        with self.engine.connect() as c:
+            rows = c.execute(sa.select(schema.verifications).where(v.session_id == session_id).order_by(v.id)).all()
+        return [VerificationRecord(r.frame_number, r.timestamp, r.verified, r.similarity, r.message, r.threshold)
+                for r in rows]
+
+    # --- end -------------------------------------------------------------------------
+    def end_session(self, session_id: str, end_time: dt.datetime, reason: str, report: dict) -> bool:
+        """Mark ended and store the report; False if it was already ended (first end wins)."""
+        s = schema.sessions.c
+        with self.engine.begin() as c:
+            res = c.execute(
+                schema.sessions.update()
+                .where(s.id == session_id, s.status == "active")
+                .values(status="ended", end_time=end_time, end_reason=reason, report=report, version=s.version + 1)
+            )
+        return res.rowcount > 0
+
+    def count_active(self) -> int:
+        s = schema.sessions.c
+        with self.engine.connect() as c:
+            return int(c.execute(sa.select(sa.func.count()).where(s.status == "active")).scalar_one())
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -59,6 +59,7 @@ def is_arcface_signature(path: Path) -> bool:
         and len(ins[0]) == 4
         and ins[0][1:] == [3, 112, 112]
         and len(outs) == 1
+        and len(outs[0]) >= 1  # an output without shape information is not evidence
         and outs[0][-1] == 512
     )
 
@@ -70,7 +71,8 @@ def discover_dropins(models_dir: Path, known_files: set[str], llm_model: str | N
         return found
     for path in sorted(models_dir.iterdir()):
         name = path.name
-        if name in known_files or not path.is_file():
+        # Hidden files include macOS "._name" companions copied along from a USB stick.
+        if name in known_files or name.startswith(".") or not path.is_file():
             continue
         lower = name.lower()
         spec = None
@@ -99,6 +101,8 @@ class ModelRegistry:
         self.defaults = read_manifest(self.models_dir)
         known = {s.file for s in self.defaults}
         self.dropins = discover_dropins(self.models_dir, known, llm_model)
+        if llm_model and llm_model not in known and not any(s.file == llm_model for s in self.dropins):
+            log.warning("LLM model %s not found in %s; using the default", llm_model, self.models_dir)
 
     def resolve(self, role: str) -> ModelSpec | None:
         for spec in self.dropins:

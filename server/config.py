@@ -45,7 +45,10 @@ class Settings(BaseSettings):
     suspicious_object_confidence: float = 70.0
     text_confidence: float = 80.0
     alert_rearm_frames: int = Field(
-        10, description="A condition must clear for this many frames before the same alert fires again."
+        2, description="A condition must be absent this many frames before the same alert can fire again."
+    )
+    alert_repeat_frames: int = Field(
+        30, description="A condition that never clears is reported again every N frames (0: never)."
     )
 
     # --- inference -----------------------------------------------------------
@@ -56,7 +59,17 @@ class Settings(BaseSettings):
     ocr_every: int = Field(5, description="Run OCR on every Nth frame of a session (and on scene change).")
     objects_every: int = Field(1, description="Run the object detector on every Nth frame.")
     pose_every: int = Field(3, description="Run body-pose landmarks on every Nth frame.")
+    hands_every: int = Field(1, description="Run hand landmarks on every Nth frame (phone signals).")
     detect_width: int = Field(640, description="Frames are shrunk to this width for face detection.")
+
+    # --- local LLM summary ---------------------------------------------------
+    llm_enabled: bool = Field(True, description="Write the AI summary with the local GGUF model (else template).")
+    llm_model: str | None = Field(None, description="GGUF file name in the models folder (default: the manifest's).")
+    llm_timeout_s: float = Field(20.0, description="Time limit for the summary; the template answers after it.")
+    llm_max_tokens: int = 160
+    llm_context: int = 2048
+    llm_threads: int = 1
+    llm_gpu_layers: int = Field(0, description="Layers offloaded to the GPU by llama.cpp (-1: all).")
 
     # --- sessions ------------------------------------------------------------
     session_idle_timeout_s: float = Field(1800.0, description="End sessions with no call for this long (0: never).")

@@ -215,3 +215,21 @@ def prepare_yunet(src: Path, out: Path) -> Path:
         Path(out).unlink(missing_ok=True)
         raise RuntimeError(f"YuNet gives {len(got)} outputs, expected 12")
     return Path(out)
+
+
+def needs_preparation(model: onnx.ModelProto) -> bool:
+    """True for a raw int8bq file: constant DequantizeLinear nodes, or inputs that are not real inputs."""
+    graph = model.graph
+    inits = {i.name for i in graph.initializer}
+    used = {n for node in graph.node for n in node.input}
+    if any(i.name in inits or i.name not in used for i in graph.input):
+        return True
+    return any(n.op_type == "DequantizeLinear" and all(x in inits for x in n.input if x) for n in graph.node)
+
+
+def prepare_in_memory(model: onnx.ModelProto) -> bytes:
+    """The same graph fix as ``prepare_quantized``, without the file and the equivalence check."""
+    fold_constant_dequantize(model)
+    strip_void_block_size(model)
+    drop_unused(model)
+    return model.SerializeToString()

@@ -139,13 +139,13 @@ def _loadable_onnx(path: Path) -> Path | bytes:
     """
     import onnx
 
-    from ..models.onnx_prep import needs_preparation, prepare_quantized
+    from ..models.prepare import needs_preparation, prepare_in_memory
 
     model = onnx.load(str(path))
     if not needs_preparation(model):
         return Path(path)
     log.warning("%s is not prepared for onnxruntime; preparing in memory (run `proctor models fetch`)", path)
-    return prepare_quantized(model).SerializeToString()
+    return prepare_in_memory(model)
 
 
 class InsightFaceDetector:

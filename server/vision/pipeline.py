@@ -189,7 +189,7 @@ class FramePipeline:
         if primary is not None and plan.embed:
             timed("embedding", self.embed, image, primary)
         if primary is not None and plan.landmarks and self.local.landmarker is not None:
-            obs.mesh = timed("landmarks", self.local.landmarker.detect, image)
+            obs.mesh = timed("landmarks", self.local.landmarker.detect, image, primary)
         if primary is not None and plan.emotion and self.local.emotion is not None:
             blend = obs.mesh.blendshapes if obs.mesh is not None else None
             obs.emotions = timed("emotion", self.local.emotion.classify, image, primary, blend)

@@ -1,0 +1,121 @@
+"""Every failure answers ``{"success": false, "error": "..."}`` with a fitting status; never a bare 500."""
+from __future__ import annotations
+
+import json
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..service.errors import Busy, ServiceError
+
+log = logging.getLogger(__name__)
+
+# Field -> the contract's message for a missing or mistyped value.
+MISSING_FIELD = {
+    "frame": "No frame data provided",
+    "face": "No face data provided",
+    "document": "No document data provided",
+    "live_face": "No live_face data provided",
+}
+
+
+def error_body(message: str, **extra) -> dict:
+    body = {"success": False, "error": message}
+    body.update(extra)
+    return body
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def service_error(_req: Request, exc: ServiceError):
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Busy) else None
+        return JSONResponse(error_body(exc.message, **exc.extra), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_req: Request, exc: RequestValidationError):
+        for err in exc.errors():
+            loc = [str(p) for p in err.get("loc", ())]
+            if err.get("type") == "json_invalid":
+                return JSONResponse(error_body("Invalid JSON body"), status_code=400)
+            for name, message in MISSING_FIELD.items():
+                if name in loc:
+                    return JSONResponse(error_body(message), status_code=400)
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
+        if first.get("type") in ("model_attributes_type", "dict_type"):
+            return JSONResponse(error_body("Request body must be a JSON object"), status_code=400)
+        return JSONResponse(error_body(f"Invalid request: {where}: {first.get('msg', 'invalid')}"), status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_req: Request, exc: StarletteHTTPException):
+        message = exc.detail if isinstance(exc.detail, str) else "Request failed"
+        if exc.status_code == 404 and message == "Not Found":
+            message = "Endpoint not found"
+        if exc.status_code == 405:
+            message = "Method not allowed"
+        return JSONResponse(error_body(message), status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_req: Request, exc: Exception):
+        log.exception("unhandled error", exc_info=exc)
+        return JSONResponse(error_body("Internal server error"), status_code=500)
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for a body over ``limit`` bytes (declared or streamed)."""
+
+    def __init__(self, app, limit: int):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    return await self._reply(send, 400, "Invalid Content-Length")
+                if declared > self.limit:
+                    return await self._reply(send, 413, self._message())
+        seen = 0
+        started = False
+
+        async def guarded_receive():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge()
+            return message
+
+        async def tracking_send(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, guarded_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await self._reply(send, 413, self._message())
+
+    def _message(self) -> str:
+        return f"Request body too large (limit {self.limit // (1024 * 1024)} MB)"
+
+    @staticmethod
+    async def _reply(send, status: int, message: str):
+        body = json.dumps(error_body(message)).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass

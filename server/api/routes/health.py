@@ -1,0 +1,44 @@
+"""GET /health."""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+from fastapi import APIRouter, Request
+
+from ... import __version__
+from ..deps import ServiceDep
+from ..schemas import HealthResponse
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", response_model=HealthResponse)
+async def health(service: ServiceDep, request: Request):
+    active = await asyncio.to_thread(service.store.count_active)
+    llm = service.summarizer.engine
+    features = {
+        # The reference's keys stay; their values say what this server really does.
+        "aws_rekognition": False,
+        "openai_llm": False,
+        "anthropic_llm": False,
+        "rest_api_enabled": True,
+        "websocket_enabled": bool(getattr(request.app.state, "websocket_enabled", False)),
+        "video_url_analysis": bool(getattr(request.app.state, "video_enabled", False)),
+        # additions
+        "face_verification": True,
+        "local_llm": bool(llm is not None and llm.available),
+        "offline": True,
+    }
+    return {
+        "status": "healthy",
+        "service": "Live Interview Analyzer API",
+        "version": "2.0.0",
+        "server": f"proctor {__version__}",
+        "timestamp": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds"),
+        "active_sessions": active,
+        "features": features,
+        "models": service.models.describe(),
+        "execution_providers": service.models.providers,
+        "inference_queue": service.pool.pending,
+    }

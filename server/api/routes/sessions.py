@@ -1,0 +1,158 @@
+"""/api/sessions: one router for the session resource and its sub-resources."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from ...service.sessions import iso
+from ..deps import ServiceDep, SettingsDep
+from ..schemas import (
+    AlertsResponse,
+    DocumentStatusResponse,
+    EndSessionResponse,
+    ErrorResponse,
+    FrameRequest,
+    FrameResponse,
+    MessageResponse,
+    MetricsResponse,
+    RegisterFaceRequest,
+    RegisterFaceResponse,
+    SessionListResponse,
+    StartSessionRequest,
+    StartSessionResponse,
+    VerificationStatusResponse,
+    VerifyDocumentRequest,
+    VerifyDocumentResponse,
+)
+
+router = APIRouter(prefix="/api/sessions", tags=["sessions"])
+
+ERRORS = {400: {"model": ErrorResponse}, 404: {"model": ErrorResponse}, 413: {"model": ErrorResponse},
+          503: {"model": ErrorResponse}}
+
+
+def _ws_url(request: Request, settings) -> str:
+    base = settings.public_base_url or str(request.base_url)
+    base = base.rstrip("/")
+    if base.startswith("https://"):
+        return "wss://" + base[len("https://"):] + "/socket.io/"
+    return "ws://" + base.split("://", 1)[-1] + "/socket.io/"
+
+
+@router.post("/start", response_model=StartSessionResponse, responses=ERRORS)
+async def start_session(service: ServiceDep, settings: SettingsDep, request: Request,
+                        body: Annotated[StartSessionRequest | None, Body()] = None):
+    job_data = body.job_data if body is not None else None
+    if job_data is not None and not isinstance(job_data, dict):
+        return JSONResponse({"success": False, "error": "job_data must be an object"}, status_code=400)
+    rec = await service.start_session(job_data)
+    base = f"/api/sessions/{rec.id}"
+    return {
+        "success": True,
+        "session_id": rec.id,
+        "status": rec.status,
+        "start_time": iso(rec.start_time),
+        "face_verification_required": True,
+        "websocket_url": _ws_url(request, settings),
+        "api_endpoints": {
+            "verify_document": f"{base}/verify-document",
+            "register_face": f"{base}/register-face",
+            "analyze_frame": f"{base}/frame",
+            "get_metrics": f"{base}/metrics",
+            "get_alerts": f"{base}/alerts",
+            "get_document_status": f"{base}/document-status",
+            "get_verification_status": f"{base}/verification-status",
+            "end_session": f"{base}/end",
+            "get_report": f"{base}/report",
+        },
+        "verification_flow": [
+            "1. verify_document - Upload ID document and capture live face",
+            "2. register_face - Register face for continuous verification (auto if document verified)",
+            "3. analyze_frame - Start interview with frame analysis",
+        ],
+    }
+
+
+@router.post("/{session_id}/verify-document", response_model=VerifyDocumentResponse, responses=ERRORS)
+async def verify_document(session_id: str, service: ServiceDep,
+                          body: Annotated[VerifyDocumentRequest | None, Body()] = None):
+    body = body or VerifyDocumentRequest()
+    return await service.verify_document(session_id, body.document, body.live_face, body.document_type)
+
+
+@router.get("/{session_id}/document-status", response_model=DocumentStatusResponse, responses=ERRORS)
+async def document_status(session_id: str, service: ServiceDep):
+    return await service.document_status(session_id)
+
+
+@router.post("/{session_id}/register-face", response_model=RegisterFaceResponse, responses=ERRORS)
+async def register_face(session_id: str, service: ServiceDep,
+                        body: Annotated[RegisterFaceRequest | None, Body()] = None):
+    return await service.register_face(session_id, (body or RegisterFaceRequest()).face)
+
+
+@router.get("/{session_id}/verification-status", response_model=VerificationStatusResponse, responses=ERRORS)
+async def verification_status(session_id: str, service: ServiceDep):
+    return await service.verification_status(session_id)
+
+
+@router.post("/{session_id}/frame", response_model=FrameResponse, responses=ERRORS)
+async def analyze_frame(session_id: str, service: ServiceDep, body: Annotated[FrameRequest | None, Body()] = None):
+    result = await service.analyse_frame(session_id, (body or FrameRequest()).frame)
+    return {"success": True, "session_id": session_id, "result": result}
+
+
+@router.get("/{session_id}/metrics", response_model=MetricsResponse, responses=ERRORS)
+async def metrics(session_id: str, service: ServiceDep):
+    return {"success": True, "session_id": session_id, "metrics": await service.metrics(session_id)}
+
+
+@router.get("/{session_id}/alerts", response_model=AlertsResponse, responses=ERRORS)
+async def alerts(session_id: str, service: ServiceDep):
+    items = await service.alerts(session_id)
+    return {"success": True, "session_id": session_id, "total_alerts": len(items), "alerts": items}
+
+
+@router.post("/{session_id}/end", response_model=EndSessionResponse, responses=ERRORS)
+async def end_session(session_id: str, service: ServiceDep):
+    report = await service.end_session(session_id)
+    return {"success": True, "session_id": session_id, "report": report}
+
+
+@router.get("/{session_id}/report", responses=ERRORS)
+async def get_report(session_id: str, service: ServiceDep,
+                     format: Annotated[str, Query(pattern="^(json|html)$")] = "json"):
+    report = await service.report(session_id)
+    if format == "html":
+        from ...proctoring.html import render_report_html
+
+        return HTMLResponse(render_report_html(report))
+    return {"success": True, "session_id": session_id, "report": report}
+
+
+@router.get("", response_model=SessionListResponse)
+async def list_sessions(service: ServiceDep):
+    rows = await service.list_sessions()
+    sessions = [
+        {
+            "session_id": r.id,
+            "is_active": r.is_active,
+            "start_time": iso(r.start_time),
+            "frames_analyzed": r.frames_analyzed,
+            "alert_count": r.alert_count,
+            "status": r.status,
+            "end_reason": r.end_reason,
+            "total_frames_received": r.frames_received,
+            "face_registered": r.registration is not None,
+        }
+        for r in rows
+    ]
+    return {"success": True, "total_sessions": len(sessions), "sessions": sessions}
+
+
+@router.delete("/{session_id}", response_model=MessageResponse, responses=ERRORS)
+async def delete_session(session_id: str, service: ServiceDep):
+    await service.delete_session(session_id)
+    return {"success": True, "message": "Session deleted successfully"}

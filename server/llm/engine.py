@@ -1,0 +1,494 @@
+"""The local model that turns ``SummaryFacts`` into a paragraph, with the template as the net.
+
+One ``llama_cpp.Llama`` lives on one worker thread of its own (a ``Llama`` is not
+thread-safe): it is loaded there, every call to it runs there, one job at a time,
+from a queue. Callers wait on a future for at most their time limit, so they get an
+answer in time even while the thread is still busy; a stopping criterion ends a
+generation at the deadline so the thread frees soon after.
+
+Each call: the facts as a short list -> the GGUF's own chat template -> generation
+under a GBNF grammar built for these facts (plain sentences, bounded length, and
+digits only as the facts' own numbers) -> ``validate_summary``. A text with problems
+gets one more try with another seed when time allows; otherwise, or on timeout or
+error, the template's text is returned with ``llm_enhanced=False`` and the reason.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .facts import METRIC_WORDS, SummaryFacts
+from .template import ALERT_PHRASES, EMOTION_WORDS, score_band, template_summary
+from .validate import validate_summary
+from .vocabulary import fact_words, vocabulary, words_gbnf
+
+log = logging.getLogger(__name__)
+
+MIN_SENTENCES = 2
+MAX_SENTENCES = 3
+MIN_WORDS_PER_SENTENCE = 5
+MAX_WORDS_PER_SENTENCE = 28
+
+# Used only when a GGUF carries no chat template of its own (most instruct models use it).
+CHATML_TEMPLATE = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n'}}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+SYSTEM_PROMPT = (
+    "You write the summary paragraph of a video interview report for a hiring team. "
+    "Use only the facts you are given. Copy every number exactly as it is written in the facts. "
+    "Refer to the candidate by name, or as the candidate when no name is given. "
+    "Do not guess anything the facts do not state."
+)
+INSTRUCTION = (
+    "Write two or three sentences that summarise this session for the interview report. "
+    "State the overall video score, and mention any critical alerts."
+)
+
+
+@dataclass(frozen=True)
+class SummaryResult:
+    """The summary to show, and what it cost."""
+
+    text: str
+    llm_enhanced: bool  # True only when the model's own text passed validation
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    calls: int = 0  # model generations run (a retry counts)
+    reason: str = ""  # "ok", or why the template text was used
+    problems: tuple[str, ...] = ()  # validation problems of the last rejected model text
+    drafts: tuple[str, ...] = ()  # every text the model wrote for this call, for audit logs
+    elapsed_s: float = 0.0
+    # llama.cpp's own clock, summed over calls: prompt_ms / prompt_evaluated (tokens not
+    # reused from the KV cache), generate_ms / generated.
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def token_consumption(self) -> dict[str, float | int]:
+        """The report's ``token_consumption`` block."""
+        return {
+            "total_api_calls": self.calls,
+            "total_tokens_consumed": self.total_tokens,
+            "total_prompt_tokens": self.prompt_tokens,
+            "total_completion_tokens": self.completion_tokens,
+            "average_tokens_per_call": round(self.total_tokens / self.calls, 1) if self.calls else 0,
+        }
+
+
+# --- prompt and grammar ---------------------------------------------------------
+
+
+def fact_lines(facts: SummaryFacts) -> list[str]:
+    """The facts as the model sees them: one short line each, numbers written as allowed."""
+    f = facts
+    lines = []
+    if f.candidate_name:
+        lines.append(f"Candidate: {f.candidate_name}")
+    if f.job_title or f.company:
+        role = " at ".join(p for p in (f.job_title, f.company) if p)
+        lines.append(f"Role: {role}")
+    if f.duration_minutes:
+        lines.append(f"Interview length: {f.duration_minutes} minutes")
+    else:
+        lines.append(f"Interview length: {round(f.duration_s)} seconds")
+    if f.questions_answered is not None:
+        lines.append(f"Questions answered: {f.questions_answered}")
+    lines.append(f"Overall video score: {f.overall_score} out of 100 ({score_band(f.overall_score)})")
+    for name, value in f.metrics().items():
+        lines.append(f"{METRIC_WORDS[name].capitalize()}: {value} out of 100")
+    emotion = EMOTION_WORDS.get((f.dominant_emotion or "").upper())
+    if emotion:
+        lines.append(f"Most frequent facial expression: {emotion}")
+    v = f.verification
+    if v.enabled and v.verification_rate is not None:
+        lines.append(f"Face verification: matched on {v.verification_rate:g}% of checks, {v.mismatches} mismatches")
+    if f.total_alerts:
+        parts = []
+        for kind, n in sorted(f.alert_counts.items(), key=lambda kv: -kv[1]):
+            one, several = ALERT_PHRASES.get(kind, (kind.replace("_", " "),) * 2)
+            parts.append(f"{n} for {one if n == 1 else several}")
+        critical = f.severity_counts.get("critical", 0)
+        lines.append(f"Proctoring alerts: {f.total_alerts} ({', '.join(parts)}), {critical} critical")
+    else:
+        lines.append("Proctoring alerts: none")
+    if f.key_strengths:
+        lines.append("Strengths: " + "; ".join(f.key_strengths))
+    if f.areas_of_growth:
+        lines.append("Areas of growth: " + "; ".join(f.areas_of_growth))
+    return lines
+
+
+# One worked example shows the form. None of its own words or numbers can leak into a
+# summary: the grammar allows only the vocabulary and numbers of the session's facts.
+EXAMPLE_FACTS = SummaryFacts(
+    duration_s=720,
+    frames_analyzed=700,
+    overall_score=74,
+    candidate_name="Sam Taylor",
+    job_title="Sales Associate",
+    company="Contoso",
+    eye_contact=69,
+    posture=81,
+    dominant_emotion="HAPPY",
+    alert_counts={"looking_away": 2},
+    severity_counts={"warning": 2},
+    key_strengths=("Upright posture",),
+    areas_of_growth=("Eye contact dropped at times",),
+)
+EXAMPLE_SUMMARY = (
+    "Sam Taylor completed a 12-minute video interview for the Sales Associate role at Contoso "
+    "and earned a solid overall video score of 74 out of 100. Posture was the strongest signal at 81, "
+    "while eye contact was lower at 69, and the most frequent expression was happy. "
+    "Two alerts for looking away were raised, and none of them were critical."
+)
+
+
+def _user_message(facts: SummaryFacts) -> str:
+    facts_text = "\n".join(f"- {line}" for line in fact_lines(facts))
+    return f"Facts about the interview session:\n{facts_text}\n\n{INSTRUCTION}"
+
+
+def build_messages(facts: SummaryFacts) -> list[dict[str, str]]:
+    """System prompt, the worked example, then this session's facts."""
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": _user_message(EXAMPLE_FACTS)},
+        {"role": "assistant", "content": EXAMPLE_SUMMARY},
+        {"role": "user", "content": _user_message(facts)},
+    ]
+
+
+def _gbnf_literal(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def build_grammar(facts: SummaryFacts) -> str:
+    """GBNF for one paragraph of 2-3 plain sentences that opens with the candidate's name
+    (or "The candidate"). A sentence is 5-28 words or numbers ending in a full stop; no
+    newlines; words only from the closed vocabulary (``vocabulary.py``) and digits only
+    as the facts' own numbers."""
+    names = fact_words(facts)
+    allowed = vocabulary(facts)
+    first = words_gbnf(allowed, capitalised=True)
+    if names:
+        first = f"{first} | {words_gbnf(names)}"
+    subject = facts.candidate_name or "The candidate"
+    numbers = " | ".join(_gbnf_literal(s) for s in facts.number_strings())
+    lo, hi = MIN_WORDS_PER_SENTENCE - 1, MAX_WORDS_PER_SENTENCE - 1
+    return "\n".join(
+        [
+            f"root ::= {_gbnf_literal(subject)} (gap item){{{lo},{hi}}} \".\" "
+            f"(\" \" sentence){{{MIN_SENTENCES - 1},{MAX_SENTENCES - 1}}}",
+            f"sentence ::= first (gap item){{{lo},{hi}}} \".\"",
+            f"first ::= {first}",
+            'item ::= word | num ("%" | "-minute" | "-second")?',
+            f"word ::= {words_gbnf(allowed | names)}",
+            'gap ::= " " | ", "',
+            f"num ::= {numbers}",
+        ]
+    )
+
+
+# --- the summarizer ---------------------------------------------------------------
+
+
+@dataclass
+class _Generation:
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    timed_out: bool
+    seconds: float
+    timings: dict[str, float]
+
+
+@dataclass
+class _Job:
+    facts: SummaryFacts
+    deadline: float  # time.monotonic() by which the model must have stopped
+    future: concurrent.futures.Future = field(default_factory=concurrent.futures.Future)
+
+
+class LocalSummarizer:
+    """Summaries from a local GGUF model through llama-cpp-python, with the template as fallback.
+
+    Construct it once (the FastAPI lifespan): it starts its worker thread, which loads
+    the model at once. ``summarize`` and ``summarize_async`` may be called from any
+    thread or the event loop; they never take longer than ``timeout_s``.
+    """
+
+    provider = "llama.cpp"
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        n_ctx: int = 1024,
+        n_threads: int = 1,
+        timeout_s: float = 15.0,
+        max_tokens: int = 200,
+        n_gpu_layers: int = 0,
+        *,
+        temperature: float = 0.3,
+        seed: int = 20260121,
+        retries: int = 1,
+        max_pending: int = 4,
+    ):
+        self.model_path = Path(model_path)
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.timeout_s = timeout_s
+        self.max_tokens = max_tokens
+        self.n_gpu_layers = n_gpu_layers
+        self.temperature = temperature
+        self.seed = seed
+        self.retries = retries
+        self.max_pending = max_pending
+        self.model_name = self.model_path.stem
+        self.load_s: float | None = None
+        self.chat_template_source: str | None = None  # "gguf" or "chatml-default", once loaded
+        self._unavailable: str | None = None
+        self._ready = threading.Event()
+        self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._llama = None
+        self._formatter = None
+        self._thread: threading.Thread | None = None
+
+        if not self.model_path.is_file():
+            self._unavailable = f"model not available: no GGUF at {self.model_path}"
+        else:
+            try:
+                import llama_cpp  # noqa: F401  (import only to learn it is there; used on the worker)
+            except Exception as exc:  # ImportError, or a shared library that fails to load
+                self._unavailable = f"model not available: llama_cpp cannot be imported ({exc})"
+        if self._unavailable:
+            log.warning("LLM summaries off, template only: %s", self._unavailable)
+            self._ready.set()
+        else:
+            self._thread = threading.Thread(target=self._work, name="llm-summarizer", daemon=True)
+            self._thread.start()
+
+    # --- public ---------------------------------------------------------------
+
+    @property
+    def available(self) -> bool:
+        """False once it is known that the model cannot run (missing, failed to load)."""
+        return self._unavailable is None
+
+    @property
+    def unavailable_reason(self) -> str | None:
+        return self._unavailable
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until the model is loaded (or known to be unavailable)."""
+        return self._ready.wait(timeout)
+
+    def summarize(self, facts: SummaryFacts, timeout_s: float | None = None) -> SummaryResult:
+        """The summary of ``facts`` within ``timeout_s`` (default: the constructor's)."""
+        start = time.monotonic()
+        job_or_result = self._submit(facts, start, timeout_s)
+        if isinstance(job_or_result, SummaryResult):
+            return job_or_result
+        job = job_or_result
+        try:
+            return job.future.result(timeout=max(0.0, job.deadline - time.monotonic()))
+        except concurrent.futures.TimeoutError:
+            job.future.cancel()  # drops it if the worker has not started it yet
+            return self._fallback(facts, "timeout", start)
+        except Exception as exc:  # a bug on the worker must not cost the report its summary
+            log.exception("LLM summary job failed")
+            return self._fallback(facts, f"model error: {exc}", start)
+
+    async def summarize_async(self, facts: SummaryFacts, timeout_s: float | None = None) -> SummaryResult:
+        """As ``summarize``, awaiting the worker without blocking the event loop."""
+        start = time.monotonic()
+        job_or_result = self._submit(facts, start, timeout_s)
+        if isinstance(job_or_result, SummaryResult):
+            return job_or_result
+        job = job_or_result
+        try:
+            # On timeout wait_for cancels the future: a queued job is dropped, a running one
+            # stops at its own deadline.
+            return await asyncio.wait_for(asyncio.wrap_future(job.future), max(0.0, job.deadline - time.monotonic()))
+        except asyncio.TimeoutError:
+            job.future.cancel()
+            return self._fallback(facts, "timeout", start)
+        except Exception as exc:
+            log.exception("LLM summary job failed")
+            return self._fallback(facts, f"model error: {exc}", start)
+
+    def close(self, timeout: float | None = 5.0) -> None:
+        """Stop the worker after its current job; the model is freed on its own thread."""
+        self._unavailable = self._unavailable or "model not available: summarizer closed"
+        if self._thread is not None and self._thread.is_alive():
+            self._jobs.put(None)
+            self._thread.join(timeout)
+
+    # --- internals --------------------------------------------------------------
+
+    def _fallback(self, facts: SummaryFacts, reason: str, start: float, **usage) -> SummaryResult:
+        return SummaryResult(
+            text=template_summary(facts),
+            llm_enhanced=False,
+            reason=reason,
+            elapsed_s=round(time.monotonic() - start, 3),
+            **usage,
+        )
+
+    def _submit(self, facts: SummaryFacts, start: float, timeout_s: float | None) -> _Job | SummaryResult:
+        if self._unavailable:
+            return self._fallback(facts, self._unavailable, start)
+        if self._jobs.qsize() >= self.max_pending:
+            return self._fallback(facts, "busy: too many summaries waiting for the model", start)
+        budget = self.timeout_s if timeout_s is None else timeout_s
+        job = _Job(facts, deadline=start + max(0.0, budget))
+        self._jobs.put(job)
+        return job
+
+    def _work(self) -> None:
+        try:
+            self._load()
+        except Exception as exc:
+            self._unavailable = f"model not available: failed to load {self.model_path.name} ({exc})"
+            log.exception("LLM model failed to load; template only")
+        finally:
+            self._ready.set()
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                break
+            if not job.future.set_running_or_notify_cancel():
+                continue
+            try:
+                job.future.set_result(self._run_job(job))
+            except BaseException as exc:  # the caller gets it; the thread lives on
+                job.future.set_exception(exc)
+        if self._llama is not None:
+            self._llama.close()
+            self._llama = None
+
+    def _load(self) -> None:
+        from llama_cpp import Llama, llama_chat_format
+
+        t0 = time.monotonic()
+        # verbose=False keeps llama.cpp quiet; it silences stdout/stderr for the load only.
+        llama = Llama(
+            model_path=str(self.model_path),
+            n_ctx=self.n_ctx,
+            n_threads=self.n_threads,
+            n_threads_batch=self.n_threads,
+            n_gpu_layers=self.n_gpu_layers,
+            seed=self.seed,
+            verbose=False,
+        )
+        template = llama.metadata.get("tokenizer.chat_template") or CHATML_TEMPLATE
+        eos = llama.token_eos()
+        bos = llama.token_bos()
+        # The same formatter create_chat_completion builds from the GGUF metadata; used
+        # directly because create_chat_completion takes no stopping criteria (the deadline).
+        self._formatter = llama_chat_format.Jinja2ChatFormatter(
+            template=template,
+            eos_token=llama._model.token_get_text(eos) if eos != -1 else "",
+            bos_token=llama._model.token_get_text(bos) if bos != -1 else "",
+            stop_token_ids=[eos],
+        )
+        self.chat_template_source = "gguf" if "tokenizer.chat_template" in llama.metadata else "chatml-default"
+        self._llama = llama
+        self.load_s = round(time.monotonic() - t0, 3)
+        log.info("LLM %s loaded in %.2f s (chat template: %s)", self.model_path.name, self.load_s,
+                 self.chat_template_source)
+
+    def _run_job(self, job: _Job) -> SummaryResult:
+        start = time.monotonic()
+        facts = job.facts
+        if self._unavailable:
+            return self._fallback(facts, self._unavailable, start)
+        # Stop the model a little before the caller's deadline so its result arrives in time.
+        margin = min(0.25, 0.1 * max(0.0, job.deadline - start))
+        model_deadline = job.deadline - margin
+        messages = build_messages(facts)
+        grammar = build_grammar(facts)
+        drafts: list[str] = []
+        timings: dict[str, float] = {}
+        usage = {"prompt_tokens": 0, "completion_tokens": 0, "calls": 0, "timings": timings}
+        problems: list[str] = []
+        last_s = 0.0
+        for attempt in range(1 + self.retries):
+            remaining = model_deadline - time.monotonic()
+            if remaining <= 0 or (attempt and remaining < last_s):
+                break
+            try:
+                gen = self._generate(messages, grammar, model_deadline, self.seed + attempt)
+            except Exception as exc:
+                log.exception("LLM generation failed")
+                return self._fallback(facts, f"model error: {exc}", start, drafts=tuple(drafts), **usage)
+            drafts.append(gen.text)
+            for key, value in gen.timings.items():
+                timings[key] = round(timings.get(key, 0) + value, 1)
+            usage["prompt_tokens"] += gen.prompt_tokens
+            usage["completion_tokens"] += gen.completion_tokens
+            usage["calls"] += 1
+            last_s = gen.seconds
+            if gen.timed_out:
+                return self._fallback(facts, "timeout", start, drafts=tuple(drafts), **usage)
+            problems = validate_summary(gen.text, facts)
+            if not problems:
+                elapsed = round(time.monotonic() - start, 3)
+                return SummaryResult(gen.text, True, reason="ok", drafts=tuple(drafts), elapsed_s=elapsed, **usage)
+            log.info("LLM summary rejected (attempt %d): %s | %r", attempt + 1, problems, gen.text)
+        if not problems:
+            return self._fallback(facts, "timeout", start, **usage)
+        return self._fallback(
+            facts, "validation failed: " + "; ".join(problems), start,
+            problems=tuple(problems), drafts=tuple(drafts), **usage,
+        )
+
+    def _generate(self, messages: list[dict[str, str]], grammar_text: str, deadline: float, seed: int) -> _Generation:
+        import llama_cpp
+        from llama_cpp import LlamaGrammar, StoppingCriteriaList
+
+        llama, formatter = self._llama, self._formatter
+        formatted = formatter(messages=messages)
+        prompt = llama.tokenize(formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True)
+        timed_out = False
+
+        def past_deadline(_ids, _logits) -> bool:
+            nonlocal timed_out
+            timed_out = timed_out or time.monotonic() >= deadline
+            return timed_out
+
+        stops = StoppingCriteriaList([past_deadline, *(formatted.stopping_criteria or [])])
+        llama_cpp.llama_perf_context_reset(llama._ctx.ctx)
+        t0 = time.monotonic()
+        out = llama.create_completion(
+            prompt=prompt,
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            top_p=0.9,
+            top_k=40,
+            repeat_penalty=1.1,
+            seed=seed,
+            stop=formatted.stop,
+            stopping_criteria=stops,
+            grammar=LlamaGrammar.from_string(grammar_text, verbose=False),
+        )
+        seconds = time.monotonic() - t0
+        perf = llama_cpp.llama_perf_context(llama._ctx.ctx)
+        timings = {
+            "prompt_ms": perf.t_p_eval_ms,
+            "prompt_evaluated": perf.n_p_eval,
+            "generate_ms": perf.t_eval_ms,
+            "generated": perf.n_eval,
+        }
+        usage = out["usage"]
+        text = out["choices"][0]["text"].strip()
+        return _Generation(text, usage["prompt_tokens"], usage["completion_tokens"], timed_out, seconds, timings)

@@ -1,0 +1,414 @@
+"""Checks that a summary says only what ``SummaryFacts`` support.
+
+``validate_summary`` returns a list of problems (empty: the text may be shown). The
+checks are cheap, lexical and conservative: a sentence the model wrote is thrown
+away on any doubt, because the template can always say it instead.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from .facts import METRIC_WORDS, SummaryFacts
+from .vocabulary import vocabulary
+
+MIN_WORDS = 10
+MAX_WORDS = 120
+MAX_CHARS = 900
+MAX_SENTENCES = 5
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
+_WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_PLAIN_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,;:'\"()%-!?")
+
+# Topics nothing in the pipeline measures: a summary that raises them is inventing.
+# A topic is allowed when the facts' own texts (name, job, rule sentences) use it.
+FORBIDDEN_TOPICS = {
+    "voice or speech": r"\b(voice|vocal|tone|audio|sound|speech|speak|speaks|speaking|spoke|spoken|accent|pronunciation|articulat\w*|fluen\w*|verbal\w*)\b",
+    "attire or appearance": r"\b(attire|dress|dressed|clothing|clothes|outfit|suit|tie|shirt|groom\w*|appearance|hair\w*|jewel\w*|makeup)\b",
+    "gender": r"\b(he|she|him|her|his|hers|himself|herself|man|woman|male|female)\b",
+    "age or ethnicity": r"\b(young|elderly|aged|ethnic\w*|race|nationality)\b",
+    "answer content or skills": r"\b(technical|knowledge|knowledgeable|expertise|qualifications?|experienced?|skills?|skilled|answers? (was|were) (correct|accurate|strong|thorough|detailed))\b",
+    "a hiring decision": r"\b(hire|hired|hiring decision|recommend\w*|reject\w*|job offer|shortlist\w*|next round|move forward|good fit|strong fit)\b",
+    "first or second person": r"\b(i|me|my|we|our|us|you|your)\b",
+    "the task itself": r"\b(the facts|these facts|given facts|listed facts|as an ai|ai model|language model|as requested|here is|here's|bullet points?)\b",
+}
+
+# Alert types whose mention can be told from the words alone.
+ALERT_MENTIONS = {
+    "multiple_faces": r"\b(multiple|several|more than one|another|second|additional|other|extra) (faces?|people|persons?|individuals?)\b",
+    "face_mismatch": r"\b(face|identity) mismatch(es)?\b|\bmismatch(es|ed)?\b|\b(did|does) not match\b",
+    "suspicious_object": r"\b(suspicious objects?|(mobile |cell )?phones?|smartphones?)\b",
+    "no_face_detected": r"\b(face (was |went )?(out of view|not visible|not detected|missing)|no face|left the (frame|camera view)|absent from (the )?(frame|camera|view))\b",
+    "looking_away": r"\blook(ed|ing|s)? away\b",
+}
+_NO_ALERTS = re.compile(
+    r"\b(no|zero|without( any)?|free of( any)?|not any)\s+(proctoring\s+|integrity\s+|serious\s+|critical\s+|major\s+)?"
+    r"(alerts?|red flags?|integrity (concerns?|issues?)|suspicious (activity|behaviou?r)|incidents?|violations?|concerns?|issues?)\b"
+)
+_CRITICAL_CLAIM = re.compile(r"\bcritical\b")
+_NEGATOR = re.compile(r"\b(no|not|never|without|zero|none|nor|neither|free of|absence of)\b")
+_VERIFIED_CLAIM = re.compile(
+    r"\b(identity (was |has been )?(verified|confirmed|matched)|verif(ied|ication)|matched the registered)\b"
+)
+
+EMOTION_LEXICON = {
+    "HAPPY": r"\b(happy|happiness|cheerful|joyful|smil\w*)\b",
+    "CALM": r"\b(calm|calmly|composed|relaxed)\b",
+    "CONFUSED": r"\b(confused|confusion|puzzled)\b",
+    "SURPRISED": r"\b(surprised|surprise)\b",
+    "SAD": r"\b(sad|sadness|unhappy)\b",
+    "ANGRY": r"\b(angry|anger|frustrat\w*|irritat\w*)\b",
+    "DISGUSTED": r"\b(disgust\w*)\b",
+    "FEAR": r"\b(fear\w*|afraid|scared|nervous\w*|anxious|anxiety|stress\w*|tense)\b",
+}
+
+_NUMBER_WORDS = {
+    w: i
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+        "fifteen sixteen seventeen eighteen nineteen".split()
+    )
+}
+_TIMES = {"once": 1, "twice": 2, "thrice": 3}
+_TENS = {w: 10 * (i + 2) for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split())}
+# The word after a number says what it counts; see SummaryFacts.numbers_by_unit.
+_UNIT_WORDS = {
+    "%": "percent", "percent": "percent", "per": "percent", "percentage": "percent", "out": "percent",
+    "points": "percent", "point": "percent",
+    "minute": "minutes", "minutes": "minutes", "second": "seconds", "seconds": "seconds",
+    "alert": "alerts", "alerts": "alerts", "critical": "alerts", "warning": "alerts", "warnings": "alerts",
+    "frame": "frames", "frames": "frames", "question": "questions", "questions": "questions",
+    "mismatch": "mismatches", "mismatches": "mismatches", "times": "alerts",
+    "hour": "never", "hours": "never", "day": "never", "days": "never", "week": "never", "weeks": "never",
+    "month": "never", "months": "never", "year": "never", "years": "never",
+    # Nothing counts people or faces: "two other people" is a guess.
+    "people": "never", "persons": "never", "faces": "never", "individuals": "never",
+}
+_AFTER_NUMBER = re.compile(r"\s*(%)|[\s-]*([a-z]+)")
+
+# Words a summary may capitalise mid-sentence without them being names from the facts.
+_PRODUCT_WORDS = {
+    "candidate", "interview", "video", "overall", "score", "eye", "contact", "posture", "engagement",
+    "confidence", "facial", "expressions", "expression", "head", "stability", "gestures", "face",
+    "verification", "alert", "alerts", "proctoring", "session", "critical", "warning", "the", "and",
+}
+_STOPWORDS = set(
+    "the a an and or of to in on at for with by from was were is are be been has had have that this "
+    "which who as it its their they them there while but not no throughout during over than".split()
+)
+
+
+def _allowed_number(value: float, allowed: frozenset[float]) -> bool:
+    return any(abs(value - a) < 1e-6 for a in allowed)
+
+
+def _unit_after(lower: str, pos: int) -> str | None:
+    """The unit named right after position ``pos`` ("%", "percent", "minutes", ...), if any."""
+    m = _AFTER_NUMBER.match(lower, pos)
+    if not m:
+        return None
+    word = m.group(1) or m.group(2)
+    if word == "out" and not lower.startswith(" of", m.end()):
+        return None
+    return _UNIT_WORDS.get(word)
+
+
+def _spelled_numbers(lower: str) -> list[tuple[int, str]]:
+    """Spelled-out numbers that count something ("eighty-five percent", "three alerts"), with the unit."""
+    tokens = re.findall(r"[a-z]+|%", lower.replace("-", " "))
+    found, i = [], 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok in _TENS or tok in _NUMBER_WORDS or (tok == "hundred" and i > 0 and tokens[i - 1] in ("a", "one")):
+            value = 0
+            while i < len(tokens):
+                t = tokens[i]
+                if t in _TENS:
+                    value += _TENS[t]
+                elif t in _NUMBER_WORDS:
+                    value += _NUMBER_WORDS[t]
+                elif t == "hundred":
+                    value = max(value, 1) * 100
+                else:
+                    break
+                i += 1
+            following = tokens[i : i + 2]
+            if following == ["out", "of"]:
+                found.append((value, "percent"))
+            else:
+                unit = next((_UNIT_WORDS[t] for t in following if t != "out" and t in _UNIT_WORDS), None)
+                if unit:
+                    found.append((value, unit))
+            continue
+        if tok in _TIMES:
+            found.append((_TIMES[tok], "alerts"))
+        i += 1
+    return found
+
+
+def _clause_before(lower: str, start: int) -> str:
+    """The words of the same clause before ``start`` (at most ten)."""
+    head = lower[:start]
+    cut = max(head.rfind(c) for c in ".,;:(")
+    return " ".join(head[cut + 1 :].split()[-10:])
+
+
+def _mentions(pattern: str, lower: str) -> tuple[bool, bool]:
+    """(mentioned as present, mentioned as absent) for a pattern in the text."""
+    present = absent = False
+    for m in re.finditer(pattern, lower):
+        if _NEGATOR.search(_clause_before(lower, m.start())):
+            absent = True
+        else:
+            present = True
+    return present, absent
+
+
+def _check_numbers(text: str, lower: str, facts: SummaryFacts) -> list[str]:
+    by_unit = facts.numbers_by_unit()
+    problems = []
+    plain = _THOUSANDS.sub("", lower)
+    for m in _NUMBER.finditer(plain):
+        value, unit = float(m.group(0)), _unit_after(plain, m.end())
+        if plain[: m.start()].endswith("out of "):
+            if value != 100:
+                problems.append(f"gives a scale of {m.group(0)}; scores are out of 100")
+        elif not _allowed_number(value, by_unit[unit or "bare"]):
+            problems.append(f"number {m.group(0)} is not among the facts' {unit or 'scores and counts'}")
+    for value, unit in _spelled_numbers(lower):
+        if not _allowed_number(float(value), by_unit[unit]):
+            problems.append(f"spelled-out number {value} is not among the facts' {unit}")
+    return problems
+
+
+def _check_topics(lower: str, facts_lower: str) -> list[str]:
+    problems = []
+    for topic, pattern in FORBIDDEN_TOPICS.items():
+        m = re.search(pattern, lower)
+        if m and not re.search(pattern, facts_lower):
+            problems.append(f"mentions {topic} ({m.group(0)!r}), which is not measured")
+    return problems
+
+
+def _check_alerts(lower: str, facts: SummaryFacts, facts_lower: str) -> list[str]:
+    problems = []
+    m = _NO_ALERTS.search(lower)
+    if m:
+        qualifier = (m.group(4) or "").strip()
+        what = m.group(5)
+        if qualifier == "critical":
+            raised = facts.severity_counts.get("critical", 0)
+        elif what.startswith("alert") and qualifier in ("", "proctoring", "integrity"):
+            raised = facts.total_alerts
+        else:
+            raised = facts.serious_alerts
+        if raised:
+            problems.append(f"claims {m.group(0)!r} but {raised} such alerts were raised")
+    critical = facts.severity_counts.get("critical", 0)
+    for m in _CRITICAL_CLAIM.finditer(lower):
+        negated = bool(_NEGATOR.search(_clause_before(lower, m.start())))
+        if not critical and not negated:
+            problems.append("calls something critical but no critical alert was raised")
+            break
+        if critical and negated:
+            problems.append(f"says nothing was critical but {critical} critical alerts were raised")
+            break
+    for kind, pattern in ALERT_MENTIONS.items():
+        count = facts.alert_counts.get(kind, 0)
+        if kind == "face_mismatch":
+            count += facts.verification.mismatches if facts.verification.enabled else 0
+        present, absent = _mentions(pattern, lower)
+        if absent and count:
+            problems.append(f"says there was no {kind.replace('_', ' ')} but {count} were recorded")
+        if present and not count and not re.search(pattern, facts_lower):
+            low_eye_contact = facts.eye_contact is not None and facts.eye_contact < 70
+            if not (kind == "looking_away" and low_eye_contact):
+                problems.append(f"mentions {kind.replace('_', ' ')} but none was recorded")
+    if not facts.verification.enabled:
+        m = _VERIFIED_CLAIM.search(lower)
+        if m and not _NEGATOR.search(_clause_before(lower, m.start())):
+            problems.append(f"mentions {m.group(0)!r} but face verification was not enabled")
+    return problems
+
+
+def _check_emotions(lower: str, facts: SummaryFacts, facts_lower: str) -> list[str]:
+    dominant = (facts.dominant_emotion or "").upper()
+    problems = []
+    for emotion, pattern in EMOTION_LEXICON.items():
+        if emotion == dominant:
+            continue
+        m = re.search(pattern, lower)
+        if m and not re.search(pattern, facts_lower) and not _NEGATOR.search(_clause_before(lower, m.start())):
+            shown = dominant.lower() or "not measured"
+            problems.append(f"describes the candidate as {m.group(0)!r}; the dominant expression was {shown}")
+    return problems
+
+
+def _check_language(text: str, facts: SummaryFacts) -> list[str]:
+    problems = []
+    fact_chars = set("".join(facts.texts()))
+    odd = sorted({c for c in text if c not in _PLAIN_CHARS and c not in fact_chars})
+    if odd:
+        problems.append(f"unexpected characters {''.join(odd)!r}")
+    if "\n" in text or "\r" in text:
+        problems.append("contains line breaks")
+    words = _WORD.findall(text)
+    lower_words = [w.lower() for w in words]
+    fact_words = {w.lower() for t in facts.texts() for w in _WORD.findall(t)}
+    long = [w for w in lower_words if len(w) > 20 and w not in fact_words]
+    if long:
+        problems.append(f"garbled word {long[0]!r}")
+    alpha = [w for w in lower_words if len(w) >= 2 and w not in fact_words]
+    vowelless = [w for w in alpha if not re.search(r"[aeiouy]", w)]
+    if alpha and len(vowelless) / len(alpha) > 0.15:
+        problems.append(f"does not read as English ({', '.join(vowelless[:3])})")
+    if len(lower_words) >= 12:
+        if sum(w in _STOPWORDS for w in lower_words) / len(lower_words) < 0.12:
+            problems.append("does not read as English (too few function words)")
+        content = Counter(w for w in lower_words if len(w) > 3 and w not in _STOPWORDS)
+        if content:
+            word, n = content.most_common(1)[0]
+            if n / len(lower_words) > 0.2 and n >= 4:
+                problems.append(f"repeats {word!r} {n} times")
+    names = Counter(w for w in words if w[0].isupper() and w.lower() in fact_words and w.lower() not in _STOPWORDS)
+    if names and names.most_common(1)[0][1] > 2:
+        problems.append(f"repeats {names.most_common(1)[0][0]!r} {names.most_common(1)[0][1]} times")
+    for a, b in zip(lower_words, lower_words[1:]):
+        if a == b:
+            problems.append(f"repeats {a!r}")
+            break
+    trigrams = Counter(zip(lower_words, lower_words[1:], lower_words[2:]))
+    if trigrams and trigrams.most_common(1)[0][1] >= 3:
+        problems.append(f"repeats the phrase {' '.join(trigrams.most_common(1)[0][0])!r}")
+    sentences = [s.strip().lower() for s in _SENTENCE_END.split(text) if s.strip()]
+    if len(sentences) != len(set(sentences)):
+        problems.append("repeats a sentence")
+    allowed = vocabulary(facts)
+    outside = sorted({w for w in lower_words if w.replace("’", "'") not in allowed})
+    if outside:
+        problems.append(f"uses words outside the summary vocabulary: {', '.join(outside[:6])}")
+    # Capitalised words inside a sentence are names: they must come from the facts.
+    fact_text = " ".join(facts.texts())
+    for sentence in _SENTENCE_END.split(text):
+        for w in _WORD.findall(sentence)[1:]:
+            if w[0].isupper() and w not in fact_text and w.lower() not in _PRODUCT_WORDS:
+                problems.append(f"names {w!r}, which is not in the facts")
+                break
+    return problems
+
+
+_METRIC_MENTIONS = {
+    "eye_contact": r"\beye contact\b",
+    "confidence": r"\bconfiden(ce|t)\b",
+    "engagement": r"\bengage(ment|d)\b",
+    "posture": r"\bposture\b",
+    "facial_expressions": r"\bfacial expressions?\b",
+    "head_stability": r"\bhead stability\b",
+    "gestures": r"\bgestures?\b",
+    "overall_score": r"\bscore\b",
+}
+# Finite verbs of the summary vocabulary: a sentence without one is a fragment.
+_VERBS = set(
+    """was were is are had has have did does do showed shows completed earned maintained maintains kept
+    remained held displayed demonstrated achieved reached received led followed noted observed appeared
+    raised recorded detected flagged indicates suggests reflects needs could should would may might can
+    averaged scored matched answered looked looks stayed""".split()
+)
+# Words a sentence cannot end on.
+_DANGLING = set(
+    "the a an of to and or with for in on at by only that which be been not than as from its their is was "
+    "were are while but into per very".split()
+)
+# Judgement words and the values they need: (pattern, lowest allowed, highest allowed).
+_JUDGEMENTS = (
+    (re.compile(r"\b(strong|stronger|strongly|excellent|great|high|higher)\b"), 70, 100),
+    (re.compile(r"\b(good|solid|solidly|consistent|consistently|steady|steadily)\b"), 60, 100),
+    (re.compile(r"\b(weak|weaker|weakly|poor|low)\b"), 0, 59),
+    (re.compile(r"\b(lower|limited)\b"), 0, 74),
+)
+_TOP = re.compile(r"\b(strongest|highest|best)\b")
+_BOTTOM = re.compile(r"\b(weakest|lowest|worst)\b")
+# What counts as saying something from the facts, besides numbers and the facts' own words.
+_ANCHORS = re.compile(
+    "|".join(_METRIC_MENTIONS.values())
+    + r"|\b(alerts?|critical|warnings?|mismatch(es)?|phones?|suspicious|looking away|looked away|out of view|"
+    r"verification|verified|matched|minutes?|seconds?|questions?|signals?|expression)\b"
+    + r"|" + "|".join(EMOTION_LEXICON.values())
+)
+
+
+def _check_content(text: str, lower: str, facts: SummaryFacts) -> list[str]:
+    """Every sentence must carry a fact, the key facts must be there, and judgements must fit the values."""
+    problems = []
+    fact_words = {w.lower() for t in facts.texts() for w in _WORD.findall(t) if len(w) > 3}
+    for sentence in _SENTENCE_END.split(lower):
+        words = _WORD.findall(sentence)
+        if not words:
+            continue
+        if not (_ANCHORS.search(sentence) or _NUMBER.search(sentence) or set(words) & fact_words):
+            problems.append(f"a sentence states no fact: {sentence[:60]!r}")
+        if not set(words) & _VERBS:
+            problems.append(f"a sentence has no verb: {sentence[:60]!r}")
+        if words[-1] in _DANGLING and re.search(r"[a-z]\.?$", sentence):
+            problems.append(f"a sentence stops mid-phrase: {sentence[-40:]!r}")
+    if not re.search(rf"(?<![\d.]){facts.overall_score}(?![\d.]\d)", lower):
+        problems.append(f"does not state the overall video score ({facts.overall_score})")
+    critical = [k for k, n in facts.alert_counts.items() if n and k in ("multiple_faces", "face_mismatch")]
+    if critical and not any(_mentions(ALERT_MENTIONS[k], lower)[0] for k in critical) and "critical" not in lower:
+        problems.append("leaves out the critical alerts")
+    values = {**facts.metrics(), "overall_score": facts.overall_score}
+    measured = facts.metrics()
+    for chunk in re.split(r"[.,;:()]|\b(?:and|while|but|whereas|although)\b", lower):
+        named = [k for k, pattern in _METRIC_MENTIONS.items() if k in values and re.search(pattern, chunk)]
+        if len(named) != 1 or (named[0] == "engagement" and "low engagement" in chunk):
+            continue
+        key, value = named[0], values[named[0]]
+        word = METRIC_WORDS.get(key, "overall video score")
+        for m in _NUMBER.finditer(chunk):
+            unit = _unit_after(chunk, m.end())
+            scale = chunk[: m.start()].endswith("out of ")
+            if not scale and unit in (None, "percent") and float(m.group(0)) != value:
+                problems.append(f"gives {word} as {m.group(0)} but it was {value}")
+        for pattern, lowest, highest in _JUDGEMENTS:
+            m = pattern.search(chunk)
+            if m and not lowest <= value <= highest:
+                problems.append(f"calls {word} {m.group(0)!r} but it was {value}")
+        if key in measured and len(measured) > 1:
+            if _TOP.search(chunk) and value < max(measured.values()):
+                problems.append(f"calls {word} the {_TOP.search(chunk).group(0)} but it was not")
+            if _BOTTOM.search(chunk) and value > min(measured.values()):
+                problems.append(f"calls {word} the {_BOTTOM.search(chunk).group(0)} but it was not")
+    return problems
+
+
+def validate_summary(text: str, facts: SummaryFacts) -> list[str]:
+    """Problems that keep ``text`` from being shown as the summary of ``facts``; empty when none."""
+    text = (text or "").strip()
+    if not text:
+        return ["empty"]
+    problems: list[str] = []
+    words = _WORD.findall(text)
+    if len(words) < MIN_WORDS:
+        problems.append(f"too short ({len(words)} words, at least {MIN_WORDS})")
+    if len(words) > MAX_WORDS or len(text) > MAX_CHARS:
+        problems.append(f"too long ({len(words)} words / {len(text)} characters)")
+    sentences = [s for s in _SENTENCE_END.split(text) if s.strip()]
+    if len(sentences) > MAX_SENTENCES:
+        problems.append(f"too many sentences ({len(sentences)}, at most {MAX_SENTENCES})")
+    if not text[0].isupper():
+        problems.append("does not start with a capital letter")
+    if text[-1] not in ".!?":
+        problems.append("does not end a sentence")
+
+    lower = " ".join(text.lower().split())
+    facts_lower = " ".join(" ".join(facts.texts()).lower().split())
+    problems += _check_numbers(text, lower, facts)
+    problems += _check_topics(lower, facts_lower)
+    problems += _check_alerts(lower, facts, facts_lower)
+    problems += _check_emotions(lower, facts, facts_lower)
+    problems += _check_language(text, facts)
+    problems += _check_content(text, lower, facts)
+    return problems

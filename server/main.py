@@ -1,0 +1,91 @@
+"""Builds the FastAPI app: settings -> store -> models -> inference pool -> service -> routers."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from fastapi import FastAPI
+
+from . import __version__
+from .api import errors
+from .api.routes import health, sessions
+from .config import Settings, get_settings
+from .service.sessions import ProctorService
+from .service.summary import Summarizer
+from .store import open_store
+from .vision.pipeline import SharedModels
+from .vision.pool import InferencePool
+
+log = logging.getLogger("proctor")
+
+
+def build_summarizer(settings: Settings, shared: SharedModels) -> Summarizer:
+    spec = shared.specs.get("llm")
+    if spec is None or not settings.llm_enabled:
+        return Summarizer(None)
+    from .llm.engine import LocalSummarizer
+
+    engine = LocalSummarizer(
+        shared.registry.path(spec), n_ctx=settings.llm_context, n_threads=settings.llm_threads,
+        timeout_s=settings.llm_timeout_s, max_tokens=settings.llm_max_tokens, n_gpu_layers=settings.llm_gpu_layers,
+    )
+    return Summarizer(engine, provider_label="local-llama.cpp")
+
+
+async def _reaper(service: ProctorService, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            ended = await service.end_idle_sessions()
+            if ended:
+                log.info("ended %d idle session(s): %s", len(ended), ", ".join(ended))
+        except Exception:
+            log.exception("idle-session reaper failed")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = open_store(settings.sqlalchemy_url)
+        shared = await asyncio.to_thread(SharedModels.load, settings)
+        for line in shared.describe().items():
+            log.info("model %s: %s", line[0], line[1])
+        pool = await asyncio.to_thread(InferencePool, shared, settings.inference_workers, settings.max_queue)
+        summarizer = build_summarizer(settings, shared)
+        service = ProctorService(settings, store, shared, pool, summarizer)
+        app.state.settings = settings
+        app.state.service = service
+        reaper = asyncio.create_task(_reaper(service, max(5.0, min(60.0, settings.session_idle_timeout_s / 4 or 60))))
+        log.info("proctor %s ready: providers %s, %d inference worker(s), store %s", __version__, shared.providers,
+                 settings.inference_workers, settings.sqlalchemy_url.split("@")[-1])
+        try:
+            yield
+        finally:
+            reaper.cancel()
+            await asyncio.to_thread(pool.close)
+            summarizer.close()
+            store.close()
+
+    app = FastAPI(
+        title="proctor",
+        version=__version__,
+        description="Offline interview proctoring: the Live Interview Proctoring API served from local models.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(sessions.router)
+    app.add_middleware(errors.BodyLimit, limit=settings.max_body_bytes)
+    return app
+
+
+def run(host: str = "127.0.0.1", port: int = 5001) -> None:
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(create_app(), host=host, port=port, log_level="info", timeout_graceful_shutdown=10)

@@ -1,0 +1,237 @@
+"""The end-of-session report: every number from the session's observations by a rule.
+
+The rules (docs/report.md has the same text):
+
+- ``behavioral_analysis``: session means (frames with a face) of each 0-100 score;
+  ``voice_tone`` is ``null`` because proctor receives no audio.
+- ``body_language_analysis.overallAveragePercentage``: mean of the measured detailed
+  scores (posture, gestures, eye_contact, facial_expressions, head_stability).
+- ``cultural_fit_analysis``: not measurable from video frames: percentage ``null``.
+- ``overall_behavior_analysis.overallAveragePercentage`` (= ``ai_summary.overallVideoScore``):
+  the mean of eye_contact, confidence, engagement, posture and facial_expressions,
+  minus integrity penalties: 10 per critical alert type raised (multiple_faces,
+  face_mismatch), 5 per warning type raised (looking_away, no_face_detected,
+  suspicious_object), floored at 0.
+- Strengths: every score >= 75 (strongest first, at most 4).  Areas of growth: every
+  score < 60 and each alert type raised (at most 5).  Recommendations follow from the
+  areas of growth.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+
+from .aggregate import average_scores, dominant_emotion, emotion_summary, verification_summary
+from .observation import EMOTIONS
+
+SCORE_NAMES = {
+    "eye_contact": "eye contact",
+    "confidence": "confidence",
+    "engagement": "engagement",
+    "posture": "posture",
+    "facial_expressions": "facial expressions",
+    "head_stability": "head stability",
+    "gestures": "gestures",
+}
+
+STRENGTH_TEXT = {
+    "eye_contact": "Maintains strong eye contact with the camera",
+    "confidence": "Comes across as composed and confident",
+    "engagement": "Stays attentive and engaged",
+    "posture": "Keeps an upright, well-framed posture",
+    "facial_expressions": "Shows positive, interview-appropriate facial expressions",
+    "head_stability": "Keeps a steady head position",
+    "gestures": "Uses calm, unobtrusive hand movements",
+}
+GROWTH_TEXT = {
+    "eye_contact": "Eye contact with the camera was often lost",
+    "confidence": "Appeared less composed for parts of the session",
+    "engagement": "Engagement dropped for parts of the session",
+    "posture": "Posture or framing could be improved",
+    "facial_expressions": "Facial expressions were often tense or negative",
+    "head_stability": "Frequent head movement",
+    "gestures": "Hands often covered the face",
+}
+RECOMMENDATION_TEXT = {
+    "eye_contact": "Look at the camera lens, not the screen, when answering",
+    "confidence": "Practise answers aloud to build a steadier delivery",
+    "engagement": "Keep attention on the interview and avoid long pauses away from the camera",
+    "posture": "Sit upright, centred in the frame, at arm's length from the camera",
+    "facial_expressions": "Relax the face between answers; a neutral or friendly expression reads well",
+    "head_stability": "Keep the head steady and facing the camera",
+    "gestures": "Keep hands away from the face",
+}
+ALERT_GROWTH = {
+    "no_face_detected": "Left the camera's view during the session",
+    "multiple_faces": "Another person appeared in the frame",
+    "looking_away": "Looked away from the camera repeatedly",
+    "face_mismatch": "Identity could not be confirmed on several frames",
+    "low_engagement": "Long stretches of low engagement",
+    "suspicious_object": "A potentially unauthorised object was visible",
+    "text_detected": "Readable text (notes or a screen) was visible in the frame",
+}
+ALERT_RECOMMENDATION = {
+    "no_face_detected": "Stay within the camera's view for the whole session",
+    "multiple_faces": "Take the interview alone in a quiet room",
+    "looking_away": "Keep notes and other screens out of reach and look at the camera",
+    "face_mismatch": "Use good, even lighting on the face so identity checks succeed",
+    "suspicious_object": "Keep phones, books and other devices out of the frame",
+    "text_detected": "Keep written material out of the camera's view",
+}
+CRITICAL = ("multiple_faces", "face_mismatch")
+WARNING = ("looking_away", "no_face_detected", "suspicious_object")
+MAX_TIMELINE = 600
+
+
+def _band(score: float | None, high: str, mid: str, low: str) -> str:
+    if score is None:
+        return "Not enough data to assess"
+    return high if score >= 75 else mid if score >= 60 else low
+
+
+def emotion_timeline(results: list[dict]) -> list[dict]:
+    """Per frame with a face: dominant emotion and its top emotions; at most MAX_TIMELINE points."""
+    frames = [r for r in results if r and r.get("face_detected") and r.get("dominant_emotion")]
+    if len(frames) > MAX_TIMELINE:  # average buckets of consecutive frames
+        size = -(-len(frames) // MAX_TIMELINE)
+        buckets = [frames[i:i + size] for i in range(0, len(frames), size)]
+        out = []
+        for b in buckets:
+            emo = {k: sum(r["emotions"][k] for r in b) / len(b) for k in EMOTIONS}
+            dom = max(emo, key=emo.get)
+            top = dict(sorted(((k, round(v)) for k, v in emo.items() if v >= 5), key=lambda kv: -kv[1]))
+            out.append({"timestamp": b[0]["timestamp"], "dominant_emotion": dom, "emotions": top})
+        return out
+    return [
+        {
+            "timestamp": r["timestamp"],
+            "dominant_emotion": r["dominant_emotion"],
+            "emotions": dict(sorted(((k, round(v)) for k, v in r["emotions"].items() if v >= 5), key=lambda kv: -kv[1])),
+        }
+        for r in frames
+    ]
+
+
+def compute_report(
+    session,
+    results: list[dict],
+    signals: list[dict],
+    alerts: list,
+    verifications: list,
+    end_time: dt.datetime,
+) -> tuple[dict, dict]:
+    """Return ``(report, facts)``; the AI summary's prose is filled in later from ``facts``."""
+    avg = average_scores(results, signals)
+    duration = (end_time - session.start_time).total_seconds()
+    alert_types = Counter(a.type for a in alerts)
+    severities = Counter(a.severity for a in alerts)
+
+    detailed = {k: avg[k] for k in ("posture", "gestures", "eye_contact", "facial_expressions", "head_stability")}
+    measured = [v for v in detailed.values() if v is not None]
+    body_avg = round(sum(measured) / len(measured)) if measured else None
+
+    core = [avg[k] for k in ("eye_contact", "confidence", "engagement", "posture", "facial_expressions")]
+    core = [v for v in core if v is not None]
+    base = sum(core) / len(core) if core else None
+    penalty = 10 * sum(1 for t in CRITICAL if alert_types.get(t)) + 5 * sum(1 for t in WARNING if alert_types.get(t))
+    overall = None if base is None else max(0, round(base - penalty))
+
+    ranked = sorted(((k, v) for k, v in avg.items() if v is not None), key=lambda kv: -kv[1])
+    strengths = [STRENGTH_TEXT[k] for k, v in ranked if v >= 75][:4]
+    weak = [k for k, v in sorted(((k, v) for k, v in avg.items() if v is not None), key=lambda kv: kv[1]) if v < 60]
+    growth = [GROWTH_TEXT[k] for k in weak] + [ALERT_GROWTH[t] for t in alert_types if t in ALERT_GROWTH]
+    growth = growth[:5]
+    recs = [RECOMMENDATION_TEXT[k] for k in weak] + [ALERT_RECOMMENDATION[t] for t in alert_types
+                                                      if t in ALERT_RECOMMENDATION]
+    if not recs and base is not None:
+        recs = ["Keep the same camera set-up and lighting for future interviews"]
+    recs = list(dict.fromkeys(recs))[:5]
+
+    registered = session.face_registered
+    ver = verification_summary(verifications, enabled=True, registered=registered)
+    emo = emotion_summary(results)
+    dominant = dominant_emotion(results)
+
+    report = {
+        "session_id": session.id,
+        "session_summary": {
+            "start_time": session.start_time.isoformat(timespec="microseconds"),
+            "end_time": end_time.isoformat(timespec="microseconds"),
+            "duration_seconds": round(duration, 1),
+            "total_frames_received": session.frames_received,
+            "frames_analyzed": session.frames_analyzed,
+            "total_alerts": len(alerts),
+        },
+        "behavioral_analysis": {
+            "eye_contact": avg["eye_contact"],
+            "posture": avg["posture"],
+            "gestures": avg["gestures"],
+            "facial_expressions": avg["facial_expressions"],
+            "voice_tone": None,
+            "confidence": avg["confidence"],
+            "engagement": avg["engagement"],
+            "emotion_summary": emo,
+        },
+        "body_language_analysis": {
+            "summary": _band(body_avg, "Good body language with an upright posture and steady presence",
+                             "Adequate body language with some room to improve",
+                             "Body language needs attention: posture, framing or eye contact were weak"),
+            "overallAveragePercentage": body_avg,
+            "detailed_scores": detailed,
+        },
+        "cultural_fit_analysis": {
+            "summary": "Not assessed: cultural fit cannot be measured from webcam frames.",
+            "overallAveragePercentage": None,
+        },
+        "overall_behavior_analysis": {
+            "overallAveragePercentage": overall,
+            "summary": _band(overall, "Strong interview presence with few integrity concerns",
+                             "Acceptable interview presence with some concerns",
+                             "Weak interview presence or significant integrity concerns"),
+        },
+        "video_analysis_insights": {
+            "positive_indicators": strengths,
+            "areas_for_improvement": growth,
+            "recommendations": recs,
+        },
+        "face_verification_summary": ver,
+        "emotion_timeline": emotion_timeline(results),
+        "alert_history": [a.as_contract() for a in alerts],
+        "ai_summary": {
+            "summary": "",
+            "keyStrengths": strengths,
+            "areasOfGrowth": growth,
+            "overallVideoScore": overall,
+        },
+        "token_consumption": {
+            "total_api_calls": 0,
+            "total_tokens_consumed": 0,
+            "total_prompt_tokens": 0,
+            "total_completion_tokens": 0,
+            "average_tokens_per_call": 0,
+        },
+        "analysis_metadata": {
+            "llm_enhanced": False,
+            "llm_provider": "local",
+            "face_verification_enabled": True,
+            "face_registered": registered,
+        },
+    }
+    job = session.job_data or {}
+    facts = {
+        "candidate_name": job.get("candidateName"),
+        "job_title": job.get("jobTitle"),
+        "company": job.get("company"),
+        "duration_seconds": round(duration),
+        "frames_analyzed": session.frames_analyzed,
+        "overall_score": overall,
+        "scores": {k: v for k, v in avg.items()},
+        "dominant_emotion": dominant,
+        "verification": {"enabled": True, "registered": registered, "rate": ver["verification_rate"],
+                         "mismatches": ver["total_mismatches"]},
+        "alerts_by_type": dict(alert_types),
+        "alerts_by_severity": dict(severities),
+        "strengths": strengths,
+        "growth": growth,
+    }
+    return report, facts

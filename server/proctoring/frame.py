@@ -47,6 +47,7 @@ def analyse_observation(
     config: AlertConfig,
 ) -> FrameOutcome:
     state = dict(state)
+    timestamp = round(timestamp, 2)
     tracker = MetricsTracker(state.setdefault("metrics", {}))
     scores = tracker.update(obs)
     objects_state = state.setdefault("objects", {})

@@ -24,11 +24,19 @@ class Settings(BaseSettings):
     )
 
     # --- HTTP ----------------------------------------------------------------
-    host: str = "127.0.0.1"
-    port: int = 5001
+    host: str = Field("127.0.0.1", description="Address `proctor serve` and `make run` listen on.")
+    port: int = Field(5001, description="Port `proctor serve` and `make run` listen on.")
     max_body_bytes: int = Field(15 * 1024 * 1024, description="Largest accepted request body (413 above).")
     max_image_pixels: int = Field(40_000_000, description="Largest decoded image (width*height); guards decompression bombs.")
     public_base_url: str | None = Field(None, description="Base URL used for websocket_url; default from the request.")
+
+    # --- access (off when no proctor key is set: the reference contract is open) ---
+    api_keys_proctor: str = Field(
+        "", description="Comma list of proctor API keys; when set, every endpoint but /health needs a key or token."
+    )
+    api_token_secret: str | None = Field(
+        None, description="HMAC secret for candidate tokens (default: derived from the proctor keys)."
+    )
 
     # --- verification --------------------------------------------------------
     verification_threshold: float = Field(80.0, description="0-100 similarity at or above which a face matches.")
@@ -37,13 +45,13 @@ class Settings(BaseSettings):
     document_min_face_px: int = Field(24, description="Smallest face side accepted on an ID document.")
 
     # --- alert rules (defaults are the reference's triggers) ----------------
-    no_face_frames: int = 3
-    looking_away_frames: int = 5
-    face_mismatch_frames: int = 3
-    low_engagement_frames: int = 10
-    low_engagement_below: int = 40
-    suspicious_object_confidence: float = 70.0
-    text_confidence: float = 80.0
+    no_face_frames: int = Field(3, description="no_face_detected after this many consecutive frames without a face.")
+    looking_away_frames: int = Field(5, description="looking_away after this many consecutive frames.")
+    face_mismatch_frames: int = Field(3, description="face_mismatch after this many consecutive failed verifications.")
+    low_engagement_frames: int = Field(10, description="low_engagement after this many consecutive low frames.")
+    low_engagement_below: int = Field(40, description="Engagement score (0-100) below which a frame counts as low.")
+    suspicious_object_confidence: float = Field(70.0, description="suspicious_object above this confidence (0-100).")
+    text_confidence: float = Field(80.0, description="text_detected above this OCR confidence (0-100).")
     alert_rearm_frames: int = Field(
         2, description="A condition must be absent this many frames before the same alert can fire again."
     )
@@ -60,20 +68,35 @@ class Settings(BaseSettings):
     objects_every: int = Field(1, description="Run the object detector on every Nth frame.")
     pose_every: int = Field(3, description="Run body-pose landmarks on every Nth frame.")
     hands_every: int = Field(1, description="Run hand landmarks on every Nth frame (phone signals).")
-    detect_width: int = Field(640, description="Frames are shrunk to this width for face detection.")
 
     # --- local LLM summary ---------------------------------------------------
     llm_enabled: bool = Field(True, description="Write the AI summary with the local GGUF model (else template).")
     llm_model: str | None = Field(None, description="GGUF file name in the models folder (default: the manifest's).")
     llm_timeout_s: float = Field(20.0, description="Time limit for the summary; the template answers after it.")
-    llm_max_tokens: int = 160
-    llm_context: int = 2048
-    llm_threads: int = 1
+    llm_max_tokens: int = Field(160, description="Most tokens the summary may generate.")
+    llm_context: int = Field(2048, description="llama.cpp context size.")
+    llm_threads: int = Field(1, description="llama.cpp threads (1 keeps a core free for frames).")
     llm_gpu_layers: int = Field(0, description="Layers offloaded to the GPU by llama.cpp (-1: all).")
 
     # --- sessions ------------------------------------------------------------
     session_idle_timeout_s: float = Field(1800.0, description="End sessions with no call for this long (0: never).")
-    recent_verifications: int = 10
+    recent_verifications: int = Field(10, description="How many recent checks verification-status lists.")
+
+    # --- pre-recorded video (POST /comprehensive-interview-analysis, jobs, analyze-video) ---
+    media_root: Path | None = Field(
+        None, description="Folder whose videos video_url may name by path or file:// URL (unset: local paths refused)."
+    )
+    allowed_video_hosts: str = Field(
+        "", description="Comma list of hosts an http(s) video_url may be downloaded from ('.example.org' also allows "
+                        "its subdomains); empty: none."
+    )
+    max_video_bytes: int = Field(4 * 1024**3, description="Largest video downloaded from an allowed host.")
+    max_upload_bytes: int = Field(2 * 1024**3, description="Largest video uploaded as multipart form data (streamed to disk).")
+    video_download_timeout_s: float = Field(30.0, description="Connect/read timeout of a video download.")
+    video_frame_interval: int = Field(30, description="Default frame_interval: analyse every Nth frame of a video.")
+    video_jobs_concurrency: int = Field(
+        1, description="Video jobs analysed at once; more wait queued. Each holds one inference worker at batch priority."
+    )
 
     @property
     def sqlalchemy_url(self) -> str:

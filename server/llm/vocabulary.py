@@ -28,8 +28,8 @@ BASE_WORDS = frozenset(
     strongest weakest highest lowest higher lower high low strong stronger solid mixed weak weaker
     good fair moderate limited reasonable consistent consistently steady steadily stable clear clearly
     notable notably level levels range point points total number result results
-    alert alerts raised recorded detected flagged critical warning warnings reviewer reviewers review
-    reviewed check checks checked verification verified identity matched match matching mismatch mismatches
+    alert alerts raised recorded detected flagged critical warning warnings reviewer reviewers
+    check checks checked verification verified identity matched match matching mismatch mismatches
     face faces multiple person persons people phone object objects suspicious text view frame frames
     camera looking away looked look looks eye eyes contact confidence confident engagement engaged posture
     facial expression expressions head stability gesture gestures dominant frequent

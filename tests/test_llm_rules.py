@@ -1,0 +1,209 @@
+"""Facts, template, validator, vocabulary and grammar text: no model needed."""
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from server.llm.engine import EXAMPLE_FACTS, EXAMPLE_SUMMARY, LocalSummarizer, build_grammar, build_messages
+from server.llm.facts import SummaryFacts
+from server.llm.samples import SAMPLES, critical_alerts, strong_candidate
+from server.llm.template import template_summary
+from server.llm.validate import validate_summary
+from server.llm.vocabulary import BASE_WORDS, words_gbnf
+
+
+strong_facts = strong_candidate
+critical_facts = critical_alerts
+
+
+FACT_SETS = {**SAMPLES, "example": EXAMPLE_FACTS}
+
+
+# --- facts -------------------------------------------------------------------------
+
+
+def test_count_alerts_by_type_and_severity():
+    by_type, by_severity = SummaryFacts.count_alerts(
+        [{"type": "multiple_faces"}, {"type": "multiple_faces"}, {"type": "looking_away", "severity": "warning"}]
+    )
+    assert by_type == {"multiple_faces": 2, "looking_away": 1}
+    # A record without a severity takes the contract's severity for its type.
+    assert by_severity == {"critical": 2, "warning": 1}
+
+
+def test_numbers_are_the_facts_values_and_their_roundings():
+    f = strong_facts()
+    numbers = f.numbers()
+    for value in (86, 85, 88, 75, 98.3, 98, 5, 295, 300.5, 1, 100):
+        assert float(value) in numbers
+    assert 92.0 not in numbers
+    assert f.numbers_by_unit()["minutes"] >= {5.0}
+    assert 5.0 not in f.numbers_by_unit()["percent"]
+    assert f.numbers_by_unit()["never"] == frozenset()
+
+
+# --- template ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(FACT_SETS))
+def test_template_is_deterministic_and_passes_validation(name):
+    facts = FACT_SETS[name]
+    text = template_summary(facts)
+    assert text == template_summary(facts)
+    assert validate_summary(text, facts) == []
+    sentences = re.split(r"(?<=\.)\s+", text)
+    assert 2 <= len(sentences) <= 4
+
+
+def test_template_varies_with_the_facts():
+    strong, critical = template_summary(strong_facts()), template_summary(critical_facts())
+    assert "strong overall video score of 86" in strong
+    assert "John Doe" in strong and "TechCorp" in strong
+    assert "weak overall video score of 41" in critical
+    assert "critical" in critical and "multiple faces" in critical and "9 mismatches" in critical
+    assert "No proctoring alerts" in template_summary(FACT_SETS["short"])
+
+
+# --- validator -------------------------------------------------------------------------
+
+GOOD = (
+    "John Doe completed a 5-minute video interview for the Software Engineer role at TechCorp "
+    "and earned a strong overall video score of 86 out of 100. Posture was the strongest signal at 88, "
+    "and eye contact stayed high at 85. One alert for looking away was raised, and none were critical."
+)
+
+
+def test_a_faithful_summary_passes():
+    assert validate_summary(GOOD, strong_facts()) == []
+    assert validate_summary(EXAMPLE_SUMMARY, EXAMPLE_FACTS) == []
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (GOOD.replace("86 out of 100", "92 out of 100"), "92"),
+        (GOOD.replace("at 88", "at 88 over 3 weeks"), "weeks"),
+        (GOOD.replace("stayed high at 85", "reached ninety-five percent"), "95"),
+        (GOOD.replace("at 88", "at 82"), "posture as 82"),
+        (GOOD.replace("86 out of 100", "86 out of 10"), "scale"),
+    ],
+)
+def test_invented_numbers_are_rejected(text, expected):
+    problems = validate_summary(text, strong_facts())
+    assert problems and any(expected in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    "sentence, topic",
+    [
+        ("The candidate's voice tone was warm and confident throughout.", "voice"),
+        ("The candidate wore professional attire for the interview.", "attire"),
+        ("He kept good eye contact throughout the interview.", "gender"),
+        ("The candidate showed strong technical skills in every answer.", "skills"),
+        ("We recommend moving the candidate to the next round.", "hiring"),
+    ],
+)
+def test_unmeasured_topics_are_rejected(sentence, topic):
+    problems = validate_summary(f"{GOOD} {sentence}", strong_facts())
+    assert any(topic in p for p in problems), problems
+
+
+def test_alert_claims_are_checked_against_the_counts():
+    critical = critical_facts()
+    claims_clean = (
+        "Priya Raman completed a 7-minute video interview with a weak overall video score of 41 out of 100. "
+        "No alerts were raised and no other faces appeared on camera."
+    )
+    problems = validate_summary(claims_clean, critical)
+    assert any("no alerts" in p for p in problems)
+    assert any("multiple faces" in p for p in problems)
+    assert any("critical alerts" in p for p in problems)  # and it leaves them out
+    invents_phone = GOOD.replace("One alert for looking away was raised", "A phone was seen on the desk")
+    assert any("suspicious object" in p for p in validate_summary(invents_phone, strong_facts()))
+
+
+def test_judgements_must_fit_the_values():
+    text = (
+        "Priya Raman completed a 7-minute video interview with a weak overall video score of 41 out of 100. "
+        "Eye contact was strong throughout, and 2 alerts for multiple faces were raised."
+    )
+    problems = validate_summary(text, critical_facts())
+    assert any("eye contact 'strong'" in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("", "empty"),
+        ("John Doe scored 86.", "too short"),
+        (" ".join([GOOD] * 6), "too long"),
+        ("The the candidate candidate was good good good good good good and and the score 86.", "repeats"),
+        ("Xkcd qwrtp zzzt brrr mmph 86 out of 100 tsktsk hmm grr pfft.", "English"),
+        (GOOD + " The candidate laughed at Google during the interview.", "Google"),
+        (GOOD.replace(".", "\n", 1), "line breaks"),
+        (GOOD + " Eye contact was 85 😀 overall.", "unexpected characters"),
+    ],
+)
+def test_garbage_is_rejected(text, expected):
+    problems = validate_summary(text, strong_facts())
+    assert any(expected in p for p in problems), problems
+
+
+def test_names_with_accents_from_the_facts_are_allowed():
+    facts = FACT_SETS["info-only"]
+    assert "José Núñez" in template_summary(facts)
+    assert validate_summary(template_summary(facts), facts) == []
+
+
+# --- prompt, vocabulary and grammar text ------------------------------------------------
+
+
+def test_prompt_holds_only_the_facts():
+    messages = build_messages(critical_facts())
+    user = messages[-1]["content"]
+    assert messages[0]["role"] == "system" and messages[-1]["role"] == "user"
+    for expected in ("Priya Raman", "41 out of 100", "Eye contact: 38", "71.5%", "2 for multiple faces", "3 critical"):
+        assert expected in user
+    assert "Voice" not in user and "voice" not in user
+
+
+def test_vocabulary_trie_matches_exactly_its_words():
+    expr = words_gbnf({"alert", "alerts", "all", "also"})
+    # Expand the expression's alternatives by brute force over a tiny regex translation.
+    regex = expr.replace('"', "").replace(" | ", "|").replace(" ", "")
+    assert re.fullmatch(regex, "alerts") and re.fullmatch(regex, "also") and re.fullmatch(regex, "all")
+    assert not re.fullmatch(regex, "alert s") and not re.fullmatch(regex, "al")
+    assert "report" not in BASE_WORDS  # meta words stay out of summaries
+
+
+def test_grammar_allows_only_the_facts_numbers_and_opens_with_the_subject():
+    grammar = build_grammar(strong_facts())
+    assert grammar.startswith('root ::= "John Doe"')
+    num_rule = next(line for line in grammar.splitlines() if line.startswith("num ::="))
+    assert '"86"' in num_rule and '"98.3"' in num_rule and '"92"' not in num_rule
+    assert "\\n" not in grammar and "[0-9]" not in grammar
+    assert build_grammar(FACT_SETS["short"]).startswith('root ::= "The candidate"')
+
+
+# --- summarizer without a model ------------------------------------------------------------
+
+
+def test_missing_model_falls_back_to_the_template_at_once(tmp_path):
+    summarizer = LocalSummarizer(tmp_path / "absent.gguf")
+    assert not summarizer.available
+    start = time.monotonic()
+    result = summarizer.summarize(strong_facts())
+    assert time.monotonic() - start < 0.5
+    assert result.llm_enhanced is False
+    assert "model not available" in result.reason
+    assert result.text == template_summary(strong_facts())
+    assert result.calls == 0 and result.total_tokens == 0
+    assert result.token_consumption() == {
+        "total_api_calls": 0,
+        "total_tokens_consumed": 0,
+        "total_prompt_tokens": 0,
+        "total_completion_tokens": 0,
+        "average_tokens_per_call": 0,
+    }

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test venv models bench clean
+.PHONY: run test venv models browser postgres bench clean
 
 venv: $(STAMP)
 
@@ -34,7 +34,21 @@ models: venv
 run: models
 	$(BIN)/proctor serve --host $${PROCTOR_HOST:-127.0.0.1} --port $${PROCTOR_PORT:-5001}
 
-test: models
+# The HTML report's browser test drives Debian's chromium through playwright (never
+# `playwright install`, which downloads a browser build); installed here when missing.
+browser:
+	@test -x /usr/bin/chromium || ! command -v apt-get >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "chromium could not be installed: the report's browser test will be skipped"
+
+# The store tests also run on a throw-away PostgreSQL cluster (Debian's server binaries;
+# or set PROCTOR_TEST_DATABASE_URL); installed here when missing.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v apt-get >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || \
+	  echo "postgresql could not be installed: the PostgreSQL store tests will be skipped"
+
+test: models browser postgres
 	$(BIN)/python -m pytest -q tests
 
 bench: models

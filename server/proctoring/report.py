@@ -15,13 +15,17 @@ The rules (docs/report.md has the same text):
 - Strengths: every score >= 75 (strongest first, at most 4).  Areas of growth: every
   score < 60 and each alert type raised (at most 5).  Recommendations follow from the
   areas of growth.
+- ``timeline`` (additive, for the HTML/PDF charts): per analysed frame the four live
+  metrics (``null`` without a face), the verification similarity (``null`` when not
+  checked) and the face count; bucket means beyond 600 frames.  ``interview``: the
+  candidate and job fields of the start request's ``job_data``.
 """
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
 
-from .aggregate import average_scores, dominant_emotion, emotion_summary, verification_summary
+from .aggregate import LIVE_KEYS, average_scores, dominant_emotion, emotion_summary, verification_summary
 from .observation import EMOTIONS
 
 SCORE_NAMES = {
@@ -112,6 +116,48 @@ def emotion_timeline(results: list[dict]) -> list[dict]:
     ]
 
 
+def _mean(values: list) -> float | None:
+    vals = [v for v in values if v is not None]
+    return sum(vals) / len(vals) if vals else None
+
+
+def _similarity(result: dict) -> float | None:
+    fv = result.get("face_verification")
+    return fv.get("similarity") if fv else None
+
+
+def metrics_timeline(results: list[dict], threshold: float | None) -> dict:
+    """Per analysed frame: the four live metrics (``null`` without a face, as in the
+    averages), the verification similarity (``null`` when not checked) and the face
+    count.  Beyond MAX_TIMELINE frames, consecutive frames are averaged into buckets
+    (timestamp of the first frame, metric and similarity means, the largest face count)."""
+    frames = [r for r in results if r]
+    size = max(1, -(-len(frames) // MAX_TIMELINE))
+    points = []
+    for i in range(0, len(frames), size):
+        bucket = frames[i:i + size]
+        with_face = [r for r in bucket if r.get("face_detected")]
+        point = {"timestamp": bucket[0]["timestamp"]}
+        for key in LIVE_KEYS:
+            m = _mean([r["metrics"][key] for r in with_face])
+            point[key] = None if m is None else round(m)
+        sim = _mean([_similarity(r) for r in bucket])
+        point["similarity"] = None if sim is None else round(sim, 1)
+        point["face_count"] = max(r.get("face_count", 0) for r in bucket)
+        points.append(point)
+    return {"frames_per_point": size, "verification_threshold": threshold, "points": points}
+
+
+def interview_details(job: dict) -> dict:
+    """The start request's job_data fields a report header shows (text only, bounded)."""
+    def text(key: str) -> str | None:
+        v = job.get(key)
+        return (v.strip()[:200] or None) if isinstance(v, str) else None
+
+    return {"candidate_name": text("candidateName"), "job_title": text("jobTitle"), "company": text("company"),
+            "interview_type": text("interviewType")}
+
+
 def compute_report(
     session,
     results: list[dict],
@@ -196,6 +242,7 @@ def compute_report(
         },
         "face_verification_summary": ver,
         "emotion_timeline": emotion_timeline(results),
+        "timeline": metrics_timeline(results, verifications[-1].threshold if verifications else None),
         "alert_history": [a.as_contract() for a in alerts],
         "ai_summary": {
             "summary": "",
@@ -218,6 +265,7 @@ def compute_report(
         },
     }
     job = session.job_data or {}
+    report["interview"] = interview_details(job)
     facts = {
         "candidate_name": job.get("candidateName"),
         "job_title": job.get("jobTitle"),

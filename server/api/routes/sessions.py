@@ -1,11 +1,14 @@
 """/api/sessions: one router for the session resource and its sub-resources."""
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from ...reports.html import render_report_html
+from ...reports.pdf import render_report_pdf
 from ...service.sessions import iso
 from ..deps import ServiceDep, SettingsDep
 from ..schemas import (
@@ -121,14 +124,16 @@ async def end_session(session_id: str, service: ServiceDep):
     return {"success": True, "session_id": session_id, "report": report}
 
 
-@router.get("/{session_id}/report", responses=ERRORS)
+@router.get("/{session_id}/report", responses={**ERRORS, 409: {"model": ErrorResponse}})
 async def get_report(session_id: str, service: ServiceDep,
-                     format: Annotated[str, Query(pattern="^(json|html)$")] = "json"):
+                     format: Annotated[str, Query(pattern="^(json|html|pdf)$")] = "json"):
     report = await service.report(session_id)
     if format == "html":
-        from ...proctoring.html import render_report_html
-
-        return HTMLResponse(render_report_html(report))
+        return HTMLResponse(await asyncio.to_thread(render_report_html, report))
+    if format == "pdf":
+        pdf = await asyncio.to_thread(render_report_pdf, report)
+        return Response(pdf, media_type="application/pdf",
+                        headers={"Content-Disposition": f'inline; filename="report-{session_id}.pdf"'})
     return {"success": True, "session_id": session_id, "report": report}
 
 

@@ -1,0 +1,144 @@
+"""What the report's charts plot, read from a stored report (shared by the HTML and PDF views).
+
+Every series comes from keys of the report itself, so a report fetched again draws
+the same charts: ``timeline`` (live metrics, similarity, face count per analysed
+frame), ``emotion_timeline`` and ``alert_history``.  Times are seconds since the
+session started.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..proctoring.observation import EMOTIONS
+
+METRICS = ("eye_contact", "confidence", "engagement", "posture")
+METRIC_LABELS = {"eye_contact": "Eye contact", "confidence": "Confidence", "engagement": "Engagement",
+                 "posture": "Posture"}
+METRIC_COLORS = {"eye_contact": "#2563eb", "confidence": "#7c3aed", "engagement": "#059669", "posture": "#ea580c"}
+EMOTION_COLORS = {
+    "HAPPY": "#22c55e", "CALM": "#14b8a6", "CONFUSED": "#a855f7", "SURPRISED": "#eab308",
+    "SAD": "#3b82f6", "ANGRY": "#ef4444", "DISGUSTED": "#a16207", "FEAR": "#64748b",
+}
+SEVERITY_COLORS = {"critical": "#dc2626", "warning": "#f59e0b", "info": "#3b82f6"}
+SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+ALERT_LABELS = {
+    "no_face_detected": "No face", "multiple_faces": "Multiple faces", "looking_away": "Looking away",
+    "face_mismatch": "Face mismatch", "low_engagement": "Low engagement", "suspicious_object": "Suspicious object",
+    "text_detected": "Text in view",
+}
+
+Point = tuple[float, float | None]
+
+
+@dataclass(frozen=True)
+class AlertMark:
+    timestamp: float
+    type: str
+    severity: str
+    message: str
+
+
+def _num(v) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        return None
+    return float(v)
+
+
+def timeline_points(report: dict) -> list[dict]:
+    tl = report.get("timeline")
+    return [p for p in (tl or {}).get("points", []) if isinstance(p, dict) and _num(p.get("timestamp")) is not None]
+
+
+def time_domain(report: dict) -> float:
+    """Right end of every time axis: the session's duration or the last event, at least 1 s."""
+    ends = [_num((report.get("session_summary") or {}).get("duration_seconds")) or 0.0]
+    ends += [float(p["timestamp"]) for p in timeline_points(report)]
+    ends += [t for t in (_num(e.get("timestamp")) for e in report.get("emotion_timeline") or []) if t is not None]
+    ends += [m.timestamp for m in alert_marks(report)]
+    return max(1.0, max(ends))
+
+
+def metric_series(report: dict) -> dict[str, list[Point]]:
+    pts = timeline_points(report)
+    return {k: [(float(p["timestamp"]), _num(p.get(k))) for p in pts] for k in METRICS}
+
+
+def similarity_series(report: dict) -> list[Point]:
+    return [(float(p["timestamp"]), _num(p.get("similarity"))) for p in timeline_points(report)]
+
+
+def verification_threshold(report: dict) -> float | None:
+    return _num((report.get("timeline") or {}).get("verification_threshold"))
+
+
+def face_count_spans(report: dict, end: float) -> list[tuple[float, float, int]]:
+    """(start, stop, face_count) for runs of frames without exactly one face."""
+    pts = timeline_points(report)
+    spans = []
+    for i, p in enumerate(pts):
+        n = p.get("face_count")
+        if not isinstance(n, int) or n == 1:
+            continue
+        t0 = float(p["timestamp"])
+        t1 = float(pts[i + 1]["timestamp"]) if i + 1 < len(pts) else min(end, t0 + 1.0)
+        if spans and spans[-1][2] == n and abs(spans[-1][1] - t0) < 1e-9:
+            spans[-1] = (spans[-1][0], t1, n)
+        else:
+            spans.append((t0, max(t1, t0), n))
+    return spans
+
+
+def emotion_shares(report: dict) -> list[tuple[float, dict[str, float]]]:
+    """Per emotion_timeline point, the eight emotions as shares summing to 100 (the
+    timeline keeps emotions of 5% and more, so the small rest is spread pro rata)."""
+    out = []
+    for entry in report.get("emotion_timeline") or []:
+        t = _num(entry.get("timestamp"))
+        emotions = entry.get("emotions") or {}
+        vals = {k: max(0.0, _num(emotions.get(k)) or 0.0) for k in EMOTIONS}
+        total = sum(vals.values())
+        if t is None or total <= 0:
+            continue
+        out.append((t, {k: 100.0 * v / total for k, v in vals.items()}))
+    return out
+
+
+def alert_marks(report: dict) -> list[AlertMark]:
+    out = []
+    for a in report.get("alert_history") or []:
+        t = _num(a.get("timestamp"))
+        if t is None:
+            continue
+        sev = a.get("severity") if a.get("severity") in SEVERITY_COLORS else "info"
+        out.append(AlertMark(t, str(a.get("type") or "alert"), sev, str(a.get("message") or "")))
+    return out
+
+
+def alert_rows(marks: list[AlertMark]) -> list[str]:
+    """Alert types, most severe first, then by first occurrence."""
+    first: dict[str, tuple[int, float]] = {}
+    for m in marks:
+        key = (SEVERITY_ORDER.get(m.severity, 3), m.timestamp)
+        first[m.type] = min(first.get(m.type, key), key)
+    return sorted(first, key=lambda t: first[t])
+
+
+def nice_ticks(end: float, target: int = 8) -> list[float]:
+    """Round tick values (seconds) from 0 to ``end``."""
+    raw = end / max(1, target)
+    for step in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200):
+        if step >= raw:
+            break
+    else:
+        step = math.ceil(raw / 3600) * 3600
+    n = int(end // step)
+    return [i * step for i in range(n + 1)]
+
+
+def clock(seconds: float) -> str:
+    """m:ss, or h:mm:ss past an hour."""
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"

@@ -79,9 +79,10 @@ class Plot:
         base = self.height - PAD_B
         out = [f'<line class="axis" x1="{PAD_L}" x2="{W - PAD_R}" y1="{base}" y2="{base}"/>']
         for t in S.nice_ticks(self.end):
-            x = _f(self.x(t))
-            out.append(f'<line class="axis" x1="{x}" x2="{x}" y1="{base}" y2="{base + 4}"/>')
-            out.append(f'<text class="tick" x="{x}" y="{base + 16}" text-anchor="middle">{S.clock(t)}</text>')
+            x = self.x(t)
+            anchor = "end" if x > W - PAD_R - 24 else "middle"  # the last label stays inside the chart
+            out.append(f'<line class="axis" x1="{_f(x)}" x2="{_f(x)}" y1="{base}" y2="{base + 4}"/>')
+            out.append(f'<text class="tick" x="{_f(x)}" y="{base + 16}" text-anchor="{anchor}">{S.clock(t)}</text>')
         return "".join(out)
 
     def line(self, pts: list[S.Point]) -> str:

@@ -66,10 +66,9 @@ def _opening(f: SummaryFacts) -> str:
         role = f" with {f.company}"
     else:
         role = ""
-    if f.duration_minutes:
-        length = f"a {f.duration_minutes}-minute"
-    else:
-        length = f"a {round(f.duration_s)}-second"
+    n, unit = (f.duration_minutes, "minute") if f.duration_minutes else (round(f.duration_s), "second")
+    # "an 8-second", "an 11-minute", "an 18-minute": the article follows the spoken number
+    length = f"{'an' if str(n).startswith('8') or n in (11, 18) else 'a'} {n}-{unit}"
     answered = ""
     if f.questions_answered:
         answered = f", answering {_plural(f.questions_answered, 'question')},"
@@ -91,7 +90,7 @@ def _signals(f: SummaryFacts) -> str | None:
     top_w, low_w = METRIC_WORDS[top], METRIC_WORDS[low]
     if len(ranked) == 1:
         return f"{_capital(top_w)} averaged {top_v}."
-    if low_v >= 70:
+    if low_v >= 70 and f.overall_score >= 70:  # alerts can pull the score below its signals
         second, second_v = ranked[1]
         return (
             f"All measured signals were solid, led by {top_w} at {top_v} "

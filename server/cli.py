@@ -4,6 +4,7 @@
     proctor models fetch [--force] [--bundle FILE] [--from FILE]
     proctor models verify
     proctor models list
+    proctor analyze-video FILE... [--frame-interval N] [--out DIR] [--format json|html]
 
 Subcommands register themselves in ``build_parser``; each imports what it needs when
 it runs, so ``proctor models fetch`` on an up-to-date folder stays well under a second.
@@ -153,7 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     lst = msub.add_parser("list", parents=[folder], help="which file serves each role (defaults and drop-ins)")
     lst.set_defaults(func=cmd_models_list)
 
-    # Room for more: e.g. sub.add_parser("analyze-video", ...).set_defaults(func=cmd_analyze_video)
+    from .cli_video import add_analyze_video  # light: the command imports the models only when it runs
+
+    add_analyze_video(sub)
     return parser
 
 

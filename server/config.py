@@ -95,7 +95,8 @@ class Settings(BaseSettings):
     video_download_timeout_s: float = Field(30.0, description="Connect/read timeout of a video download.")
     video_frame_interval: int = Field(30, description="Default frame_interval: analyse every Nth frame of a video.")
     video_jobs_concurrency: int = Field(
-        1, description="Video jobs analysed at once; more wait queued. Each holds one inference worker at batch priority."
+        1, description="Video jobs analysed at once; more wait queued. Each holds one inference worker at batch "
+                       "priority. 0: this replica only accepts jobs, another one (sharing the database) runs them."
     )
 
     @property

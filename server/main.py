@@ -9,8 +9,9 @@ from fastapi import FastAPI
 
 from . import __version__
 from .api import errors
-from .api.routes import health, sessions
+from .api.routes import health, jobs, sessions, videos
 from .config import Settings, get_settings
+from .service.jobs import VideoJobs
 from .service.sessions import ProctorService
 from .service.summary import Summarizer
 from .store import open_store
@@ -59,6 +60,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         service = ProctorService(settings, store, shared, pool, summarizer)
         app.state.settings = settings
         app.state.service = service
+        video_jobs = VideoJobs(service, settings)
+        await video_jobs.start()
+        app.state.video_jobs = video_jobs
+        app.state.video_enabled = True
         reaper = asyncio.create_task(_reaper(service, max(5.0, min(60.0, settings.session_idle_timeout_s / 4 or 60))))
         log.info("proctor %s ready: providers %s, %d inference worker(s), store %s", __version__, shared.providers,
                  settings.inference_workers, settings.sqlalchemy_url.split("@")[-1])
@@ -66,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             reaper.cancel()
+            await video_jobs.close()  # running jobs -> interrupted, before the pool goes
             await asyncio.to_thread(pool.close)
             summarizer.close()
             store.close()
@@ -80,7 +86,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(health.router)
     app.include_router(sessions.router)
-    app.add_middleware(errors.BodyLimit, limit=settings.max_body_bytes)
+    app.include_router(videos.router)
+    app.include_router(jobs.router)
+    app.add_middleware(errors.BodyLimit, limit=settings.max_body_bytes,
+                       path_limits={"/api/videos/analyze": settings.max_upload_bytes})
     return app
 
 

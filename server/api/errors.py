@@ -65,23 +65,28 @@ def install(app: FastAPI) -> None:
 
 
 class BodyLimit:
-    """ASGI middleware: 413 for a body over ``limit`` bytes (declared or streamed)."""
+    """ASGI middleware: 413 for a body over ``limit`` bytes (declared or streamed).
 
-    def __init__(self, app, limit: int):
+    ``path_limits`` gives paths that stream their body to disk (video uploads) their own limit.
+    """
+
+    def __init__(self, app, limit: int, path_limits: dict[str, int] | None = None):
         self.app = app
         self.limit = limit
+        self.path_limits = path_limits or {}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        limit = self.path_limits.get(scope.get("path", ""), self.limit)
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
                     return await self._reply(send, 400, "Invalid Content-Length")
-                if declared > self.limit:
-                    return await self._reply(send, 413, self._message())
+                if declared > limit:
+                    return await self._reply(send, 413, self._message(limit))
         seen = 0
         started = False
 
@@ -90,7 +95,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
+                if seen > limit:
                     raise _TooLarge()
             return message
 
@@ -104,10 +109,10 @@ class BodyLimit:
             await self.app(scope, guarded_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await self._reply(send, 413, self._message())
+                await self._reply(send, 413, self._message(limit))
 
-    def _message(self) -> str:
-        return f"Request body too large (limit {self.limit // (1024 * 1024)} MB)"
+    def _message(self, limit: int) -> str:
+        return f"Request body too large (limit {limit // (1024 * 1024)} MB)"
 
     @staticmethod
     async def _reply(send, status: int, message: str):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .records import AlertRecord, FrameRecord, SessionRecord, StaleSession, VerificationRecord
+from .jobs import JobRecord
 from .sql import SqlSessionStore
 
 SessionStore = SqlSessionStore
@@ -11,4 +12,4 @@ def open_store(url: str) -> SessionStore:
     return SqlSessionStore(url)
 
 
-__all__ = ["AlertRecord", "FrameRecord", "SessionRecord", "SessionStore", "StaleSession", "VerificationRecord", "open_store"]
+__all__ = ["AlertRecord", "FrameRecord", "JobRecord", "SessionRecord", "SessionStore", "StaleSession", "VerificationRecord", "open_store"]

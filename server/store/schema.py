@@ -66,3 +66,27 @@ alerts = sa.Table(
     sa.Column("message", sa.String(300), nullable=False),
     sa.Column("extra", sa.JSON, nullable=False),
 )
+
+# Background analyses (pre-recorded videos). A job names its session once it has one;
+# no foreign key, so deleting the session leaves the job's history readable.
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # video
+    sa.Column("state", sa.String(16), nullable=False, index=True),  # queued | running | done | failed | interrupted
+    sa.Column("source", sa.String(2048), nullable=False),  # what the client named (URL without query, file name)
+    sa.Column("path", sa.String(4096), nullable=False),  # the local file analysed
+    sa.Column("owns_file", sa.Boolean, nullable=False),  # an upload/download: removed when the job is done
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("session_id", sa.String(64), nullable=True),
+    sa.Column("frames_done", sa.Integer, nullable=False, default=0),
+    sa.Column("frames_total", sa.Integer, nullable=False, default=0),
+    sa.Column("eta_seconds", sa.Float, nullable=True),
+    sa.Column("error", sa.String(1000), nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("created_at", sa.DateTime, nullable=False, index=True),  # naive UTC
+    sa.Column("started_at", sa.DateTime, nullable=True),
+    sa.Column("finished_at", sa.DateTime, nullable=True),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from . import schema
+from .jobs import JobStore
 from .records import AlertRecord, FrameRecord, SessionRecord, StaleSession, VerificationRecord
 
 log = logging.getLogger(__name__)
@@ -68,8 +69,8 @@ def _row_to_session(row) -> SessionRecord:
     )
 
 
-class SqlSessionStore:
-    """The one store implementation; the URL picks the engine."""
+class SqlSessionStore(JobStore):
+    """The one store implementation; the URL picks the engine.  Job methods: ``JobStore``."""
 
     def __init__(self, url: str):
         self.url = url

@@ -151,6 +151,7 @@ async def list_sessions(service: ServiceDep):
             "end_reason": r.end_reason,
             "total_frames_received": r.frames_received,
             "face_registered": r.registration is not None,
+            "kind": r.kind,  # live | video (POST /comprehensive-interview-analysis, jobs, analyze-video)
         }
         for r in rows
     ]

@@ -1,0 +1,350 @@
+"""Pre-recorded video analysis: a video is a session (kind ``video``) whose frames come from a file.
+
+    video_url / upload / CLI path -> local file -> probe -> session(kind=video)
+        -> every Nth frame through ProctorService.analyse_image (batch priority, video time)
+        -> end_session (durations in video time, questions and the video in the facts) -> report
+
+Where a ``video_url`` may point:
+- a path or ``file://`` URL inside ``PROCTOR_MEDIA_ROOT``; the path is resolved (``..``
+  and symlinks) before the check, so nothing outside the root is ever opened;
+- an ``http(s)`` URL on a host in ``PROCTOR_ALLOWED_VIDEO_HOSTS``, downloaded with a size
+  limit, no proxies from the environment, and redirects followed only to allowed hosts.
+Everything else is refused with a 400 before any session or job exists.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+
+from ..config import Settings
+from ..vision.pool import BATCH
+from ..vision.video import FrameReader, VideoError, VideoInfo, probe
+from .errors import ServiceError
+from .sessions import ProctorService
+
+log = logging.getLogger(__name__)
+
+LLM_PROVIDERS = ("local", "openai", "anthropic")
+MAX_FRAME_INTERVAL = 100_000
+MAX_QUESTIONS = 1000
+MAX_REDIRECTS = 5
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg",
+                  ".flv", ".ogv", ".wmv", ".3gp"}
+
+
+class VideoSourceError(ServiceError):
+    """The request names no video this server may analyse (400)."""
+
+
+# --- request parameters ---------------------------------------------------------------
+@dataclass
+class VideoParams:
+    frame_interval: int
+    job_data: dict = field(default_factory=dict)
+    questions_total: int | None = None
+    questions_answered: int | None = None
+    llm_provider: str | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "VideoParams":
+        return cls(**{k: raw.get(k) for k in ("frame_interval", "job_data", "questions_total", "questions_answered",
+                                               "llm_provider")})
+
+
+def parse_frame_interval(value, default: int) -> int:
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        raise VideoSourceError("frame_interval must be a positive integer")
+    try:
+        number = float(value) if isinstance(value, str) else value
+        interval = int(number)
+    except (TypeError, ValueError):
+        raise VideoSourceError("frame_interval must be a positive integer") from None
+    if interval != number or not 1 <= interval <= MAX_FRAME_INTERVAL:
+        raise VideoSourceError(f"frame_interval must be an integer from 1 to {MAX_FRAME_INTERVAL}")
+    return interval
+
+
+def parse_params(raw: dict, settings: Settings) -> VideoParams:
+    """The reference's request fields -> ``VideoParams`` (400 on a wrong type)."""
+    interval = parse_frame_interval(raw.get("frame_interval"), settings.video_frame_interval)
+    job = raw.get("jobData", raw.get("job_data"))
+    if job is None:
+        job = {}
+    if not isinstance(job, dict):
+        raise VideoSourceError("jobData must be an object")
+    questions = raw.get("questionsWithAnswer")
+    total = answered = None
+    if questions is not None:
+        if not isinstance(questions, list) or len(questions) > MAX_QUESTIONS:
+            raise VideoSourceError(f"questionsWithAnswer must be a list of at most {MAX_QUESTIONS} objects")
+        if not all(isinstance(q, dict) for q in questions):
+            raise VideoSourceError("questionsWithAnswer items must be objects with question and answer")
+        total = len(questions)
+        answered = sum(1 for q in questions if isinstance(q.get("answer"), str) and q["answer"].strip())
+    provider = raw.get("llm_provider")
+    if provider in (None, ""):
+        provider = None
+    elif not isinstance(provider, str) or provider.strip().lower() not in LLM_PROVIDERS:
+        raise VideoSourceError(f"llm_provider must be one of: {', '.join(LLM_PROVIDERS)}")
+    else:
+        provider = provider.strip().lower()
+    return VideoParams(frame_interval=interval, job_data=job, questions_total=total, questions_answered=answered,
+                       llm_provider=provider)
+
+
+def truthy(value) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+# --- where the video is -------------------------------------------------------------------
+def is_remote(video_url: str) -> bool:
+    return urlsplit(video_url).scheme.lower() in ("http", "https")
+
+
+def resolve_media_path(video_url: str, media_root: Path | None) -> tuple[Path, str]:
+    """A path or ``file://`` URL -> (resolved file inside the media root, name relative to the root)."""
+    raw = video_url.strip()
+    parts = urlsplit(raw)
+    if parts.scheme.lower() == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise VideoSourceError("file:// URLs must name a local file (file:///path)")
+        raw = unquote(parts.path)
+    elif parts.scheme and len(parts.scheme) > 1:  # "c:" would be a drive letter, anything else a scheme
+        raise VideoSourceError(f"Unsupported video_url scheme '{parts.scheme}': use a path, file:// or http(s)://")
+    if not raw or "\x00" in raw:
+        raise VideoSourceError("video_url is empty or invalid")
+    if media_root is None:
+        raise VideoSourceError("Local video paths are disabled on this server (PROCTOR_MEDIA_ROOT is not set)")
+    try:
+        root = Path(media_root).resolve(strict=True)
+    except OSError:
+        raise VideoSourceError("The media root of this server does not exist") from None
+    candidate = Path(raw)
+    if not candidate.is_absolute():
+        candidate = root / candidate
+    try:
+        resolved = candidate.resolve(strict=False)  # follows symlinks and folds ".."
+    except (OSError, RuntimeError):
+        raise VideoSourceError("video_url cannot be resolved") from None
+    if not resolved.is_relative_to(root):
+        raise VideoSourceError("video_url is outside the media root")
+    if not resolved.is_file():
+        raise VideoSourceError(f"Video file not found: {resolved.relative_to(root)}")
+    return resolved, str(resolved.relative_to(root))
+
+
+def allowed_hosts(setting: str) -> list[str]:
+    return [h.strip().lower().rstrip(".") for h in setting.split(",") if h.strip()]
+
+
+def host_allowed(host: str | None, allowed: list[str]) -> bool:
+    if not host:
+        return False
+    host = host.lower().rstrip(".")
+    for entry in allowed:
+        if entry.startswith("*."):
+            entry = entry[1:]
+        if entry.startswith("."):
+            if host == entry[1:] or host.endswith(entry):
+                return True
+        elif host == entry:
+            return True
+    return False
+
+
+def check_remote(url: str, settings: Settings) -> None:
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        raise VideoSourceError("Only http(s) video URLs can be downloaded")
+    allowed = allowed_hosts(settings.allowed_video_hosts)
+    if not allowed:
+        raise VideoSourceError("Downloading videos is disabled on this server (PROCTOR_ALLOWED_VIDEO_HOSTS is empty)")
+    if not host_allowed(parts.hostname, allowed):
+        raise VideoSourceError(f"Video host '{parts.hostname or ''}' is not allowed")
+
+
+def public_name(url: str) -> str:
+    """A URL without credentials, query or fragment (pre-signed URLs carry secrets there)."""
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def suffix_for(name: str) -> str:
+    suffix = PurePosixPath(urlsplit(name).path).suffix.lower()
+    return suffix if suffix in VIDEO_SUFFIXES else ".video"
+
+
+def download(url: str, dest: Path, settings: Settings) -> None:
+    """Fetch ``url`` into ``dest`` (blocking; run it in a thread).  Raises ``VideoSourceError``."""
+    import requests
+
+    limit = settings.max_video_bytes
+    timeout = settings.video_download_timeout_s
+    with requests.Session() as http:
+        http.trust_env = False  # no proxies or netrc from the environment: on-prem storage only
+        for _ in range(MAX_REDIRECTS + 1):
+            check_remote(url, settings)
+            try:
+                with http.get(url, stream=True, timeout=timeout, allow_redirects=False) as resp:
+                    if resp.is_redirect and resp.headers.get("location"):
+                        url = urljoin(url, resp.headers["location"])
+                        continue
+                    if resp.status_code != 200:
+                        raise VideoSourceError(f"Video download failed: HTTP {resp.status_code}")
+                    declared = resp.headers.get("content-length")
+                    if declared and declared.isdigit() and int(declared) > limit:
+                        raise VideoSourceError(f"Video too large (limit {limit // (1024 * 1024)} MB)")
+                    size = 0
+                    with dest.open("wb") as out:
+                        for chunk in resp.iter_content(1 << 20):
+                            size += len(chunk)
+                            if size > limit:
+                                raise VideoSourceError(f"Video too large (limit {limit // (1024 * 1024)} MB)")
+                            out.write(chunk)
+                    if size == 0:
+                        raise VideoSourceError("Video download returned no data")
+                    return
+            except requests.RequestException as exc:
+                raise VideoSourceError(f"Video download failed: {type(exc).__name__}") from None
+        raise VideoSourceError("Video download failed: too many redirects")
+
+
+def staging_dir(settings: Settings) -> Path:
+    """Uploads and downloads live here until their job is done (kept for resume otherwise)."""
+    path = settings.data_dir / "video-jobs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def remove_quietly(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        log.warning("could not remove %s", path, exc_info=True)
+
+
+async def probe_or_refuse(path: Path, settings: Settings) -> VideoInfo:
+    try:
+        return await asyncio.to_thread(probe, path, settings.max_image_pixels)
+    except VideoError as exc:
+        raise VideoSourceError(str(exc)) from None
+
+
+# --- the analysis ------------------------------------------------------------------------
+Progress = Callable[[int, int], Awaitable[None]]
+
+
+class VideoAnalysis:
+    """Runs a video file through the session use cases; used by the job queue and the CLI."""
+
+    def __init__(self, service: ProctorService):
+        self.service = service
+        self.settings = service.settings
+
+    async def run(
+        self,
+        path: Path,
+        params: VideoParams,
+        *,
+        source: str,
+        session_id: str | None = None,
+        on_session: Callable[[str], Awaitable[None]] | None = None,
+        on_progress: Progress | None = None,
+    ) -> tuple[str, dict]:
+        """Analyse ``path``; returns ``(session_id, report)``.
+
+        With ``session_id`` of an unfinished video session (a resumed job) the analysis
+        continues after the last frame that session stored, with its rule state.
+        """
+        info = await probe_or_refuse(path, self.settings)
+        store = self.service.store
+        interval = params.frame_interval
+        session = await asyncio.to_thread(store.get_session, session_id) if session_id else None
+        if session is not None and session.kind == "video" and not session.is_active and session.report:
+            return session.id, session.report  # finished before the job could be marked done
+        if session is None or session.kind != "video" or not session.is_active:
+            session = await self.service.start_session(params.job_data, kind="video")
+            if on_session is not None:
+                await on_session(session.id)
+        sid = session.id
+        done = session.frames_received
+        total = max(info.frames_to_analyse(interval), done)
+        failures = 0
+        with FrameReader(path, interval, start=done * interval, fps=info.fps) as reader:
+            while True:
+                frame = await asyncio.to_thread(reader.next_frame)
+                if frame is None:
+                    break
+                try:
+                    await self.service.analyse_image(sid, frame.image, timestamp=frame.timestamp, priority=BATCH)
+                except ServiceError as exc:
+                    if exc.status != 500:
+                        raise
+                    failures += 1  # stored as a frame that could not be analysed; go on
+                    if failures > max(5, total // 10):
+                        raise VideoError(f"Too many frames could not be analysed ({failures})") from None
+                done += 1
+                total = max(total, done)
+                if on_progress is not None:
+                    await on_progress(done, total)
+            frames_in_video = reader.frames_read
+        if on_progress is not None:
+            await on_progress(done, done)
+        fps = info.fps
+        if fps > 0:
+            duration = frames_in_video / fps
+        else:  # no rate in the container: the last frame's time
+            duration = await asyncio.to_thread(frame_ts_end, store, sid)
+        session = await asyncio.to_thread(store.get_session, sid)
+        metadata = {
+            "source": "video",
+            "video": {
+                "name": source,
+                "container": info.container,
+                "width": info.width,
+                "height": info.height,
+                "fps": round(fps, 3),
+                "frames_in_video": frames_in_video,
+                "duration_seconds": round(duration, 2),
+                "frame_interval": interval,
+                "frames_failed": failures,
+            },
+        }
+        facts = {}
+        if params.questions_total is not None:
+            metadata["questions_total"] = params.questions_total
+            metadata["questions_answered"] = params.questions_answered
+            facts["questions_answered"] = params.questions_answered
+        report = await self.service.end_session(
+            sid, reason="video", end_time=session.start_time + dt.timedelta(seconds=duration), extra_facts=facts,
+            metadata=metadata, requested_provider=params.llm_provider,
+        )
+        return sid, report
+
+
+def frame_ts_end(store, session_id: str) -> float:
+    frames = store.frames(session_id)
+    return frames[-1].timestamp if frames else 0.0
+
+
+def new_job_id() -> str:
+    return str(uuid.uuid4())

@@ -34,12 +34,12 @@ models: venv
 run: models
 	$(BIN)/proctor serve --host $${PROCTOR_HOST:-127.0.0.1} --port $${PROCTOR_PORT:-5001}
 
-# The HTML report's browser test drives Debian's chromium through playwright (never
-# `playwright install`, which downloads a browser build); installed here when missing.
+# The browser tests (the HTML report, the console pages) drive Debian's chromium through
+# playwright (never `playwright install`, which downloads a browser build); installed here when missing.
 browser:
 	@test -x /usr/bin/chromium || ! command -v apt-get >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
-	  echo "chromium could not be installed: the report's browser test will be skipped"
+	  echo "chromium could not be installed: the browser tests will be skipped"
 
 # The store tests also run on a throw-away PostgreSQL cluster (Debian's server binaries;
 # or set PROCTOR_TEST_DATABASE_URL); installed here when missing.

@@ -7,9 +7,10 @@ import logging
 
 from fastapi import FastAPI
 
-from . import __version__
+from . import __version__, realtime
 from .api import errors
-from .api.routes import health, jobs, sessions, videos
+from .api.auth import AccessGuard, AccessPolicy
+from .api.routes import console, health, jobs, sessions, timeline, videos
 from .config import Settings, get_settings
 from .service.jobs import VideoJobs
 from .service.sessions import ProctorService
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await video_jobs.start()
         app.state.video_jobs = video_jobs
         app.state.video_enabled = True
+        await app.state.realtime.start(service)
         reaper = asyncio.create_task(_reaper(service, max(5.0, min(60.0, settings.session_idle_timeout_s / 4 or 60))))
         log.info("proctor %s ready: providers %s, %d inference worker(s), store %s", __version__, shared.providers,
                  settings.inference_workers, settings.sqlalchemy_url.split("@")[-1])
@@ -71,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             reaper.cancel()
+            await app.state.realtime.stop()
             await video_jobs.close()  # running jobs -> interrupted, before the pool goes
             await asyncio.to_thread(pool.close)
             summarizer.close()
@@ -86,15 +89,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(health.router)
     app.include_router(sessions.router)
+    app.include_router(timeline.router)
     app.include_router(videos.router)
     app.include_router(jobs.router)
+    app.state.access = AccessPolicy.from_settings(settings)
+    realtime.install(app, settings, app.state.access)  # /ws/... here, Socket.IO in create_asgi
+    console.install(app)
     app.add_middleware(errors.BodyLimit, limit=settings.max_body_bytes,
                        path_limits={"/api/videos/analyze": settings.max_upload_bytes})
+    app.add_middleware(AccessGuard, policy=app.state.access)  # added last = outermost: who, before how big
     return app
+
+
+def create_asgi(settings: Settings | None = None):
+    """What `proctor serve` runs: the FastAPI app with Socket.IO at /socket.io/ in front."""
+    app = create_app(settings)
+    return app.state.realtime.asgi(app)
 
 
 def run(host: str = "127.0.0.1", port: int = 5001) -> None:
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(), host=host, port=port, log_level="info", timeout_graceful_shutdown=10)
+    uvicorn.run(create_asgi(), host=host, port=port, log_level="info", timeout_graceful_shutdown=10)

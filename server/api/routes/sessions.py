@@ -52,7 +52,7 @@ async def start_session(service: ServiceDep, settings: SettingsDep, request: Req
         return JSONResponse({"success": False, "error": "job_data must be an object"}, status_code=400)
     rec = await service.start_session(job_data)
     base = f"/api/sessions/{rec.id}"
-    return {
+    body = {
         "success": True,
         "session_id": rec.id,
         "status": rec.status,
@@ -76,6 +76,10 @@ async def start_session(service: ServiceDep, settings: SettingsDep, request: Req
             "3. analyze_frame - Start interview with frame analysis",
         ],
     }
+    access = request.app.state.access
+    if access.enabled:  # additive: the token that opens this session's endpoints and nothing else
+        body["candidate_token"] = access.candidate_token(rec.id)
+    return body
 
 
 @router.post("/{session_id}/verify-document", response_model=VerifyDocumentResponse, responses=ERRORS)
@@ -151,6 +155,7 @@ async def list_sessions(service: ServiceDep):
             "end_reason": r.end_reason,
             "total_frames_received": r.frames_received,
             "face_registered": r.registration is not None,
+            "job_data": r.job_data,
             "kind": r.kind,  # live | video (POST /comprehensive-interview-analysis, jobs, analyze-video)
         }
         for r in rows

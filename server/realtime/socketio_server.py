@@ -1,0 +1,149 @@
+"""Socket.IO at ``/socket.io/``: join a session or the dashboard, send frames as events.
+
+Client -> server events (each may carry a Socket.IO ack; the ack gets the same payload
+as the event the server answers with):
+
+- ``join_session`` {session_id}  -> ``joined`` {room, session_id, status, ...} or ``error``
+- ``leave_session`` {session_id}
+- ``join_dashboard`` {}          -> ``joined`` {room: "dashboard"} or ``error`` (proctors only)
+- ``frame`` {session_id, frame}  -> ``frame_result`` to the session's room (the sender is
+  put in it), or ``error`` to the sender
+
+Events carry the REST shapes; docs/realtime.md lists them all.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from urllib.parse import parse_qs
+
+import socketio
+
+from ..api.auth import MSG_UNAUTHORIZED, TOKEN_PREFIX, AccessPolicy, credential_from
+from ..service.errors import ServiceError, SessionNotFound
+from .hub import DASHBOARD, PushHub, error_payload, session_room, submit_frame
+
+log = logging.getLogger(__name__)
+
+
+def _environ_credential(environ: dict, auth) -> str | None:
+    if isinstance(auth, dict):
+        for name in ("key", "token"):
+            if isinstance(auth.get(name), str) and auth[name]:
+                return auth[name]
+    headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+    qs = parse_qs(environ.get("QUERY_STRING", ""))
+    return credential_from(headers, {k: v[0] for k, v in qs.items() if v})
+
+
+def _unauthorized() -> ServiceError:
+    return ServiceError(MSG_UNAUTHORIZED, status=401)
+
+
+def build_socketio(hub: PushHub, policy: AccessPolicy, max_message_bytes: int) -> socketio.AsyncServer:
+    sio = socketio.AsyncServer(
+        async_mode="asgi",
+        # A frame is one message: leave room for the event framing around the REST limit.
+        max_http_buffer_size=max_message_bytes + 64 * 1024,
+        logger=False,
+        engineio_logger=False,
+    )
+    hub.sio = sio
+    # Frames of one client are analysed in the order sent (handlers run as tasks).
+    order: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def principal_for(sid: str, session_id: str | None):
+        saved = await sio.get_session(sid)
+        return policy.identify(saved.get("credential"), session_id)
+
+    async def answer_error(sid: str, exc: Exception, event: str, **extra) -> dict:
+        body = error_payload(exc, event=event, **extra)
+        hub.reply(sid, "error", body)
+        return body
+
+    async def check_session(session_id) -> dict:
+        if not isinstance(session_id, str) or not session_id:
+            raise ServiceError("No session_id provided")
+        rec = await asyncio.to_thread(hub.service.store.get_session, session_id)
+        if rec is None:
+            raise SessionNotFound()
+        return {"session_id": rec.id, "status": rec.status, "frames_received": rec.frames_received,
+                "face_registered": rec.face_registered}
+
+    @sio.event
+    async def connect(sid, environ, auth=None):
+        credential = _environ_credential(environ, auth)
+        # Refuse early what can be neither a proctor key nor a candidate token (checked per session later).
+        plausible = bool(credential) and (credential.startswith(TOKEN_PREFIX) or policy.is_proctor_key(credential))
+        if policy.enabled and not plausible:
+            raise socketio.exceptions.ConnectionRefusedError(
+                {"success": False, "error": MSG_UNAUTHORIZED, "status": 401})
+        await sio.save_session(sid, {"credential": credential, "sessions": set()})
+
+    @sio.event
+    async def disconnect(sid, reason=None):
+        order.pop(sid, None)
+
+    @sio.event
+    async def join_session(sid, data=None):
+        session_id = data.get("session_id") if isinstance(data, dict) else data
+        try:
+            if await principal_for(sid, session_id if isinstance(session_id, str) else None) is None:
+                raise _unauthorized()
+            info = await check_session(session_id)
+        except ServiceError as exc:
+            return await answer_error(sid, exc, "join_session", session_id=session_id)
+        await sio.enter_room(sid, session_room(session_id))
+        async with sio.session(sid) as saved:
+            saved["sessions"].add(session_id)
+        body = {"success": True, "room": session_room(session_id), **info}
+        hub.reply(sid, "joined", body)
+        return body
+
+    @sio.event
+    async def leave_session(sid, data=None):
+        session_id = data.get("session_id") if isinstance(data, dict) else data
+        if isinstance(session_id, str):
+            await sio.leave_room(sid, session_room(session_id))
+            async with sio.session(sid) as saved:
+                saved["sessions"].discard(session_id)
+        return {"success": True}
+
+    @sio.event
+    async def join_dashboard(sid, data=None):
+        principal = await principal_for(sid, None)
+        if principal is None or not principal.is_proctor:
+            return await answer_error(sid, _unauthorized(), "join_dashboard")
+        await sio.enter_room(sid, DASHBOARD)
+        body = {"success": True, "room": DASHBOARD}
+        hub.reply(sid, "joined", body)
+        return body
+
+    @sio.event
+    async def frame(sid, data=None):
+        async with order[sid]:
+            saved = await sio.get_session(sid)
+            session_id = data.get("session_id") if isinstance(data, dict) else None
+            if session_id is None and len(saved["sessions"]) == 1:
+                session_id = next(iter(saved["sessions"]))  # the one session this client joined
+            try:
+                if policy.identify(saved.get("credential"), session_id if isinstance(session_id, str) else None) \
+                        is None:
+                    raise _unauthorized()
+                if isinstance(session_id, str) and session_id not in saved["sessions"]:
+                    # The result goes to the session's room: the sender joins it to hear back.
+                    await sio.enter_room(sid, session_room(session_id))
+                    saved["sessions"].add(session_id)
+                    await sio.save_session(sid, saved)
+                return await submit_frame(hub.service, session_id, data, max_message_bytes)
+            except Exception as exc:  # noqa: BLE001  every failure answers an error event
+                if isinstance(exc, SessionNotFound) and isinstance(session_id, str):
+                    await sio.leave_room(sid, session_room(session_id))
+                    saved["sessions"].discard(session_id)
+                    await sio.save_session(sid, saved)
+                if not isinstance(exc, ServiceError):
+                    log.exception("frame event failed")
+                return await answer_error(sid, exc, "frame", session_id=session_id)
+
+    return sio

@@ -1,0 +1,199 @@
+"""API keys: off by default (the reference contract, open); on, a proctor key sees everything
+and a candidate token only its own session, over REST, pages, websockets and Socket.IO."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import socketio
+import websocket  # websocket-client
+
+from live_server import LiveServer, image_b64
+from server.api.auth import MSG_UNAUTHORIZED, AccessPolicy, required_session
+
+PROCTOR_KEY = "pk-test-0123456789"
+OTHER_KEY = "pk-second-key"
+UNAUTHORIZED = {"success": False, "error": MSG_UNAUTHORIZED}
+
+
+# --- the policy alone -----------------------------------------------------------------------
+def test_policy_is_open_without_keys():
+    policy = AccessPolicy([""], None)
+    assert not policy.enabled
+    assert policy.identify(None, "any").role == "open"
+
+
+def test_candidate_token_opens_its_own_session_only():
+    policy = AccessPolicy([PROCTOR_KEY, OTHER_KEY])
+    token = policy.candidate_token("session-a")
+    assert policy.identify(token, "session-a").role == "candidate"
+    assert policy.identify(token, "session-b") is None
+    assert policy.identify(token, None) is None
+    assert policy.identify(OTHER_KEY, None).role == "proctor"
+    assert policy.identify("wrong", "session-a") is None
+    assert policy.identify(None, "session-a") is None
+    # Tokens follow the secret: new keys (or an explicit secret) revoke them.
+    assert AccessPolicy(["rotated"]).identify(token, "session-a") is None
+    assert AccessPolicy([PROCTOR_KEY], "s3cret").candidate_token("a") != AccessPolicy([PROCTOR_KEY]).candidate_token("a")
+
+
+@pytest.mark.parametrize("method,path,expected", [
+    ("GET", "/health", (True, None)),
+    ("GET", "/console/static/console.css", (True, None)),
+    ("POST", "/api/sessions/start", (False, None)),
+    ("GET", "/api/sessions", (False, None)),
+    ("GET", "/api/sessions/abc/metrics", (False, "abc")),
+    ("GET", "/api/sessions/abc/report", (False, "abc")),
+    ("POST", "/api/sessions/abc/frame", (False, "abc")),
+    ("POST", "/api/sessions/abc/end", (False, "abc")),
+    ("DELETE", "/api/sessions/abc", (False, None)),  # deleting stays with proctors
+    ("GET", "/ws/sessions/abc", (False, "abc")),
+    ("GET", "/ws/dashboard", (False, None)),
+    ("GET", "/console/dashboard", (False, None)),
+])
+def test_which_paths_a_candidate_token_may_use(method, path, expected):
+    assert required_session(method, path) == expected
+
+
+# --- off (default): the reference contract works without any key ---------------------------
+def test_default_mode_is_open(client):
+    r = client.post("/api/sessions/start", json={})
+    assert r.status_code == 200 and "candidate_token" not in r.json()
+    assert client.get("/api/sessions").status_code == 200
+    assert client.get("/console/dashboard").status_code == 200
+    with client.websocket_connect("/ws/dashboard") as ws:
+        assert ws.receive_json()["type"] == "joined"
+
+
+# --- on ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory):
+    srv = LiveServer(tmp_path_factory.mktemp("access-data"), api_keys_proctor=f"{PROCTOR_KEY}, {OTHER_KEY}").start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def http(keyed):
+    with keyed.client() as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def two_sessions(http):
+    """(session_id, candidate_token) twice, started with the proctor key."""
+    out = []
+    for _ in range(2):
+        r = http.post("/api/sessions/start", json={}, headers={"X-API-Key": PROCTOR_KEY})
+        assert r.status_code == 200
+        out.append((r.json()["session_id"], r.json()["candidate_token"]))
+    return out
+
+
+def test_without_a_key_everything_but_health_is_401_in_the_contract_shape(http, two_sessions):
+    (a, _), _ = two_sessions
+    assert http.get("/health").status_code == 200
+    for method, path in [("POST", "/api/sessions/start"), ("GET", "/api/sessions"), ("GET", f"/api/sessions/{a}/metrics"),
+                         ("POST", f"/api/sessions/{a}/frame"), ("GET", "/docs/../api/sessions")]:
+        r = http.request(method, path, json={})
+        assert r.status_code == 401, path
+        assert r.json() == UNAUTHORIZED
+        assert r.headers["www-authenticate"].startswith("Bearer")
+    assert http.get("/api/sessions", headers={"X-API-Key": "wrong"}).status_code == 401
+
+
+def test_proctor_key_sees_everything(http, two_sessions):
+    (a, _), (b, _) = two_sessions
+    for headers in ({"X-API-Key": PROCTOR_KEY}, {"Authorization": f"Bearer {OTHER_KEY}"}):
+        listed = {s["session_id"] for s in http.get("/api/sessions", headers=headers).json()["sessions"]}
+        assert {a, b} <= listed
+        assert http.get(f"/api/sessions/{b}/alerts", headers=headers).status_code == 200
+    assert http.get(f"/api/sessions/{a}/metrics", params={"key": PROCTOR_KEY}).status_code == 200
+
+
+def test_candidate_token_sees_only_its_own_session(http, two_sessions):
+    (a, token_a), (b, _) = two_sessions
+    own = [("GET", f"/api/sessions/{a}/metrics"), ("GET", f"/api/sessions/{a}/alerts"),
+           ("GET", f"/api/sessions/{a}/document-status"), ("GET", f"/api/sessions/{a}/timeline")]
+    for method, path in own:
+        assert http.request(method, path, headers={"X-API-Key": token_a}).status_code == 200, path
+    assert http.get(f"/api/sessions/{a}/metrics", headers={"Authorization": f"Bearer {token_a}"}).status_code == 200
+    assert http.get(f"/api/sessions/{a}/metrics", params={"token": token_a}).status_code == 200
+    r = http.post(f"/api/sessions/{a}/frame", json={"frame": image_b64("single_face.jpg")}, headers={"X-API-Key": token_a})
+    assert r.status_code == 200 and r.json()["result"]["face_count"] == 1
+
+    denied = [("GET", f"/api/sessions/{b}/metrics"), ("POST", f"/api/sessions/{b}/frame"), ("GET", "/api/sessions"),
+              ("POST", "/api/sessions/start"), ("DELETE", f"/api/sessions/{a}")]
+    for method, path in denied:
+        r = http.request(method, path, headers={"X-API-Key": token_a})
+        assert r.status_code == 401 and r.json() == UNAUTHORIZED, path
+
+
+def test_pages_take_the_key_from_the_query(http, two_sessions):
+    (a, token_a), (b, _) = two_sessions
+    assert http.get("/console/static/console.css").status_code == 200  # no secrets in static files
+    gate = http.get("/console/dashboard", headers={"Accept": "text/html"})
+    assert gate.status_code == 401 and 'name="key"' in gate.text
+    assert http.get("/console/dashboard", params={"key": PROCTOR_KEY}).status_code == 200
+    assert http.get("/console/dashboard", params={"key": token_a}).status_code == 401
+    assert http.get("/console/candidate", params={"session": a, "token": token_a}).status_code == 200
+    refused = http.get("/console/candidate", params={"session": b, "token": token_a}, headers={"Accept": "text/html"})
+    assert refused.status_code == 401
+    assert f'name="session" value="{b}"' in refused.text  # the key form keeps the session
+
+
+def ws_first(url: str) -> tuple[dict, websocket.WebSocket]:
+    ws = websocket.create_connection(url, timeout=60)
+    return json.loads(ws.recv()), ws
+
+
+def test_websockets_need_the_key_too(keyed, two_sessions):
+    (a, token_a), (b, _) = two_sessions
+    base = keyed.url.replace("http://", "ws://")
+    msg, ws = ws_first(f"{base}/ws/sessions/{a}")
+    assert msg == {"type": "error", **UNAUTHORIZED, "status": 401}
+    opcode, data = ws.recv_data(control_frame=True)
+    assert opcode == websocket.ABNF.OPCODE_CLOSE and int.from_bytes(data[:2], "big") == 4401
+    ws.close()
+    msg, ws = ws_first(f"{base}/ws/sessions/{a}?token={token_a}")
+    assert msg["type"] == "joined" and msg["session_id"] == a
+    ws.close()
+    msg, ws = ws_first(f"{base}/ws/sessions/{b}?token={token_a}")
+    assert msg["status"] == 401
+    ws.close()
+    msg, ws = ws_first(f"{base}/ws/dashboard?token={token_a}")
+    assert msg["status"] == 401
+    ws.close()
+    msg, ws = ws_first(f"{base}/ws/dashboard?key={PROCTOR_KEY}")
+    assert msg["type"] == "joined"
+    ws.close()
+
+
+def test_socketio_needs_a_key_and_a_token_reaches_only_its_session(keyed, two_sessions):
+    (a, token_a), (b, _) = two_sessions
+    anonymous = socketio.Client(reconnection=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        anonymous.connect(keyed.url, wait_timeout=30)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        socketio.Client(reconnection=False).connect(keyed.url, auth={"key": "wrong"}, wait_timeout=30)
+
+    cand = socketio.Client(reconnection=False)
+    cand.connect(keyed.url, auth={"token": token_a}, wait_timeout=30)
+    try:
+        assert cand.call("join_session", {"session_id": a}, timeout=60)["success"] is True
+        denied = cand.call("join_session", {"session_id": b}, timeout=60)
+        assert denied["status"] == 401 and denied["error"] == MSG_UNAUTHORIZED
+        assert cand.call("join_dashboard", {}, timeout=60)["status"] == 401
+        assert cand.call("frame", {"session_id": b, "frame": image_b64("single_face.jpg")}, timeout=60)["status"] == 401
+        ok = cand.call("frame", {"session_id": a, "frame": image_b64("single_face.jpg")}, timeout=60)
+        assert ok["success"] is True and ok["session_id"] == a
+    finally:
+        cand.disconnect()
+
+    proctor = socketio.Client(reconnection=False)
+    proctor.connect(keyed.url, auth={"key": PROCTOR_KEY}, wait_timeout=30)
+    try:
+        assert proctor.call("join_dashboard", {}, timeout=60)["success"] is True
+        assert proctor.call("join_session", {"session_id": b}, timeout=60)["success"] is True
+    finally:
+        proctor.disconnect()

@@ -120,7 +120,7 @@ def test_commit_frame_is_atomic_and_versioned(store):
 
 
 def test_end_first_wins_and_frames_refused_after(store):
-    s = new_session(store)
+    new_session(store)
     end = dt.datetime(2026, 1, 21, 10, 5)
     assert store.end_session("s1", end, "client", {"r": 1}) is True
     assert store.end_session("s1", end, "idle", {"r": 2}) is False

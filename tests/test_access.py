@@ -7,8 +7,8 @@ import json
 import pytest
 import socketio
 import websocket  # websocket-client
-
 from live_server import LiveServer, image_b64
+
 from server.api.auth import MSG_UNAUTHORIZED, AccessPolicy, required_session
 
 PROCTOR_KEY = "pk-test-0123456789"
@@ -34,7 +34,8 @@ def test_candidate_token_opens_its_own_session_only():
     assert policy.identify(None, "session-a") is None
     # Tokens follow the secret: new keys (or an explicit secret) revoke them.
     assert AccessPolicy(["rotated"]).identify(token, "session-a") is None
-    assert AccessPolicy([PROCTOR_KEY], "s3cret").candidate_token("a") != AccessPolicy([PROCTOR_KEY]).candidate_token("a")
+    with_secret = AccessPolicy([PROCTOR_KEY], "s3cret").candidate_token("a")
+    assert with_secret != AccessPolicy([PROCTOR_KEY]).candidate_token("a")
 
 
 @pytest.mark.parametrize("method,path,expected", [
@@ -93,7 +94,8 @@ def two_sessions(http):
 def test_without_a_key_everything_but_health_is_401_in_the_contract_shape(http, two_sessions):
     (a, _), _ = two_sessions
     assert http.get("/health").status_code == 200
-    for method, path in [("POST", "/api/sessions/start"), ("GET", "/api/sessions"), ("GET", f"/api/sessions/{a}/metrics"),
+    for method, path in [("POST", "/api/sessions/start"), ("GET", "/api/sessions"),
+                         ("GET", f"/api/sessions/{a}/metrics"),
                          ("POST", f"/api/sessions/{a}/frame"), ("GET", "/docs/../api/sessions")]:
         r = http.request(method, path, json={})
         assert r.status_code == 401, path
@@ -119,7 +121,8 @@ def test_candidate_token_sees_only_its_own_session(http, two_sessions):
         assert http.request(method, path, headers={"X-API-Key": token_a}).status_code == 200, path
     assert http.get(f"/api/sessions/{a}/metrics", headers={"Authorization": f"Bearer {token_a}"}).status_code == 200
     assert http.get(f"/api/sessions/{a}/metrics", params={"token": token_a}).status_code == 200
-    r = http.post(f"/api/sessions/{a}/frame", json={"frame": image_b64("single_face.jpg")}, headers={"X-API-Key": token_a})
+    r = http.post(f"/api/sessions/{a}/frame", json={"frame": image_b64("single_face.jpg")},
+                  headers={"X-API-Key": token_a})
     assert r.status_code == 200 and r.json()["result"]["face_count"] == 1
 
     denied = [("GET", f"/api/sessions/{b}/metrics"), ("POST", f"/api/sessions/{b}/frame"), ("GET", "/api/sessions"),

@@ -14,7 +14,6 @@ from urllib.parse import urlparse
 import cv2
 import numpy as np
 import pytest
-
 from live_server import DATA, LiveServer
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -159,7 +158,8 @@ def test_candidate_flow_and_dashboard_in_chromium(server, browser):
         timeout=WAIT_MS)
     assert len(card.locator(".metric").all()) == 4
     card.click()
-    dash.wait_for_selector("#detail:not(.hidden) #chart path.series", state="attached", timeout=WAIT_MS)  # a flat line at 100% has no height
+    # "attached", not "visible": a flat line at 100% has no height.
+    dash.wait_for_selector("#detail:not(.hidden) #chart path.series", state="attached", timeout=WAIT_MS)
     assert dash.locator("#chart path.series").count() == 5  # similarity and the four metrics
     dash.wait_for_selector("#detail-alerts li.alert", timeout=WAIT_MS)
     assert "no face detected" in dash.inner_text("#detail-alerts").lower()
@@ -173,6 +173,10 @@ def test_candidate_flow_and_dashboard_in_chromium(server, browser):
     href = cand.get_attribute("#report-link", "href")
     assert href.startswith(f"/api/sessions/{session_id}/report") and "format=html" in href
     assert "frames analysed" in cand.inner_text("#done-summary")
+    assert cand.evaluate("window.proctorCandidate.stream") is None  # the camera was released
+    with server.client() as http:
+        report = http.get(href)
+    assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
     cand.screenshot(path=str(ARTIFACTS / "console-candidate-done.png"), full_page=True)
     ended = dash.locator(f'#ended tr[data-session="{session_id}"]')
     ended.wait_for(timeout=WAIT_MS)

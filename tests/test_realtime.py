@@ -8,10 +8,10 @@ import queue
 import pytest
 import socketio
 import websocket  # websocket-client
+from live_server import LiveServer, blank_b64, image_b64
 
 from server.api.errors import MISSING_FIELD
 from server.realtime.hub import DASHBOARD, fan_out, session_room
-from live_server import LiveServer, blank_b64, image_b64
 
 WAIT = 60  # seconds to wait for an event before failing (never a timing assertion)
 EVENTS = ("joined", "frame_result", "frame_summary", "alert", "error", "identity", "session_started",
@@ -82,14 +82,16 @@ def start(http) -> str:
 
 # --- pure: what a service event becomes ------------------------------------------------------
 def test_fan_out_maps_service_events_to_rest_shaped_client_events():
-    result = {"frame_number": 7, "timestamp": 3.2, "face_detected": True, "face_count": 1, "metrics": {"eye_contact": 90},
-              "face_verification": None, "alerts": [], "emotions": {"CALM": 90.0}, "dominant_emotion": "CALM"}
+    result = {"frame_number": 7, "timestamp": 3.2, "face_detected": True, "face_count": 1,
+              "metrics": {"eye_contact": 90}, "face_verification": None, "alerts": [], "emotions": {"CALM": 90.0},
+              "dominant_emotion": "CALM"}
     outs = fan_out("s1", "frame_result", result)
     assert [(o.rooms, o.event) for o in outs] == [((session_room("s1"),), "frame_result"),
                                                     ((DASHBOARD,), "frame_summary")]
     assert outs[0].data == {"success": True, "session_id": "s1", "result": result}
     assert "emotions" not in outs[1].data and outs[1].data["frame_number"] == 7
-    alert = {"type": "no_face_detected", "severity": "warning", "message": "No face detected in frame", "timestamp": 1.0}
+    alert = {"type": "no_face_detected", "severity": "warning", "message": "No face detected in frame",
+             "timestamp": 1.0}
     (out,) = fan_out("s1", "alert", alert)
     assert out.rooms == (session_room("s1"), DASHBOARD) and out.data == {"session_id": "s1", "alert": alert}
     (out,) = fan_out("s1", "session_ended", {"reason": "client"})

@@ -66,7 +66,8 @@ class AccessPolicy:
         else:
             # Derived from the keys so that a deployment needs one setting; rotating the
             # keys then also revokes every candidate token.
-            self._secret = hashlib.sha256(b"proctor-candidate\0" + "\0".join(sorted(self.proctor_keys)).encode()).digest()
+            keys = "\0".join(sorted(self.proctor_keys)).encode()
+            self._secret = hashlib.sha256(b"proctor-candidate\0" + keys).digest()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "AccessPolicy":
@@ -203,8 +204,10 @@ UNAUTHORIZED_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>proctor: key needed</title>
 <link rel="stylesheet" href="/console/static/console.css"></head>
 <body class="gate"><main class="card gate-card"><h1>Access key needed</h1>
-<p>This server is protected. Proctors: enter your API key. Candidates: open the interview link your proctor sent you.</p>
-<form method="get"><!--hidden--><input type="password" name="key" placeholder="API key" autocomplete="off" required>
+<p>This server is protected. Proctors: enter your API key.
+Candidates: open the interview link your proctor sent you.</p>
+<form method="get"><!--hidden-->
+<input type="password" name="key" placeholder="API key" autocomplete="off" required>
 <button class="btn primary" type="submit">Open</button></form></main></body></html>"""
 
 

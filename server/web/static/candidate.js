@@ -270,6 +270,12 @@
     state.ended = true;
     clearInterval(state.timer);
     $("rec").classList.add("hidden");
+    if (state.stream) {  // the interview is over: let the camera go (its light turns off)
+      for (const track of state.stream.getTracks()) track.stop();
+      state.stream = null;
+      $("cam-overlay").textContent = "Camera off";
+      $("cam-overlay").classList.remove("hidden", "error");
+    }
     const summary = report && report.session_summary;
     const overall = report && report.overall_behavior_analysis;
     $("done-summary").textContent = summary

@@ -28,16 +28,6 @@ from collections import Counter
 from .aggregate import LIVE_KEYS, average_scores, dominant_emotion, emotion_summary, verification_summary
 from .observation import EMOTIONS
 
-SCORE_NAMES = {
-    "eye_contact": "eye contact",
-    "confidence": "confidence",
-    "engagement": "engagement",
-    "posture": "posture",
-    "facial_expressions": "facial expressions",
-    "head_stability": "head stability",
-    "gestures": "gestures",
-}
-
 STRENGTH_TEXT = {
     "eye_contact": "Maintains strong eye contact with the camera",
     "confidence": "Comes across as composed and confident",

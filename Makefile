@@ -51,8 +51,14 @@ postgres:
 test: models browser postgres
 	$(BIN)/python -m pytest -q tests
 
+# The bench extra (psutil, dlib-bin, face-recognition-models) goes in on first use.
+# Quote medians of several runs taken on a quiet machine (see docs/performance.md).
 bench: models
+	$(BIN)/python -c "import psutil, dlib, face_recognition_models" 2>/dev/null || $(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python -m bench.stages
+	$(BIN)/python -m bench.baseline
+	$(BIN)/python -m bench.load --clients 8 --duration 45 --sweep 6,8,10,12,14
+	$(BIN)/python -m bench.memory
 
 clean:
 	rm -rf $(VENV) data

@@ -68,6 +68,19 @@ class Settings(BaseSettings):
     objects_every: int = Field(1, description="Run the object detector on every Nth frame.")
     pose_every: int = Field(3, description="Run body-pose landmarks on every Nth frame.")
     hands_every: int = Field(1, description="Run hand landmarks on every Nth frame (phone signals).")
+    frame_max_width: int = Field(
+        1600, description="Live frames wider than this are decoded at 1/2 (or 1/4) size: every model works below "
+                          "960 px, and JPEG decodes faster reduced (0: always full size)."
+    )
+    verify_reuse_s: float = Field(
+        0.5, description="Within this many seconds of a verified frame, a frame whose single face barely moved "
+                         "(box IoU >= 0.8) reuses that embedding instead of running SFace again (0: never)."
+    )
+    gpu_batching: bool = Field(
+        True, description="With CUDA as provider: batch face detection and embedding across sessions (docs/performance.md)."
+    )
+    gpu_batch_max: int = Field(8, description="Most frames (or faces) in one batched GPU call.")
+    gpu_batch_wait_ms: float = Field(3.0, description="How long a batch waits for more frames before it runs.")
 
     # --- local LLM summary ---------------------------------------------------
     llm_enabled: bool = Field(True, description="Write the AI summary with the local GGUF model (else template).")

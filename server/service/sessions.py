@@ -25,9 +25,9 @@ from ..proctoring.report import compute_report
 from ..proctoring.verification import FaceMatch, load_scale, match
 from ..store import FrameRecord, SessionRecord, SessionStore, StaleSession, VerificationRecord
 from ..vision.decode import ImageError, decode_image
-from ..vision.pipeline import FramePipeline, SharedModels
+from ..vision.pipeline import FramePipeline, SharedModels, VerifiedFace
 from ..vision.pool import LIVE, InferencePool, PoolBusy
-from ..vision.schedule import plan_frame, scene_changed, thumbnail
+from ..vision.schedule import SceneThumb, face_fraction, plan_frame, scene_changed, thumbnail
 from .errors import Busy, Conflict, ServiceError, SessionEnded, SessionNotFound
 from .summary import Summarizer
 
@@ -82,7 +82,8 @@ class ProctorService:
             repeat_frames=settings.alert_repeat_frames,
         )
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._thumbs: dict[str, np.ndarray] = {}
+        self._thumbs: dict[str, SceneThumb] = {}
+        self._verified: dict[str, tuple[float, VerifiedFace]] = {}  # session -> (timestamp, last verified face)
         self.listeners: list = []  # callables(session_id, event, payload) for push channels
 
     # --- helpers -----------------------------------------------------------------------
@@ -103,11 +104,11 @@ class ProctorService:
         except PoolBusy as exc:
             raise Busy(str(exc)) from None
 
-    def _decode(self, data, field: str) -> np.ndarray:
+    def _decode(self, data, field: str, max_width: int | None = None) -> np.ndarray:
         if not isinstance(data, str) or not data.strip():
             raise ServiceError(f"No {field} data provided")
         try:
-            return decode_image(data, self.settings.max_image_pixels)
+            return decode_image(data, self.settings.max_image_pixels, max_width)
         except ImageError as exc:
             raise ServiceError(f"Invalid {field} image: {exc}") from None
 
@@ -284,7 +285,9 @@ class ProctorService:
         await self._session(session_id, active=True)
         if not isinstance(frame_b64, str) or not frame_b64.strip():
             raise ServiceError("No frame data provided")
-        return await self._analyse(session_id, lambda: self._decode(frame_b64, "frame"), timestamp, LIVE)
+        # live frames only: ID documents and registrations keep full resolution (small faces)
+        load = lambda: self._decode(frame_b64, "frame", self.settings.frame_max_width)  # noqa: E731
+        return await self._analyse(session_id, load, timestamp, LIVE)
 
     async def analyse_image(self, session_id: str, image: np.ndarray, *, timestamp: float | None = None,
                             priority: int = LIVE) -> dict:
@@ -298,6 +301,8 @@ class ProctorService:
             frame_number = session.frames_received + 1
             previous = self._thumbs.get(session_id)
             registered = session.face_embedding
+            reuse = self._reusable(session_id, timestamp if timestamp is not None
+                                   else (utcnow() - session.start_time).total_seconds())
 
             def work(p: FramePipeline):
                 image = load()
@@ -305,6 +310,8 @@ class ProctorService:
                 plan = plan_frame(frame_number, self.settings, scene_changed(previous, thumb))
                 if registered is None:  # an embedding is only compared with a registration
                     plan = replace(plan, embed=False)
+                elif reuse is not None:
+                    plan = replace(plan, reuse=reuse)
                 return thumb, p.analyse(image, plan)
 
             try:
@@ -317,7 +324,7 @@ class ProctorService:
                 await self._db(self.store.commit_frame, session_id, session.version,
                                FrameRecord(frame_number, ts, False, None, None), None, [], session.state, time.time())
                 raise ServiceError("Frame could not be analysed", status=500) from None
-            self._thumbs[session_id] = thumb
+            self._thumbs[session_id] = SceneThumb(thumb, face_fraction(obs.primary_face, obs.width, obs.height))
             ts = timestamp if timestamp is not None else (utcnow() - session.start_time).total_seconds()
 
             fm: FaceMatch | None = None
@@ -330,6 +337,7 @@ class ProctorService:
                     fm = match(registered, primary.embedding, self.scale, self.settings.verification_threshold)
                 except ValueError:
                     fm = None
+            self._remember_verified(session_id, ts, obs, fm, reuse)
             outcome = analyse_observation(obs, session.state, frame_number, ts, fm, self.alert_config)
             ver = None
             if fm is not None:
@@ -348,6 +356,30 @@ class ProctorService:
         for alert in outcome.result["alerts"]:
             self._emit(session_id, "alert", alert)
         return outcome.result
+
+    def _reusable(self, session_id: str, ts: float) -> VerifiedFace | None:
+        """The last verified face if it is at most ``verify_reuse_s`` of session time old."""
+        window = self.settings.verify_reuse_s
+        last = self._verified.get(session_id)
+        if window <= 0 or last is None:
+            return None
+        at, face = last
+        return face if 0.0 <= ts - at <= window else None
+
+    def _remember_verified(self, session_id: str, ts: float, obs, fm: FaceMatch | None,
+                           reuse: VerifiedFace | None) -> None:
+        """Keep a freshly computed, verified single face for the next frames; forget on anything else.
+
+        A reused frame keeps the window where it started (an embedding is computed at least
+        every ``verify_reuse_s``); no face, two faces or a mismatch end it at once.
+        """
+        primary = obs.primary_face
+        if reuse is not None and primary is not None and primary.embedding is reuse.embedding:
+            return
+        if fm is not None and fm.verified and obs.face_count == 1 and primary is not None:
+            self._verified[session_id] = (ts, VerifiedFace(primary.bbox, primary.embedding, (obs.width, obs.height)))
+        else:
+            self._verified.pop(session_id, None)
 
     # --- reads -------------------------------------------------------------------------
     async def metrics(self, session_id: str) -> dict:
@@ -385,6 +417,7 @@ class ProctorService:
                 raise SessionNotFound()
         self._locks.pop(session_id, None)
         self._thumbs.pop(session_id, None)
+        self._verified.pop(session_id, None)
         self._emit(session_id, "session_deleted", {})
 
     async def report(self, session_id: str) -> dict:
@@ -415,11 +448,13 @@ class ProctorService:
                                            vers, end)
             facts.update(extra_facts or {})
             report["analysis_metadata"].update(metadata or {})
+            report["analysis_metadata"]["end_reason"] = reason
             await self.summarizer.fill(report, facts, requested_provider=requested_provider)
             if not await self._db(self.store.end_session, session_id, end, reason, report):
                 again = await self._session(session_id)
                 return again.report or report
         self._thumbs.pop(session_id, None)
+        self._verified.pop(session_id, None)
         self._emit(session_id, "session_ended", {"session_id": session_id, "reason": reason})
         return report
 

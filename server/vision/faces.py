@@ -62,10 +62,13 @@ class YuNetDetector:
     family = "yunet"
 
     def __init__(self, path: Path, providers: list[str], threads: int = 1, score_threshold: float = 0.6):
-        self.session = make_session(_loadable_onnx(path), providers, threads)
+        loadable = _loadable_onnx(path)
+        self.input_h, self.input_w = _input_hw(loadable)
+        # Height and width freed: a 16:9 frame runs at 640x384 instead of a 640x640
+        # letterbox (about half the time, same boxes: the padding was zeros anyway).
+        self.session = make_session(_free_hw(loadable) or loadable, providers, threads)
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
-        self.input_h, self.input_w = int(inp.shape[2]), int(inp.shape[3])
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.score_threshold = score_threshold
         self.strides = (8, 16, 32)
@@ -75,16 +78,20 @@ class YuNetDetector:
         h, w = image_bgr.shape[:2]
         scale = min(self.input_w / w, self.input_h / h)
         nw, nh = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
-        canvas = np.zeros((self.input_h, self.input_w, 3), np.float32)
+        ch, cw = self.input_h, self.input_w
+        if not isinstance(self.session.get_inputs()[0].shape[2], int):  # free: pad to the stride only
+            ch, cw = min(ch, -(-nh // 32) * 32), min(cw, -(-nw // 32) * 32)
+        canvas = np.zeros((ch, cw, 3), np.float32)
         canvas[:nh, :nw] = cv2.resize(image_bgr, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
         blob = canvas.transpose(2, 0, 1)[None]
         outs = dict(zip(self.output_names, self.session.run(self.output_names, {self.input_name: blob})))
-        return self._decode(outs, scale, w, h, self.score_threshold if score_threshold is None else score_threshold)
+        return self._decode(outs, scale, w, h, self.score_threshold if score_threshold is None else score_threshold,
+                            cw)
 
-    def _decode(self, outs: dict, scale: float, w: int, h: int, threshold: float) -> list[Face]:
+    def _decode(self, outs: dict, scale: float, w: int, h: int, threshold: float, input_w: int | None = None) -> list[Face]:
         boxes, scores, kpss = [], [], []
         for s in self.strides:
-            cols, rows = self.input_w // s, self.input_h // s
+            cols = (input_w or self.input_w) // s
             cls = outs[f"cls_{s}"].reshape(-1)
             obj = outs[f"obj_{s}"].reshape(-1)
             score = np.sqrt(np.clip(cls, 0, 1) * np.clip(obj, 0, 1))
@@ -129,6 +136,38 @@ class SFaceEmbedder:
         blob = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.float32).transpose(2, 0, 1)[None]
         vec = self.session.run(None, {self.input_name: blob})[0].reshape(-1).astype(np.float32)
         return vec / (np.linalg.norm(vec) + 1e-12)
+
+
+def _input_hw(model: Path | bytes) -> tuple[int, int]:
+    import onnx
+
+    m = onnx.load_from_string(model) if isinstance(model, bytes) else onnx.load(str(model), load_external_data=False)
+    dims = m.graph.input[0].type.tensor_type.shape.dim
+    return (dims[2].dim_value or 640), (dims[3].dim_value or 640)
+
+
+def _free_hw(model: Path | bytes) -> bytes | None:
+    """The YuNet graph with free input height/width (its heads reshape to [1, -1, C] and its
+    upsampling uses scales, so any multiple of 32 runs); None if it does not look like that."""
+    import onnx
+
+    m = onnx.load_from_string(model) if isinstance(model, bytes) else onnx.load(str(model))
+    if len(m.graph.input) != 1 or any(n.op_type == "Resize" and len(n.input) > 3 and n.input[3] for n in m.graph.node):
+        return None  # Resize by fixed sizes would break on another input size
+    dims = m.graph.input[0].type.tensor_type.shape.dim
+    if len(dims) != 4:
+        return None
+    dims[2].ClearField("dim_value")
+    dims[2].dim_param = "height"
+    dims[3].ClearField("dim_value")
+    dims[3].dim_param = "width"
+    for out in m.graph.output:
+        odims = out.type.tensor_type.shape.dim
+        if len(odims) == 3:  # [1, anchors, C]: the anchor count follows the input size
+            odims[1].ClearField("dim_value")
+            odims[1].dim_param = f"{out.name}_anchors"
+    del m.graph.value_info[:]
+    return m.SerializeToString()
 
 
 def _loadable_onnx(path: Path) -> Path | bytes:

@@ -21,6 +21,7 @@ from ..config import Settings
 from ..models.manifest import ModelSpec
 from ..models.registry import ModelRegistry
 from ..proctoring.observation import Face, Observation
+from .batching import batching_enabled
 from .faces import detect_document_faces, load_face_detector, load_face_embedder
 from .runtime import select_providers
 
@@ -28,8 +29,32 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class VerifiedFace:
+    """A session's last face whose embedding was computed and verified (see ``FramePlan.reuse``)."""
+
+    bbox: tuple[float, float, float, float]
+    embedding: np.ndarray
+    size: tuple[int, int]  # width, height of the frame it came from
+
+
+REUSE_MIN_IOU = 0.8  # the face box "barely moved": a swap of person cannot keep it
+
+
+def box_iou(a, b) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+@dataclass(frozen=True)
 class FramePlan:
     embed: bool = True
+    # Set by the service only within a short window after a verified frame: when this
+    # frame again has exactly one face whose box overlaps that one by REUSE_MIN_IOU,
+    # its embedding stands in for this frame's (the SFace run is skipped).
+    reuse: VerifiedFace | None = None
     landmarks: bool = True
     emotion: bool = True
     objects: bool = True
@@ -57,6 +82,7 @@ class SharedModels:
     objects: object | None = None
     ocr: object | None = None
     specs: dict[str, ModelSpec] = field(default_factory=dict)
+    batchers: list = field(default_factory=list)  # GPU only: BatchingSession per batched model
 
     @classmethod
     def load(cls, settings: Settings) -> "SharedModels":
@@ -80,6 +106,12 @@ class SharedModels:
                                            settings.face_detect_threshold)
         face_embedder = load_face_embedder(emb.family, registry.path(emb), providers, threads)
         shared = cls(settings, registry, providers, face_detector, face_embedder, specs=specs)
+        if batching_enabled(getattr(settings, "gpu_batching", True), providers):
+            from .batching import attach_batching
+
+            shared.batchers = attach_batching(
+                [(face_detector, registry.path(det)), (face_embedder, registry.path(emb))], providers, threads,
+                settings.gpu_batch_max, settings.gpu_batch_wait_ms)
 
         spec = registry.resolve("object_detector")
         if spec:
@@ -160,6 +192,40 @@ class FramePipeline:
     def close(self) -> None:
         self.local.close()
 
+    def warm_up(self, width: int = 1280, height: int = 720) -> float:
+        """Run every model once on a synthetic frame; returns the seconds it took.
+
+        onnxruntime allocates its arenas and MediaPipe builds its graphs on the first
+        call: done here, at start, the first real frames are not slow and the RSS read
+        after start is the working size.  A failure is logged, never raised.
+        """
+        t0 = time.perf_counter()
+        rng = np.random.default_rng(0)
+        image = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
+        side = height / 3
+        x0, y0 = (width - side) / 2, (height - side) / 2
+        kps = np.array([[0.34, 0.46], [0.66, 0.46], [0.5, 0.64], [0.37, 0.82], [0.63, 0.82]], np.float32) * side
+        face = Face(bbox=(x0, y0, x0 + side, y0 + side), score=1.0, kps=kps + np.array([x0, y0], np.float32))
+        steps = [lambda: self.shared.face_detector.detect(image), lambda: self.embed(image, face)]
+        if self.local.landmarker is not None:
+            steps.append(lambda: self.local.landmarker.detect(image, face))
+        if self.local.emotion is not None:
+            steps.append(lambda: self.local.emotion.classify(image, face, None))
+        if self.shared.objects is not None:
+            steps.append(lambda: self.shared.objects.detect(image))
+        if self.shared.ocr is not None:
+            steps.append(lambda: self.shared.ocr.detect(image))
+        if self.local.pose is not None:
+            steps.append(lambda: self.local.pose.detect(image))
+        if self.local.hands is not None:
+            steps.append(lambda: self.local.hands.detect(image))
+        for step in steps:
+            try:
+                step()
+            except Exception:  # warming is an optimisation: a model that fails shows up on real frames
+                log.warning("warm-up step failed", exc_info=True)
+        return time.perf_counter() - t0
+
     # --- identity (registration, documents) -------------------------------------------
     def faces(self, image: np.ndarray) -> list[Face]:
         return self.shared.face_detector.detect(image)
@@ -187,7 +253,12 @@ class FramePipeline:
         obs.faces = timed("face_detection", self.shared.face_detector.detect, image)
         primary = obs.primary_face
         if primary is not None and plan.embed:
-            timed("embedding", self.embed, image, primary)
+            r = plan.reuse
+            if (r is not None and obs.face_count == 1 and r.size == (w, h)
+                    and box_iou(primary.bbox, r.bbox) >= REUSE_MIN_IOU):
+                primary.embedding = r.embedding
+            else:
+                timed("embedding", self.embed, image, primary)
         if primary is not None and plan.landmarks and self.local.landmarker is not None:
             obs.mesh = timed("landmarks", self.local.landmarker.detect, image, primary)
         if primary is not None and plan.emotion and self.local.emotion is not None:

@@ -29,8 +29,9 @@ class PoolBusy(RuntimeError):
 
 
 class InferencePool:
-    def __init__(self, shared: SharedModels, workers: int, max_queue: int):
+    def __init__(self, shared: SharedModels, workers: int, max_queue: int, warm: bool = True):
         self.shared = shared
+        self.warm = warm  # run every model once per worker before the pool takes work
         self.max_pending = workers + max_queue
         self._queue: queue.PriorityQueue = queue.PriorityQueue()
         self._seq = itertools.count()
@@ -49,6 +50,8 @@ class InferencePool:
     def _run(self) -> None:
         pipeline = FramePipeline(self.shared)
         try:
+            if self.warm:
+                log.debug("%s warmed in %.2f s", threading.current_thread().name, pipeline.warm_up())
             self._ready.wait()
             while True:
                 _prio, _seq, item = self._queue.get()

@@ -32,14 +32,17 @@ def select_providers(requested: str, available: list[str] | None = None) -> list
     else:
         for item in req.split(","):
             item = item.strip()
-            prov = names.get(item, item)
+            if not item:
+                continue
+            # short names (cuda) or onnxruntime's own names in any case (CUDAExecutionProvider)
+            full = {p.lower(): p for p in [*names.values(), *available]}
+            prov = names.get(item) or full.get(item, item)
             if prov in available and prov not in wanted:
                 wanted.append(prov)
             elif prov not in available:
                 log.warning("execution provider %s requested but not available; skipped", prov)
-    if "CPUExecutionProvider" not in wanted:
-        wanted.append("CPUExecutionProvider")
-    return wanted
+    # CPU last whatever the order asked for: it is the fallback for ops the others lack.
+    return [p for p in wanted if p != "CPUExecutionProvider"] + ["CPUExecutionProvider"]
 
 
 def make_session(path: Path | str | bytes, providers: list[str], threads: int = 1) -> ort.InferenceSession:

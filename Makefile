@@ -57,7 +57,7 @@ bench: models
 	$(BIN)/python -c "import psutil, dlib, face_recognition_models" 2>/dev/null || $(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python -m bench.stages
 	$(BIN)/python -m bench.baseline
-	$(BIN)/python -m bench.load --clients 8 --duration 45 --sweep 6,8,10,12,14
+	$(BIN)/python -m bench.load --clients 8 --duration 45 --sweep 10,12,14,16,18,20
 	$(BIN)/python -m bench.memory
 
 clean:

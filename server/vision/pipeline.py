@@ -193,37 +193,32 @@ class FramePipeline:
         self.local.close()
 
     def warm_up(self, width: int = 1280, height: int = 720) -> float:
-        """Run every model once on a synthetic frame; returns the seconds it took.
+        """Run every model once on a webcam-like frame; returns the seconds it took.
 
-        onnxruntime allocates its arenas and MediaPipe builds its graphs on the first
-        call: done here, at start, the first real frames are not slow and the RSS read
-        after start is the working size.  A failure is logged, never raised.
+        onnxruntime allocates its arenas and MediaPipe builds its graphs and delegates on
+        the first call that reaches them: done here, at start, the first real frames are
+        not slow and the RSS read after start is the working size.  The frame must reach
+        the second stages too (a face for the mesh, a person for the pose landmarks, text
+        for the OCR recogniser), so it is a real photo with lines of text beside it.  A
+        failure is logged, never raised.
         """
         t0 = time.perf_counter()
-        rng = np.random.default_rng(0)
-        image = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
-        side = height / 3
-        x0, y0 = (width - side) / 2, (height - side) / 2
-        kps = np.array([[0.34, 0.46], [0.66, 0.46], [0.5, 0.64], [0.37, 0.82], [0.63, 0.82]], np.float32) * side
-        face = Face(bbox=(x0, y0, x0 + side, y0 + side), score=1.0, kps=kps + np.array([x0, y0], np.float32))
-        steps = [lambda: self.shared.face_detector.detect(image), lambda: self.embed(image, face)]
-        if self.local.landmarker is not None:
-            steps.append(lambda: self.local.landmarker.detect(image, face))
-        if self.local.emotion is not None:
-            steps.append(lambda: self.local.emotion.classify(image, face, None))
-        if self.shared.objects is not None:
-            steps.append(lambda: self.shared.objects.detect(image))
-        if self.shared.ocr is not None:
-            steps.append(lambda: self.shared.ocr.detect(image))
-        if self.local.pose is not None:
-            steps.append(lambda: self.local.pose.detect(image))
-        if self.local.hands is not None:
-            steps.append(lambda: self.local.hands.detect(image))
-        for step in steps:
-            try:
-                step()
-            except Exception:  # warming is an optimisation: a model that fails shows up on real frames
-                log.warning("warm-up step failed", exc_info=True)
+        image = warm_up_frame(width, height)
+        try:
+            obs = self.analyse(image, FULL_PLAN)
+            if obs.primary_face is None:  # no photo: reach the face stages with a made-up face
+                side = height / 3
+                x0, y0 = (width - side) / 2, (height - side) / 2
+                kps = np.array([[0.34, 0.46], [0.66, 0.46], [0.5, 0.64], [0.37, 0.82], [0.63, 0.82]], np.float32)
+                face = Face(bbox=(x0, y0, x0 + side, y0 + side), score=1.0,
+                            kps=kps * side + np.array([x0, y0], np.float32))
+                self.embed(image, face)
+                if self.local.landmarker is not None:
+                    self.local.landmarker.detect(image, face)
+                if self.local.emotion is not None:
+                    self.local.emotion.classify(image, face, None)
+        except Exception:  # warming is an optimisation: a model that fails shows up on real frames
+            log.warning("warm-up failed", exc_info=True)
         return time.perf_counter() - t0
 
     # --- identity (registration, documents) -------------------------------------------
@@ -273,6 +268,28 @@ class FramePipeline:
         if plan.hands and self.local.hands is not None:
             obs.hands = timed("hands", self.local.hands.detect, image)
         return obs
+
+
+def warm_up_frame(width: int = 1280, height: int = 720) -> np.ndarray:
+    """A frame for ``FramePipeline.warm_up``: scikit-image's astronaut photo (public domain,
+    shipped in its wheel) on grey, and printed lines of text beside it."""
+    import cv2
+
+    canvas = np.full((height, width, 3), 128, np.uint8)
+    try:
+        from skimage import data
+
+        photo = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+        side = int(height * 0.9)
+        photo = cv2.resize(photo, (side, side), interpolation=cv2.INTER_AREA)
+        x0, y0 = (width - side) // 2, height - side
+        canvas[y0:, x0:x0 + side] = photo
+    except Exception:  # no photo: the text and the grey still warm the first stages
+        log.debug("warm-up photo unavailable", exc_info=True)
+    # a short line and one as wide as the frame: the recogniser's input width follows the line
+    for i, line in enumerate(("WARM UP 0123", "PROCTOR 4567 ABCDEFGHIJKLM NOPQRSTUVWXYZ 89 abcdefghijklmnopqrstuvwxyz")):
+        cv2.putText(canvas, line, (10, 50 + 60 * i), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (0, 0, 0), 2, cv2.LINE_AA)
+    return canvas
 
 
 def models_summary(shared: SharedModels, models_dir: Path) -> list[str]:

@@ -110,8 +110,5 @@ def create_asgi(settings: Settings | None = None):
 def run(host: str = "127.0.0.1", port: int = 5001) -> None:
     import uvicorn
 
-    from .vision.runtime import limit_heap_growth
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    limit_heap_growth()  # before any thread starts: frame-sized buffers go back to the system
     uvicorn.run(create_asgi(), host=host, port=port, log_level="info", timeout_graceful_shutdown=10)

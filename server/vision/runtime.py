@@ -61,20 +61,3 @@ def make_session(path: Path | str | bytes, providers: list[str], threads: int = 
     model = path if isinstance(path, bytes) else str(path)
     return ort.InferenceSession(model, sess_options=opts, providers=providers)
 
-
-def limit_heap_growth(mmap_threshold: int = 1 << 20) -> bool:
-    """Make glibc return large freed buffers (frames, tensors) to the system at once.
-
-    glibc raises its mmap threshold each time a large mmapped block is freed, so after a
-    few frames the per-frame buffers come from the heap of each worker thread and stay
-    resident.  A fixed threshold (what ``MALLOC_MMAP_THRESHOLD_`` sets) keeps them mmapped:
-    measured, the server's growth over its first frames fell from ~10% to ~2.5%.  Call
-    once at start; a no-op (False) off glibc.
-    """
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(-3, int(mmap_threshold)))  # -3: M_MMAP_THRESHOLD
-    except (OSError, AttributeError):
-        return False

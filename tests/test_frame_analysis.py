@@ -7,21 +7,12 @@ import numpy as np
 import pytest
 
 from conftest import DATA, data_url, read
+from vision_media import frames
 
 
 def video_frames(name: str, indices) -> list[np.ndarray]:
-    wanted = set(indices)
-    cap = cv2.VideoCapture(str(DATA / name))
-    out, i = {}, 0
-    while len(out) < len(wanted):
-        ok, frame = cap.read()
-        if not ok:
-            break
-        if i in wanted:
-            out[i] = frame
-        i += 1
-    cap.release()
-    return [out[i] for i in sorted(out)]
+    decoded = frames(DATA / name, indices)
+    return [decoded[i] for i in sorted(decoded)]
 
 
 def start(client, register: str | None = None) -> str:

@@ -428,21 +428,11 @@ section h2.section{font-size:13px;text-transform:uppercase;letter-spacing:.07em;
 
 
 def render_report_html(report: dict) -> str:
-    summary = report.get("session_summary") or {}
-    interview = report.get("interview") or {}
-    ai = report.get("ai_summary") or {}
-    meta = report.get("analysis_metadata") or {}
-    insights = report.get("video_analysis_insights") or {}
-    overall = report.get("overall_behavior_analysis") or {}
-    body_lang = report.get("body_language_analysis") or {}
-    culture = report.get("cultural_fit_analysis") or {}
-    tokens = report.get("token_consumption") or {}
-    end = S.time_domain(report)
-
-    candidate = interview.get("candidate_name") or "Candidate"
-    job = " · ".join(e(v) for v in (interview.get("job_title"), interview.get("company"),
-                                     interview.get("interview_type")) if v)
-    score = ai.get("overallVideoScore", overall.get("overallAveragePercentage"))
+    r = S.ReportParts.of(report)
+    summary, ai, meta, insights, overall, end = r.summary, r.ai, r.meta, r.insights, r.overall, r.end
+    body_lang, culture, tokens, ver = r.body_language, r.cultural_fit, r.tokens, r.verification
+    candidate, score = r.candidate, r.score
+    job = " · ".join(e(v) for v in r.job_parts)
     source = "AI summary (local model)" if meta.get("llm_enhanced") else "Summary (rule template)"
     badge_cls = "" if meta.get("llm_enhanced") else " template"
     summary_text = ai.get("summary") or "No summary was written for this session."
@@ -471,8 +461,7 @@ def render_report_html(report: dict) -> str:
     <div class="band">{e(overall.get("summary"))}</div>
     <div class="minis">
       <div class="mini"><b>{num(body_lang.get("overallAveragePercentage"), "%")}</b><span>Body language</span></div>
-      <div class="mini"><b>{num((report.get("face_verification_summary") or {}).get("verification_rate"), "%", 1)
-                            if (report.get("face_verification_summary") or {}).get("registered") else "—"}</b>
+      <div class="mini"><b>{num(ver.get("verification_rate"), "%", 1) if ver.get("registered") else "—"}</b>
         <span>Identity verified</span></div>
       <div class="mini"><b>{num(summary.get("total_alerts"))}</b><span>Alerts</span></div>
       <div class="mini"><b>{num(culture.get("overallAveragePercentage"), "%", none="n/a")}</b>

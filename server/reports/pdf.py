@@ -170,22 +170,15 @@ def render_report_pdf(report: dict) -> bytes:
     pdf.set_title("Interview proctoring report")
     pdf.set_creator("proctor")
     pdf.add_page()
-    summary = report.get("session_summary") or {}
-    interview = report.get("interview") or {}
-    ai = report.get("ai_summary") or {}
-    meta = report.get("analysis_metadata") or {}
-    insights = report.get("video_analysis_insights") or {}
-    overall = report.get("overall_behavior_analysis") or {}
-    ver = report.get("face_verification_summary") or {}
-    end = S.time_domain(report)
+    r = S.ReportParts.of(report)
+    summary, ai, meta, insights, overall, ver, end = r.summary, r.ai, r.meta, r.insights, r.overall, r.verification, r.end
 
     # header
     pdf.font(8, color="#64748b")
     pdf.cell(0, 4, "INTERVIEW PROCTORING REPORT", new_x="LMARGIN", new_y="NEXT")
     pdf.font(18, bold=True)
-    pdf.cell(0, 9, pdf.txt(interview.get("candidate_name") or "Candidate"), new_x="LMARGIN", new_y="NEXT")
-    job = " - ".join(v for v in (interview.get("job_title"), interview.get("company"),
-                                 interview.get("interview_type")) if v)
+    pdf.cell(0, 9, pdf.txt(r.candidate), new_x="LMARGIN", new_y="NEXT")
+    job = " - ".join(r.job_parts)
     if job:
         pdf.para(job, 10, "#334155")
     pdf.para(f"Started {_when(summary.get('start_time'))}  |  Ended {_when(summary.get('end_time'))}  |  "
@@ -196,7 +189,7 @@ def render_report_pdf(report: dict) -> bytes:
 
     # score line
     pdf.ln(2)
-    score = ai.get("overallVideoScore", overall.get("overallAveragePercentage"))
+    score = r.score
     y0 = pdf.get_y()
     pdf.set_fill_color(*_band_color(score))
     pdf.rect(MARGIN, y0, 30, 18, style="F")
@@ -206,10 +199,10 @@ def render_report_pdf(report: dict) -> bytes:
     pdf.set_xy(MARGIN, y0 + 11)
     pdf.font(7, color="#ffffff")
     pdf.cell(30, 4, "overall of 100", align="C")
-    minis = [("Body language", _fmt((report.get("body_language_analysis") or {}).get("overallAveragePercentage"), "%")),
+    minis = [("Body language", _fmt(r.body_language.get("overallAveragePercentage"), "%")),
              ("Identity verified", _fmt(ver.get("verification_rate"), "%", 1) if ver.get("registered") else "-"),
              ("Alerts", _fmt(summary.get("total_alerts"))),
-             ("Cultural fit", _fmt((report.get("cultural_fit_analysis") or {}).get("overallAveragePercentage"), "%",
+             ("Cultural fit", _fmt(r.cultural_fit.get("overallAveragePercentage"), "%",
                                    none="n/a"))]
     for i, (name, value) in enumerate(minis):
         x = MARGIN + 34 + i * 37

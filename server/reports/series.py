@@ -50,6 +50,48 @@ def timeline_points(report: dict) -> list[dict]:
     return [p for p in (tl or {}).get("points", []) if isinstance(p, dict) and _num(p.get("timestamp")) is not None]
 
 
+@dataclass(frozen=True)
+class ReportParts:
+    """The sections of a stored report that both views read ({} where one is absent)."""
+
+    summary: dict
+    interview: dict
+    ai: dict
+    meta: dict
+    insights: dict
+    overall: dict
+    body_language: dict
+    cultural_fit: dict
+    verification: dict
+    tokens: dict
+    end: float  # right end of every time axis
+
+    @classmethod
+    def of(cls, report: dict) -> "ReportParts":
+        def part(key: str) -> dict:
+            return report.get(key) or {}
+
+        return cls(part("session_summary"), part("interview"), part("ai_summary"), part("analysis_metadata"),
+                   part("video_analysis_insights"), part("overall_behavior_analysis"),
+                   part("body_language_analysis"), part("cultural_fit_analysis"), part("face_verification_summary"),
+                   part("token_consumption"), time_domain(report))
+
+    @property
+    def candidate(self) -> str:
+        return self.interview.get("candidate_name") or "Candidate"
+
+    @property
+    def job_parts(self) -> list[str]:
+        """Job title, company and interview type, those given."""
+        return [v for v in (self.interview.get("job_title"), self.interview.get("company"),
+                            self.interview.get("interview_type")) if v]
+
+    @property
+    def score(self):
+        """The headline score: the AI summary's, else the behaviour average."""
+        return self.ai.get("overallVideoScore", self.overall.get("overallAveragePercentage"))
+
+
 def time_domain(report: dict) -> float:
     """Right end of every time axis: the session's duration or the last event, at least 1 s."""
     ends = [_num((report.get("session_summary") or {}).get("duration_seconds")) or 0.0]

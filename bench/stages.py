@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from bench.common import Clip, load_clips, pct, quiet_check, sample, summary, table, write_result
+from server import allocator
 from server.config import Settings
 from server.proctoring.alerts import AlertConfig
 from server.proctoring.frame import analyse_observation
@@ -193,13 +194,14 @@ def main(argv: list[str] | None = None) -> int:
     quiet_check(0.5)
 
     settings = Settings(llm_enabled=False, session_idle_timeout_s=0)
+    tuned = allocator.tune(settings.malloc_mmap_threshold_mb, settings.malloc_trim_threshold_mb)  # as the server
     t0 = time.perf_counter()
     shared = SharedModels.load(settings)
     print(f"models loaded in {time.perf_counter() - t0:.1f} s; providers {shared.providers}; "
           f"intra_op_threads {settings.intra_op_threads}")
     clips = load_clips()
     result: dict = {"frames": args.frames, "fps": args.fps, "settings": {k: getattr(settings, k) for k in (
-        "intra_op_threads", "ocr_every", "objects_every", "pose_every", "hands_every", "providers")}}
+        "intra_op_threads", "ocr_every", "objects_every", "pose_every", "hands_every", "providers")}, "malloc": tuned}
     with tempfile.TemporaryDirectory(prefix="proctor-bench-") as tmpdir:
         tmp = Path(tmpdir)
         if "stages" in parts:

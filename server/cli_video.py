@@ -118,6 +118,7 @@ async def _analyse_all(files: list[Path], settings, interval: int, job_data: dic
                        render_html) -> list[Outcome]:
     from tqdm import tqdm
 
+    from . import allocator
     from .main import build_summarizer
     from .service.errors import ServiceError
     from .service.sessions import ProctorService
@@ -136,6 +137,7 @@ async def _analyse_all(files: list[Path], settings, interval: int, job_data: dic
             outcomes[i] = Outcome(str(f), False, str(exc))
     if todo:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        allocator.tune(settings.malloc_mmap_threshold_mb, settings.malloc_trim_threshold_mb)
         store = open_store(settings.sqlalchemy_url)
         shared = await asyncio.to_thread(SharedModels.load, settings)
         pool = await asyncio.to_thread(InferencePool, shared, settings.inference_workers, settings.max_queue)

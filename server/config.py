@@ -76,6 +76,13 @@ class Settings(BaseSettings):
         0.5, description="Within this many seconds of a verified frame, a frame whose single face barely moved "
                          "(box IoU >= 0.8) reuses that embedding instead of running SFace again (0: never)."
     )
+    malloc_mmap_threshold_mb: float = Field(
+        16.0, description="glibc: blocks from this size up are mmapped, smaller ones reused from the heaps; fixed at "
+                          "start instead of glibc's ratchet, so the RSS stops growing after start (0: glibc's default)."
+    )
+    malloc_trim_threshold_mb: float = Field(
+        64.0, description="glibc: free memory above this at a heap's top goes back to the system (0: glibc's default)."
+    )
     gpu_batching: bool = Field(
         True, description="With CUDA as provider: batch face detection and embedding across sessions (docs/performance.md)."
     )

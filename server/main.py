@@ -7,7 +7,7 @@ import logging
 
 from fastapi import FastAPI
 
-from . import __version__, realtime
+from . import __version__, allocator, realtime
 from .api import errors
 from .api.auth import AccessGuard, AccessPolicy
 from .api.routes import console, health, jobs, sessions, timeline, videos
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        tuned = allocator.tune(settings.malloc_mmap_threshold_mb, settings.malloc_trim_threshold_mb)
         store = open_store(settings.sqlalchemy_url)
         shared = await asyncio.to_thread(SharedModels.load, settings)
         for line in shared.describe().items():
@@ -67,8 +68,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.video_enabled = True
         await app.state.realtime.start(service)
         reaper = asyncio.create_task(_reaper(service, max(5.0, min(60.0, settings.session_idle_timeout_s / 4 or 60))))
-        log.info("proctor %s ready: providers %s, %d inference worker(s), store %s", __version__, shared.providers,
-                 settings.inference_workers, settings.sqlalchemy_url.split("@")[-1])
+        log.info("proctor %s ready: providers %s, %d inference worker(s), store %s, malloc %s", __version__,
+                 shared.providers, settings.inference_workers, settings.sqlalchemy_url.split("@")[-1],
+                 tuned or "glibc default")
         try:
             yield
         finally:

@@ -126,7 +126,8 @@ def memory(runs, labels) -> None:
     marks = sorted({int(k) for lab in labels for r in runs.get(("memory", lab), []) for k in r.get("rss_by_frames_mb", {})})
     rows = [row("after start", "rss_after_start_mb")]
     rows += [row(f"after {m} frames", "rss_by_frames_mb", str(m)) for m in marks]
-    rows += [row("after ending the sessions (reports)", "rss_after_reports_mb"),
+    rows += [row("highest sample during the frames", "rss_highest_sample_mb"),
+             row("after ending the sessions (reports)", "rss_after_reports_mb"),
              row("growth over the frames, % from start", "growth_from_start_pct"),
              row("growth, % from frame 100", "growth_from_100_frames_pct")]
     print("Memory, RSS MB of all server processes:")

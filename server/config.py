@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,6 +22,10 @@ class Settings(BaseSettings):
     models_dir: Path = Field(REPO_ROOT / "models", description="Folder with model files and manifest.json.")
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default sqlite:///<data_dir>/proctor.db. postgresql+psycopg://... for shared state."
+    )
+    push_bus: Literal["auto", "off"] = Field(
+        "auto", description="Pushes across replicas: auto (PostgreSQL LISTEN/NOTIFY when the store is PostgreSQL, "
+                            "so every replica's dashboard sees every session), off (each process its own)."
     )
 
     # --- HTTP ----------------------------------------------------------------

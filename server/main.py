@@ -66,11 +66,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await video_jobs.start()
         app.state.video_jobs = video_jobs
         app.state.video_enabled = True
-        await app.state.realtime.start(service)
+        bus = realtime.make_bus(settings)  # PostgreSQL store: pushes reach every replica's clients
+        await app.state.realtime.start(service, bus)
         reaper = asyncio.create_task(_reaper(service, max(5.0, min(60.0, settings.session_idle_timeout_s / 4 or 60))))
-        log.info("proctor %s ready: providers %s, %d inference worker(s), store %s, malloc %s", __version__,
-                 shared.providers, settings.inference_workers, settings.sqlalchemy_url.split("@")[-1],
-                 tuned or "glibc default")
+        log.info("proctor %s ready: providers %s, %d inference worker(s), store %s, pushes %s, malloc %s",
+                 __version__, shared.providers, settings.inference_workers, settings.sqlalchemy_url.split("@")[-1],
+                 "shared through PostgreSQL" if bus else "this process", tuned or "glibc default")
         try:
             yield
         finally:

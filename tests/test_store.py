@@ -2,12 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
-import socket
-import subprocess
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,49 +10,7 @@ import pytest
 from server.proctoring.alerts import Alert
 from server.store import FrameRecord, SessionRecord, StaleSession, VerificationRecord, open_store
 
-PG_BIN = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def postgres_url(tmp_path_factory):
-    """PROCTOR_TEST_DATABASE_URL, or a throw-away cluster from Debian's PostgreSQL on loopback."""
-    url = os.environ.get("PROCTOR_TEST_DATABASE_URL")
-    if url:
-        yield url
-        return
-    if not PG_BIN or shutil.which("su") is None:
-        pytest.skip("no PostgreSQL server binaries (apt-get install postgresql) and no PROCTOR_TEST_DATABASE_URL")
-    import tempfile
-
-    bin_dir = PG_BIN[-1]
-    base = Path(tempfile.mkdtemp(prefix="proctor-pg-"))  # pytest's own tmp dirs are private to root
-    data = base / "data"
-    port = _free_port()
-    run_as = [] if os.geteuid() != 0 else ["su", "postgres", "-s", "/bin/sh", "-c"]
-    if run_as:
-        shutil.chown(base, "postgres")
-
-    def sh(cmd: str):
-        full = run_as + [cmd] if run_as else ["/bin/sh", "-c", cmd]
-        return subprocess.run(full, capture_output=True, text=True, timeout=120)
-
-    r = sh(f"{bin_dir}/initdb -D {data} -A trust -U postgres >/dev/null")
-    if r.returncode:
-        pytest.skip(f"initdb failed: {r.stderr.strip()[:200]}")
-    r = sh(f"{bin_dir}/pg_ctl -D {data} -l {data}/log -w -o \"-p {port} -k {data} -c listen_addresses=127.0.0.1\" start")
-    if r.returncode:
-        pytest.skip(f"postgres did not start: {r.stderr.strip()[:200]}")
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        sh(f"{bin_dir}/pg_ctl -D {data} -m immediate stop")
-        shutil.rmtree(base, ignore_errors=True)
+# postgres_url (a throw-away PostgreSQL cluster): tests/conftest.py
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

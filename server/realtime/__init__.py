@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from ..api.auth import AccessPolicy
 from ..config import Settings
+from .bus import PgEventBus
 from .hub import PushHub
 from .socketio_server import build_socketio
 
@@ -19,8 +20,8 @@ class Realtime:
         self.hub = PushHub()
         self.sio = build_socketio(self.hub, policy, settings.max_body_bytes)
 
-    async def start(self, service) -> None:
-        await self.hub.start(service)
+    async def start(self, service, bus=None) -> None:
+        await self.hub.start(service, bus)
 
     async def stop(self) -> None:
         await self.hub.stop()
@@ -30,6 +31,13 @@ class Realtime:
 
         Lifespan events pass through to ``app`` (its lifespan loads the models)."""
         return socketio.ASGIApp(self.sio, other_asgi_app=app, socketio_path="socket.io")
+
+
+def make_bus(settings: Settings) -> PgEventBus | None:
+    """The cross-replica bus the settings ask for (``PROCTOR_PUSH_BUS``), or None."""
+    if settings.push_bus == "off" or not settings.sqlalchemy_url.startswith("postgresql"):
+        return None
+    return PgEventBus(settings.sqlalchemy_url)
 
 
 def install(app: FastAPI, settings: Settings, policy: AccessPolicy) -> Realtime:

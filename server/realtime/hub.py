@@ -100,22 +100,29 @@ class PushHub:
     def __init__(self) -> None:
         self.sio = None  # socketio.AsyncServer, set by the Socket.IO wiring
         self.service = None
+        self.bus = None
         self._rooms: dict[str, set[Subscriber]] = defaultdict(set)
         self._queue: asyncio.Queue | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
 
     # --- life -------------------------------------------------------------------------
-    async def start(self, service) -> None:
+    async def start(self, service, bus=None) -> None:
+        """``bus``: a ``PgEventBus`` sharing events with the other replicas (bus.py), or None."""
         self.service = service
         self._loop = asyncio.get_running_loop()
         self._queue = asyncio.Queue()
         self._task = asyncio.create_task(self._run(), name="push-hub")
+        self.bus = bus
+        if bus is not None:
+            await bus.start(self.on_remote_event)
         service.listeners.append(self.on_service_event)
 
     async def stop(self) -> None:
         if self.service is not None and self.on_service_event in self.service.listeners:
             self.service.listeners.remove(self.on_service_event)
+        if self.bus is not None:
+            await self.bus.stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -124,6 +131,12 @@ class PushHub:
 
     # --- producers --------------------------------------------------------------------
     def on_service_event(self, session_id: str, event: str, payload: dict) -> None:
+        self._put(("fan", fan_out(session_id, event, payload)))
+        if self.bus is not None:
+            self.bus.publish(session_id, event, payload)
+
+    def on_remote_event(self, session_id: str, event: str, payload: dict) -> None:
+        """An event another replica raised (through the bus): to this replica's clients."""
         self._put(("fan", fan_out(session_id, event, payload)))
 
     def reply(self, target, event: str, data: dict) -> None:

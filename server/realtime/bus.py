@@ -29,6 +29,18 @@ MAX_PAYLOAD = 7900  # PostgreSQL's limit is 8000 bytes
 Deliver = Callable[[str, str, dict], None]
 
 
+def on_loop(loop: asyncio.AbstractEventLoop, fn: Callable, *args) -> None:
+    """Run ``fn(*args)`` on ``loop``: now when called on it, else scheduled from this thread."""
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:  # a worker thread
+        running = None
+    if running is loop:
+        fn(*args)
+    else:
+        loop.call_soon_threadsafe(fn, *args)
+
+
 def conninfo_from_url(url: str) -> str:
     """SQLAlchemy's ``postgresql+psycopg://...`` -> a libpq URL psycopg connects with."""
     scheme, sep, rest = url.partition("://")
@@ -88,14 +100,7 @@ class PgEventBus:
             log.warning("push event %s of session %s is over %d bytes: not sent to other replicas",
                         event, session_id, MAX_PAYLOAD)
             return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is self._loop:
-            self._enqueue(text)
-        else:
-            self._loop.call_soon_threadsafe(self._enqueue, text)
+        on_loop(self._loop, self._enqueue, text)
 
     def _enqueue(self, text: str) -> None:
         try:

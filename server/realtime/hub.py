@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..service.errors import ServiceError
+from .bus import on_loop
 
 log = logging.getLogger(__name__)
 
@@ -146,14 +147,7 @@ class PushHub:
     def _put(self, item) -> None:
         if self._queue is None:
             return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is self._loop:
-            self._queue.put_nowait(item)
-        else:  # called from a worker thread
-            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+        on_loop(self._loop, self._queue.put_nowait, item)
 
     # --- plain websocket subscriptions ------------------------------------------------
     def subscribe(self, room: str, sub: Subscriber) -> None:

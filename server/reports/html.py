@@ -8,7 +8,6 @@ user input, and so is anything an alert message repeats.
 """
 from __future__ import annotations
 
-import datetime as dt
 import html
 import math
 
@@ -24,20 +23,13 @@ def e(value) -> str:
 
 
 def num(value, suffix: str = "", digits: int = 0, none: str = "—") -> str:
-    v = S._num(value)
-    if v is None:
-        return none
-    return f"{v:.{digits}f}{suffix}"
+    return S.number(value, suffix, digits, none)
 
 
 def when(iso: str | None) -> str:
     if not iso:
         return "—"
-    try:
-        t = dt.datetime.fromisoformat(iso)
-    except (TypeError, ValueError):
-        return e(iso)
-    return e(t.strftime("%Y-%m-%d %H:%M:%S") + " UTC")
+    return e(S.utc_time(iso) or iso)
 
 
 def band_class(score) -> str:

@@ -6,7 +6,6 @@ name is written in); otherwise the PDF core font, with characters it lacks repla
 """
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 from fpdf import FPDF
@@ -41,16 +40,11 @@ def _font_file(name: str) -> Path | None:
     return None
 
 
-def _fmt(v, suffix: str = "", digits: int = 0, none: str = "-") -> str:
-    n = S._num(v)
-    return none if n is None else f"{n:.{digits}f}{suffix}"
+_fmt = S.number
 
 
 def _when(iso: str | None) -> str:
-    try:
-        return dt.datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M:%S") + " UTC"
-    except (TypeError, ValueError):
-        return str(iso or "-")
+    return S.utc_time(iso) or str(iso or "-")
 
 
 def _band_color(v) -> tuple[int, int, int]:

@@ -7,6 +7,7 @@ session started.
 """
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass
 
@@ -176,6 +177,20 @@ def nice_ticks(end: float, target: int = 8) -> list[float]:
         step = math.ceil(raw / 3600) * 3600
     n = int(end // step)
     return [i * step for i in range(n + 1)]
+
+
+def number(value, suffix: str = "", digits: int = 0, none: str = "-") -> str:
+    """A report value as text (``none`` when it is missing or not a number)."""
+    v = _num(value)
+    return none if v is None else f"{v:.{digits}f}{suffix}"
+
+
+def utc_time(iso) -> str | None:
+    """A stored ISO time as ``YYYY-MM-DD HH:MM:SS UTC``; None when it is not one."""
+    try:
+        return dt.datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M:%S") + " UTC"
+    except (TypeError, ValueError):
+        return None
 
 
 def clock(seconds: float) -> str:

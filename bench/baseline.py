@@ -17,6 +17,7 @@ its own embedding from frame 0 of each video; the table also says on how many fr
 each found a face and verified the person.  Needs the ``bench`` extra (``dlib-bin``,
 ``face-recognition-models``).  Prints a table and writes JSON to bench/results/.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,7 +41,9 @@ class DlibPath:
             import dlib
             import face_recognition_models as frm
         except ImportError as exc:
-            raise SystemExit(f"the dlib baseline needs the bench extra: pip install -e '.[bench]' ({exc})")
+            raise SystemExit(
+                f"the dlib baseline needs the bench extra: pip install -e '.[bench]' ({exc})"
+            ) from exc
         self.upsample = upsample
         self.detector = dlib.get_frontal_face_detector()
         self.shape = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
@@ -77,8 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(llm_enabled=False)
     shared = SharedModels.load(settings)
     scale = load_scale(shared.specs["face_embedder"].family)
-    paths = {"proctor (YuNet + SFace)": ProctorPath(shared), "dlib HOG upsample 1 + ResNet": DlibPath(1),
-             "dlib HOG upsample 0 + ResNet": DlibPath(0)}
+    paths = {
+        "proctor (YuNet + SFace)": ProctorPath(shared),
+        "dlib HOG upsample 1 + ResNet": DlibPath(1),
+        "dlib HOG upsample 0 + ResNet": DlibPath(0),
+    }
     clips = load_clips()
 
     def images(clip, i):
@@ -119,17 +125,41 @@ def main(argv: list[str] | None = None) -> int:
     ours = stats["proctor (YuNet + SFace)"]["p50"]
     rows = []
     for name, s in stats.items():
-        rows.append([name, s["n"], s["p50"], s["p95"], s["mean"], f"{found[name]}/{s['n']}", f"{verified[name]}/{s['n']}",
-                     f"{s['p50'] / ours:.1f}x"])
+        rows.append(
+            [
+                name,
+                s["n"],
+                s["p50"],
+                s["p95"],
+                s["mean"],
+                f"{found[name]}/{s['n']}",
+                f"{verified[name]}/{s['n']}",
+                f"{s['p50'] / ours:.1f}x",
+            ]
+        )
     print(f"\nDetection + verification per 1280x720 frame, {args.frames} frames, one thread (ms):")
-    print(table(["path", "n", "p50", "p95", "mean", "face found", "verified", "vs proctor (p50)"], rows))
+    print(
+        table(
+            ["path", "n", "p50", "p95", "mean", "face found", "verified", "vs proctor (p50)"], rows
+        )
+    )
     classic = stats["dlib HOG upsample 1 + ResNet"]["p50"]
-    print(f"\nproctor is {classic / ours:.1f}x faster than the classic face_recognition path "
-          f"({stats['dlib HOG upsample 0 + ResNet']['p50'] / ours:.1f}x against dlib without upsampling)")
-    path = write_result("baseline", {"frames": args.frames, "stats": stats, "found": found, "verified": verified,
-                                     "ratio_p50": round(classic / ours, 2),
-                                     "ratio_p50_no_upsample": round(stats["dlib HOG upsample 0 + ResNet"]["p50"] / ours, 2)},
-                        args.label)
+    print(
+        f"\nproctor is {classic / ours:.1f}x faster than the classic face_recognition path "
+        f"({stats['dlib HOG upsample 0 + ResNet']['p50'] / ours:.1f}x against dlib without upsampling)"
+    )
+    path = write_result(
+        "baseline",
+        {
+            "frames": args.frames,
+            "stats": stats,
+            "found": found,
+            "verified": verified,
+            "ratio_p50": round(classic / ours, 2),
+            "ratio_p50_no_upsample": round(stats["dlib HOG upsample 0 + ResNet"]["p50"] / ours, 2),
+        },
+        args.label,
+    )
     print(f"wrote {path}")
     return 0
 

@@ -5,6 +5,7 @@ Frames: every frame of the two expression videos in tests/data (WolfgangLanger_P
 JPEG-encoded at quality 80, as a browser's ``canvas.toDataURL('image/jpeg', 0.8)`` sends
 them.  A 1 frame/s client steps through a video 24 frames (one second) at a time.
 """
+
 from __future__ import annotations
 
 import base64
@@ -15,7 +16,7 @@ import platform
 import subprocess
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
@@ -37,7 +38,9 @@ class Clip:
     fps: float
 
     def b64(self, i: int) -> str:
-        return "data:image/jpeg;base64," + base64.b64encode(self.jpegs[i % len(self.jpegs)]).decode()
+        return (
+            "data:image/jpeg;base64," + base64.b64encode(self.jpegs[i % len(self.jpegs)]).decode()
+        )
 
 
 def encode(image: np.ndarray, quality: int = QUALITY) -> bytes:
@@ -87,16 +90,33 @@ def pct(values, q: float) -> float:
 
 def summary(values) -> dict:
     values = [v for v in values if v is not None]
-    return {"n": len(values), "p50": round(pct(values, 50), 2), "p95": round(pct(values, 95), 2),
-            "p99": round(pct(values, 99), 2), "mean": round(float(np.mean(values)), 2) if values else math.nan,
-            "max": round(max(values), 2) if values else math.nan}
+    return {
+        "n": len(values),
+        "p50": round(pct(values, 50), 2),
+        "p95": round(pct(values, 95), 2),
+        "p99": round(pct(values, 99), 2),
+        "mean": round(float(np.mean(values)), 2) if values else math.nan,
+        "max": round(max(values), 2) if values else math.nan,
+    }
 
 
 def table(headers: list[str], rows: list[list]) -> str:
-    cells = [[str(h) for h in headers]] + [["" if v is None else (f"{v:.1f}" if isinstance(v, float) else str(v))
-                                            for v in row] for row in rows]
+    cells = [[str(h) for h in headers]] + [
+        ["" if v is None else (f"{v:.1f}" if isinstance(v, float) else str(v)) for v in row]
+        for row in rows
+    ]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    line = lambda r: "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) + " |"
+
+    def line(r):
+        return (
+            "| "
+            + " | ".join(
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(r, widths, strict=False))
+            )
+            + " |"
+        )
+
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return "\n".join([line(cells[0]), sep, *(line(r) for r in cells[1:])])
 
@@ -104,20 +124,36 @@ def table(headers: list[str], rows: list[list]) -> str:
 def machine() -> dict:
     load = os.getloadavg()
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                                timeout=5).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                                    capture_output=True, text=True, timeout=5).stdout.strip())
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                timeout=5,
+            ).stdout.strip()
+        )
     except (OSError, subprocess.SubprocessError):
         commit, dirty = "", False
-    return {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-            "python": platform.python_version(), "load_avg_at_start": [round(x, 2) for x in load],
-            "commit": commit + ("+dirty" if dirty else "")}
+    return {
+        "cpus": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "load_avg_at_start": [round(x, 2) for x in load],
+        "commit": commit + ("+dirty" if dirty else ""),
+    }
 
 
 def write_result(name: str, payload: dict, label: str | None = None) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = RESULTS / f"{name}{'-' + label if label else ''}-{stamp}.json"
     payload = {"bench": name, "label": label, "when": stamp, "machine": machine(), **payload}
     path.write_text(json.dumps(payload, indent=2, default=float))
@@ -128,7 +164,9 @@ def quiet_check(max_load: float) -> None:
     """Warn when the machine is busy: figures taken then are not comparable."""
     one = os.getloadavg()[0]
     if one > max_load:
-        print(f"warning: load average {one:.2f} > {max_load}: other work is running, figures will be noisy")
+        print(
+            f"warning: load average {one:.2f} > {max_load}: other work is running, figures will be noisy"
+        )
 
 
 class Stopwatch:

@@ -16,6 +16,7 @@ and square letterbox; YOLOX-Nano; any yolov8*/yolo11* drop-in in the models fold
 Prints a table and writes JSON to bench/results/. 10 of the 12 photos are COCO
 train2017 images, which these models were trained on: the recall is optimistic.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,7 @@ import json
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
@@ -58,7 +59,12 @@ def detectors(models_dir: Path) -> list[tuple[str, dict]]:
     if v3.exists():
         for size in (320, 416):
             out.append((f"yolov3-tiny@{size}", dict(family="yolov3", path=v3, input_size=size)))
-            out.append((f"yolov3-tiny@{size} square", dict(family="yolov3", path=v3, input_size=size, pad_to_square=True)))
+            out.append(
+                (
+                    f"yolov3-tiny@{size} square",
+                    dict(family="yolov3", path=v3, input_size=size, pad_to_square=True),
+                )
+            )
     for yolox in [models_dir / "yolox_nano.onnx", SHARED / "models" / "yolox_nano.onnx"]:
         if yolox.exists():
             out.append(("YOLOX-Nano@416", dict(family="yolox", path=yolox)))
@@ -132,7 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     gt = {k: v for k, v in json.loads(gt_path.read_text()).items()}
     found = detectors(args.models_dir)
     if not found:
-        print(f"no detector files found in {args.models_dir} or {SHARED / 'models'}", file=sys.stderr)
+        print(
+            f"no detector files found in {args.models_dir} or {SHARED / 'models'}", file=sys.stderr
+        )
         return 2
 
     results = {}
@@ -143,9 +151,17 @@ def main(argv: list[str] | None = None) -> int:
             "file": str(kwargs["path"]),
         }
 
-    head = f"{'detector':<24}" + "".join(f"{c:>12}" for c in CLASSES) + f"{'persons=':>10}{'MAE':>6}{'ms 720p':>9}{'portraits':>11}"
-    print(f"image-level recall at conf >= {args.conf} ({len(gt)} COCO photos); false-alarm images in brackets;")
-    print(f"persons= exact person counts; portraits: person found in the {len(portraits())} close-ups of tests/data")
+    head = (
+        f"{'detector':<24}"
+        + "".join(f"{c:>12}" for c in CLASSES)
+        + f"{'persons=':>10}{'MAE':>6}{'ms 720p':>9}{'portraits':>11}"
+    )
+    print(
+        f"image-level recall at conf >= {args.conf} ({len(gt)} COCO photos); false-alarm images in brackets;"
+    )
+    print(
+        f"persons= exact person counts; portraits: person found in the {len(portraits())} close-ups of tests/data"
+    )
     print(head)
     print("-" * len(head))
     for label, r in results.items():
@@ -160,9 +176,19 @@ def main(argv: list[str] | None = None) -> int:
 
     out_dir = REPO / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = out_dir / f"detector_recall-{stamp}.json"
-    out.write_text(json.dumps({"conf": args.conf, "threads": args.threads, "data": str(args.data), "results": results}, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "conf": args.conf,
+                "threads": args.threads,
+                "data": str(args.data),
+                "results": results,
+            },
+            indent=2,
+        )
+    )
     print(f"\nwrote {out.relative_to(REPO)}")
     return 0
 

@@ -18,6 +18,7 @@ N that kept p95 under 1 s with no error.  The load generator runs on the same ma
 Loopback only, every loop bounded by ``--duration``.  Prints tables, writes JSON to
 bench/results/.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,16 +53,22 @@ class Bodies:
         return self._cache[key]
 
 
-async def run_client(j: int, n: int, url: str, bodies: Bodies, t_start: float, t_end: float, out: list) -> str | None:
+async def run_client(
+    j: int, n: int, url: str, bodies: Bodies, t_start: float, t_end: float, out: list
+) -> str | None:
     clip = j % len(bodies.clips)
     offset = j * 7  # clients of the same video are not in lockstep
     async with httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(30.0)) as c:
         r = await c.post("/api/sessions/start", json={"job_data": {"candidateName": f"bench-{j}"}})
         r.raise_for_status()
         sid = r.json()["session_id"]
-        r = await c.post(f"/api/sessions/{sid}/register-face", json={"face": bodies.clips[clip].b64(0)})
+        r = await c.post(
+            f"/api/sessions/{sid}/register-face", json={"face": bodies.clips[clip].b64(0)}
+        )
         if r.status_code != 200:
-            out.append({"client": j, "status": f"register-{r.status_code}", "ms": None, "late": False})
+            out.append(
+                {"client": j, "status": f"register-{r.status_code}", "ms": None, "late": False}
+            )
         first = t_start + j / max(1, n)  # staggered over the first second
         k = 0
         while True:
@@ -74,15 +81,25 @@ async def run_client(j: int, n: int, url: str, bodies: Bodies, t_start: float, t
                 await asyncio.sleep(due - now)
             t0 = time.perf_counter()
             try:
-                r = await c.post(f"/api/sessions/{sid}/frame", content=bodies.frame(clip, offset + k),
-                                 headers={"content-type": "application/json"})
+                r = await c.post(
+                    f"/api/sessions/{sid}/frame",
+                    content=bodies.frame(clip, offset + k),
+                    headers={"content-type": "application/json"},
+                )
                 status = str(r.status_code)
             except httpx.TimeoutException:
                 status = "timeout"
             except httpx.TransportError:
                 status = "conn"
-            out.append({"client": j, "status": status, "ms": (time.perf_counter() - t0) * 1000, "late": late,
-                        "at": t0})
+            out.append(
+                {
+                    "client": j,
+                    "status": status,
+                    "ms": (time.perf_counter() - t0) * 1000,
+                    "late": late,
+                    "at": t0,
+                }
+            )
             k += 1
         return sid
 
@@ -105,7 +122,10 @@ async def run_step(server: ServerProcess, bodies: Bodies, n: int, duration: floa
         await asyncio.sleep(max(0.0, t_start - time.monotonic()))
         cpu0 = (server.cpu_times(), time.monotonic())
 
-    tasks = [asyncio.create_task(run_client(j, n, server.url, bodies, t_start, t_end, out)) for j in range(n)]
+    tasks = [
+        asyncio.create_task(run_client(j, n, server.url, bodies, t_start, t_end, out))
+        for j in range(n)
+    ]
     mark = asyncio.create_task(cpu_mark())
     samp = asyncio.create_task(sampler())
     sids = await asyncio.gather(*tasks, return_exceptions=True)
@@ -126,13 +146,23 @@ async def run_step(server: ServerProcess, bodies: Bodies, n: int, duration: floa
     wall = cpu1[1] - cpu0[1]
     lat = summary([o["ms"] for o in frames])
     return {
-        "clients": n, "duration_s": duration, "offered_fps": round(n / PERIOD_S, 2),
-        "achieved_fps": round(len(ok) / duration, 2), "frames_sent": len(frames), "frames_ok": len(ok),
-        "late": sum(o["late"] for o in frames), "latency_ms": lat, "latency_ok_ms": summary(ok),
-        "errors": dict(errors), "client_failures": failures[:3],
+        "clients": n,
+        "duration_s": duration,
+        "offered_fps": round(n / PERIOD_S, 2),
+        "achieved_fps": round(len(ok) / duration, 2),
+        "frames_sent": len(frames),
+        "frames_ok": len(ok),
+        "late": sum(o["late"] for o in frames),
+        "latency_ms": lat,
+        "latency_ok_ms": summary(ok),
+        "errors": dict(errors),
+        "client_failures": failures[:3],
         "cpu_cores_busy": round((cpu1[0] - cpu0[0]) / wall, 2) if wall > 0 else None,
-        "rss_mb": {"start": round(rss[0], 1) if rss else None, "max": round(max(rss), 1) if rss else None,
-                   "end": round(rss[-1], 1) if rss else None},
+        "rss_mb": {
+            "start": round(rss[0], 1) if rss else None,
+            "max": round(max(rss), 1) if rss else None,
+            "end": round(rss[-1], 1) if rss else None,
+        },
         "passed": bool(frames) and not errors and lat["p95"] <= TARGET_P95_MS,
     }
 
@@ -140,21 +170,49 @@ async def run_step(server: ServerProcess, bodies: Bodies, n: int, duration: floa
 def row(r: dict) -> list:
     lat = r["latency_ms"]
     errs = ",".join(f"{k}:{v}" for k, v in sorted(r["errors"].items())) or "0"
-    return [r["clients"], r["offered_fps"], r["achieved_fps"], lat["p50"], lat["p95"], lat["p99"], lat["max"],
-            r["late"], errs, r["cpu_cores_busy"], r["rss_mb"]["max"], "yes" if r["passed"] else "no"]
+    return [
+        r["clients"],
+        r["offered_fps"],
+        r["achieved_fps"],
+        lat["p50"],
+        lat["p95"],
+        lat["p99"],
+        lat["max"],
+        r["late"],
+        errs,
+        r["cpu_cores_busy"],
+        r["rss_mb"]["max"],
+        "yes" if r["passed"] else "no",
+    ]
 
 
-HEADERS = ["clients", "offered/s", "achieved/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "late", "errors",
-           "cpu cores", "rss MB", "p95<1s, 0 err"]
+HEADERS = [
+    "clients",
+    "offered/s",
+    "achieved/s",
+    "p50 ms",
+    "p95 ms",
+    "p99 ms",
+    "max ms",
+    "late",
+    "errors",
+    "cpu cores",
+    "rss MB",
+    "p95<1s, 0 err",
+]
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clients", type=int, default=8)
-    ap.add_argument("--duration", type=float, default=45.0, help="seconds of frames per run (bounded)")
+    ap.add_argument(
+        "--duration", type=float, default=45.0, help="seconds of frames per run (bounded)"
+    )
     ap.add_argument("--sweep", default="", help="comma list of client counts, e.g. 4,6,8,10,12")
     ap.add_argument("--sweep-duration", type=float, default=30.0)
-    ap.add_argument("--env", action="append", default=[], help="PROCTOR_X=Y for the server (repeatable)")
+    ap.add_argument(
+        "--env", action="append", default=[], help="PROCTOR_X=Y for the server (repeatable)"
+    )
     ap.add_argument("--label", default=None)
     args = ap.parse_args(argv)
     env = dict(e.split("=", 1) for e in args.env)
@@ -186,8 +244,10 @@ def main(argv: list[str] | None = None) -> int:
         if counts:
             passing = [r["clients"] for r in result["sweep"] if r["passed"]]
             result["max_clients"] = max(passing) if passing else 0
-            print(f"\nlargest N with p95 < 1 s and no error ({args.sweep_duration:.0f} s each): "
-                  f"{result['max_clients']}")
+            print(
+                f"\nlargest N with p95 < 1 s and no error ({args.sweep_duration:.0f} s each): "
+                f"{result['max_clients']}"
+            )
         result["rss_at_end_mb"] = round(server.rss_mb(), 1)
     path = write_result("load", result, args.label)
     print(f"wrote {path}")

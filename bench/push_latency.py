@@ -14,6 +14,7 @@ transport's own cost.
 
 Prints median / p95 per channel and writes JSON to bench/results/.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
@@ -69,15 +70,26 @@ class Served:
             self.port = s.getsockname()[1]
         self.url = f"http://{HOST}:{self.port}"
         self.tmp = tempfile.TemporaryDirectory(prefix="proctor-push-bench-")
-        env = {**os.environ, "PROCTOR_DATA_DIR": self.tmp.name, "PROCTOR_LLM_ENABLED": "false",
-               "PROCTOR_SESSION_IDLE_TIMEOUT_S": "0"}
-        self.log = open(Path(self.tmp.name) / "server.log", "wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--host", HOST, "--port",
-                                      str(self.port)], cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        env = {
+            **os.environ,
+            "PROCTOR_DATA_DIR": self.tmp.name,
+            "PROCTOR_LLM_ENABLED": "false",
+            "PROCTOR_SESSION_IDLE_TIMEOUT_S": "0",
+        }
+        self.log = open(Path(self.tmp.name) / "server.log", "wb")  # noqa: SIM115 (the server's log, open until stop())
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "serve", "--host", HOST, "--port", str(self.port)],
+            cwd=REPO,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise SystemExit(f"server exited: {(Path(self.tmp.name) / 'server.log').read_text()[-2000:]}")
+                raise SystemExit(
+                    f"server exited: {(Path(self.tmp.name) / 'server.log').read_text()[-2000:]}"
+                )
             try:
                 if httpx.get(self.url + "/health", timeout=2).status_code == 200:
                     return
@@ -133,8 +145,9 @@ class WebSocketChannel:
     name = "WebSocket /ws/sessions/{id}"
 
     def __init__(self, url: str, session_id: str):
-        self.ws = websocket.create_connection(url.replace("http://", "ws://") + f"/ws/sessions/{session_id}",
-                                              timeout=WAIT)
+        self.ws = websocket.create_connection(
+            url.replace("http://", "ws://") + f"/ws/sessions/{session_id}", timeout=WAIT
+        )
         json.loads(self.ws.recv())  # joined
 
     def round_trip(self, frame: str | None) -> dict:
@@ -150,19 +163,28 @@ class WebSocketChannel:
 
 def stats(ms: list[float]) -> dict:
     a = np.asarray(ms, np.float64)
-    return {"n": len(ms), "median_ms": round(float(np.median(a)), 1), "p95_ms": round(float(np.percentile(a, 95)), 1),
-            "mean_ms": round(float(a.mean()), 1), "min_ms": round(float(a.min()), 1)}
+    return {
+        "n": len(ms),
+        "median_ms": round(float(np.median(a)), 1),
+        "p95_ms": round(float(np.percentile(a, 95)), 1),
+        "mean_ms": round(float(a.mean()), 1),
+        "min_ms": round(float(a.min()), 1),
+    }
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--frames", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--url", default=None, help="a running server (default: start `proctor serve` on loopback)")
+    ap.add_argument(
+        "--url", default=None, help="a running server (default: start `proctor serve` on loopback)"
+    )
     args = ap.parse_args(argv)
 
     frames = frames_720p()
-    not_an_image = "data:image/jpeg;base64," + "A" * (len(frames[0]) - len("data:image/jpeg;base64,"))
+    not_an_image = "data:image/jpeg;base64," + "A" * (
+        len(frames[0]) - len("data:image/jpeg;base64,")
+    )
     served = None if args.url else Served()
     url = args.url or served.url
     channels = []
@@ -170,19 +192,26 @@ def main(argv=None) -> int:
         with httpx.Client(base_url=url, timeout=WAIT) as http:
             sessions = []
             for _ in range(3):
-                started = http.post("/api/sessions/start", json={"job_data": {"candidateName": "bench"}}).json()
+                started = http.post(
+                    "/api/sessions/start", json={"job_data": {"candidateName": "bench"}}
+                ).json()
                 sid = started["session_id"]
-                reg = http.post(f"/api/sessions/{sid}/register-face", json={"face": frames[0]}).json()
+                reg = http.post(
+                    f"/api/sessions/{sid}/register-face", json={"face": frames[0]}
+                ).json()
                 if not reg.get("success"):
                     raise SystemExit(f"register-face failed: {reg}")
                 sessions.append(sid)
-            channels = [RestChannel(http, sessions[0]), SocketIOChannel(url, sessions[1]),
-                        WebSocketChannel(url, sessions[2])]
+            channels = [
+                RestChannel(http, sessions[0]),
+                SocketIOChannel(url, sessions[1]),
+                WebSocketChannel(url, sessions[2]),
+            ]
             timings = {c.name: [] for c in channels}
             bare = {c.name: [] for c in channels}
             for i in range(args.warmup + args.frames):
                 frame = frames[(i * 3) % len(frames)]
-                for c in channels[i % 3:] + channels[: i % 3]:  # rotate who goes first
+                for c in channels[i % 3 :] + channels[: i % 3]:  # rotate who goes first
                     t0 = time.perf_counter()
                     reply = c.round_trip(frame)
                     dt = (time.perf_counter() - t0) * 1000
@@ -205,24 +234,42 @@ def main(argv=None) -> int:
         if served is not None:
             served.stop()
 
-    rows = {name: {"frame": stats(timings[name]), "no_inference": stats(bare[name])} for name in timings}
+    rows = {
+        name: {"frame": stats(timings[name]), "no_inference": stats(bare[name])} for name in timings
+    }
     rest = rows[RestChannel.name]["frame"]["median_ms"]
-    print(f"\nframe sent -> result received, 1280x720 JPEG q80, {args.frames} frames per channel "
-          f"(+{args.warmup} warm-up), load avg {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs\n")
+    print(
+        f"\nframe sent -> result received, 1280x720 JPEG q80, {args.frames} frames per channel "
+        f"(+{args.warmup} warm-up), load avg {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs\n"
+    )
     print(f"| {'channel':32} | median ms | p95 ms | vs REST | no-inference median ms | p95 ms |")
     print(f"|{'-' * 34}|-----------|--------|---------|------------------------|--------|")
     for name, r in rows.items():
         f, b = r["frame"], r["no_inference"]
-        print(f"| {name:32} | {f['median_ms']:9.1f} | {f['p95_ms']:6.1f} | {f['median_ms'] - rest:+7.1f} | "
-              f"{b['median_ms']:22.1f} | {b['p95_ms']:6.1f} |")
+        print(
+            f"| {name:32} | {f['median_ms']:9.1f} | {f['p95_ms']:6.1f} | {f['median_ms'] - rest:+7.1f} | "
+            f"{b['median_ms']:22.1f} | {b['p95_ms']:6.1f} |"
+        )
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = RESULTS / f"push_latency-{stamp}.json"
-    out.write_text(json.dumps({"bench": "push_latency", "when": stamp, "frames": args.frames, "warmup": args.warmup,
-                               "load_avg": os.getloadavg(), "cpus": os.cpu_count(), "channels": rows,
-                               "median_of_medians_ms": statistics.median(r["frame"]["median_ms"]
-                                                                         for r in rows.values())},
-                              indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "bench": "push_latency",
+                "when": stamp,
+                "frames": args.frames,
+                "warmup": args.warmup,
+                "load_avg": os.getloadavg(),
+                "cpus": os.cpu_count(),
+                "channels": rows,
+                "median_of_medians_ms": statistics.median(
+                    r["frame"]["median_ms"] for r in rows.values()
+                ),
+            },
+            indent=2,
+        )
+    )
     print(f"\nwrote {out.relative_to(REPO)}")
     return 0
 

@@ -7,6 +7,7 @@ Groups the results of ``bench.stages``, ``bench.baseline``, ``bench.load`` and
 over its runs (the number of runs in brackets), as Markdown tables like the ones in
 docs/performance.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,14 +48,24 @@ def stages(runs, labels) -> None:
     names: list[str] = []
     for label in labels:
         for r in runs.get(("stages", label), []):
-            for k in (r.get("stages") or {}):
+            for k in r.get("stages") or {}:
                 if k not in names:
                     names.append(k)
     if names:
-        head = ["stage"] + [f"{lab} {q} ({len([r for r in runs.get(('stages', lab), []) if r.get('stages')])})"
-                            for lab in labels for q in ("p50", "p95")]
-        rows = [[n] + [med(dig(r, "stages", n, q) for r in runs.get(("stages", lab), []))
-                       for lab in labels for q in ("p50", "p95")] for n in names]
+        head = ["stage"] + [
+            f"{lab} {q} ({len([r for r in runs.get(('stages', lab), []) if r.get('stages')])})"
+            for lab in labels
+            for q in ("p50", "p95")
+        ]
+        rows = [
+            [n]
+            + [
+                med(dig(r, "stages", n, q) for r in runs.get(("stages", lab), []))
+                for lab in labels
+                for q in ("p50", "p95")
+            ]
+            for n in names
+        ]
         print("Per stage, every model on every frame (ms):")
         print(table(head, rows), "\n")
     rows = []
@@ -62,7 +73,9 @@ def stages(runs, labels) -> None:
         row = [part]
         for lab in labels:
             rs = [r for r in runs.get(("stages", lab), []) if r.get(part)]
-            row += [med(dig(r, part, "frame", q) for r in rs) for q in ("p50", "p95", "p99")] + [len(rs)]
+            row += [med(dig(r, part, "frame", q) for r in rs) for q in ("p50", "p95", "p99")] + [
+                len(rs)
+            ]
         rows.append(row)
     head = ["schedule"] + [f"{lab} {q}" for lab in labels for q in ("p50", "p95", "p99", "runs")]
     print("Whole frame, one session (ms):")
@@ -76,14 +89,32 @@ def baseline(runs, labels) -> None:
             paths += [p for p in r["stats"] if p not in paths]
     if not paths:
         return
-    rows = [[p] + [med(dig(r, "stats", p, "p50") for r in runs.get(("baseline", lab), [])) for lab in labels]
-            for p in paths]
-    rows.append(["ratio (classic dlib / proctor)"] + [med(r.get("ratio_p50") for r in runs.get(("baseline", lab), []))
-                                                       for lab in labels])
-    rows.append(["ratio (dlib no upsample / proctor)"] + [
-        med(r.get("ratio_p50_no_upsample") for r in runs.get(("baseline", lab), [])) for lab in labels])
+    rows = [
+        [p]
+        + [
+            med(dig(r, "stats", p, "p50") for r in runs.get(("baseline", lab), []))
+            for lab in labels
+        ]
+        for p in paths
+    ]
+    rows.append(
+        ["ratio (classic dlib / proctor)"]
+        + [med(r.get("ratio_p50") for r in runs.get(("baseline", lab), [])) for lab in labels]
+    )
+    rows.append(
+        ["ratio (dlib no upsample / proctor)"]
+        + [
+            med(r.get("ratio_p50_no_upsample") for r in runs.get(("baseline", lab), []))
+            for lab in labels
+        ]
+    )
     print("Detection + verification, p50 ms per frame:")
-    print(table(["path"] + [f"{lab} ({len(runs.get(('baseline', lab), []))})" for lab in labels], rows), "\n")
+    print(
+        table(
+            ["path"] + [f"{lab} ({len(runs.get(('baseline', lab), []))})" for lab in labels], rows
+        ),
+        "\n",
+    )
 
 
 def load_tables(runs, labels) -> None:
@@ -100,19 +131,29 @@ def load_tables(runs, labels) -> None:
         for lab in labels:
             steps = by_n[n].get(lab, [])
             errs = sum(sum(s["errors"].values()) for s in steps)
-            row += [med(s["latency_ms"]["p50"] for s in steps), med(s["latency_ms"]["p95"] for s in steps),
-                    med(s["latency_ms"]["p99"] for s in steps), errs if steps else None,
-                    med(s["cpu_cores_busy"] for s in steps), len(steps)]
+            row += [
+                med(s["latency_ms"]["p50"] for s in steps),
+                med(s["latency_ms"]["p95"] for s in steps),
+                med(s["latency_ms"]["p99"] for s in steps),
+                errs if steps else None,
+                med(s["cpu_cores_busy"] for s in steps),
+                len(steps),
+            ]
         rows.append(row)
-    head = ["clients"] + [f"{lab} {q}" for lab in labels for q in ("p50", "p95", "p99", "errors", "cpu", "runs")]
+    head = ["clients"] + [
+        f"{lab} {q}" for lab in labels for q in ("p50", "p95", "p99", "errors", "cpu", "runs")
+    ]
     print("Concurrent sessions at 1 frame/s, latency ms (median of runs; errors summed):")
     print(table(head, rows))
     for lab in labels:
         best = [r["max_clients"] for r in runs.get(("load", lab), []) if "max_clients" in r]
-        ok = [n for n in sorted(by_n) if by_n[n].get(lab)
-              and all(s["passed"] for s in by_n[n][lab])]
-        print(f"{lab}: largest N with p95 < 1 s and no error per run {best}; passing in every run: "
-              f"{max(ok) if ok else None}")
+        ok = [
+            n for n in sorted(by_n) if by_n[n].get(lab) and all(s["passed"] for s in by_n[n][lab])
+        ]
+        print(
+            f"{lab}: largest N with p95 < 1 s and no error per run {best}; passing in every run: "
+            f"{max(ok) if ok else None}"
+        )
     print()
 
 
@@ -121,17 +162,33 @@ def memory(runs, labels) -> None:
         return
 
     def row(name, *keys):
-        return [name] + [med(dig(r, *keys) for r in runs.get(("memory", lab), [])) for lab in labels]
+        return [name] + [
+            med(dig(r, *keys) for r in runs.get(("memory", lab), [])) for lab in labels
+        ]
 
-    marks = sorted({int(k) for lab in labels for r in runs.get(("memory", lab), []) for k in r.get("rss_by_frames_mb", {})})
+    marks = sorted(
+        {
+            int(k)
+            for lab in labels
+            for r in runs.get(("memory", lab), [])
+            for k in r.get("rss_by_frames_mb", {})
+        }
+    )
     rows = [row("after start", "rss_after_start_mb")]
     rows += [row(f"after {m} frames", "rss_by_frames_mb", str(m)) for m in marks]
-    rows += [row("highest sample during the frames", "rss_highest_sample_mb"),
-             row("after ending the sessions (reports)", "rss_after_reports_mb"),
-             row("growth over the frames, % from start", "growth_from_start_pct"),
-             row("growth, % from frame 100", "growth_from_100_frames_pct")]
+    rows += [
+        row("highest sample during the frames", "rss_highest_sample_mb"),
+        row("after ending the sessions (reports)", "rss_after_reports_mb"),
+        row("growth over the frames, % from start", "growth_from_start_pct"),
+        row("growth, % from frame 100", "growth_from_100_frames_pct"),
+    ]
     print("Memory, RSS MB of all server processes:")
-    print(table(["point"] + [f"{lab} ({len(runs.get(('memory', lab), []))})" for lab in labels], rows), "\n")
+    print(
+        table(
+            ["point"] + [f"{lab} ({len(runs.get(('memory', lab), []))})" for lab in labels], rows
+        ),
+        "\n",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,8 +3,10 @@
 Runs in a temporary data dir; the LLM is off unless asked for.  ``ServerProcess.sample()``
 reads CPU and RSS of the server and all its children (psutil).
 """
+
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -29,7 +31,9 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, env: dict[str, str] | None = None, llm: bool = False, log: Path | None = None):
+    def __init__(
+        self, env: dict[str, str] | None = None, llm: bool = False, log: Path | None = None
+    ):
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
         self._tmp = tempfile.TemporaryDirectory(prefix="proctor-bench-serve-")
@@ -44,7 +48,7 @@ class ServerProcess:
         self.proc: subprocess.Popen | None = None
         self.ps: psutil.Process | None = None
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         self.start()
         return self
 
@@ -53,17 +57,28 @@ class ServerProcess:
 
     def start(self, timeout: float = 120.0) -> float:
         """Start and wait for /health; returns the seconds it took."""
-        cmd = [sys.executable, "-m", "server.cli"]  # the server package of this checkout (cwd first on sys.path)
-        self._log = open(self.log_path, "wb")
+        cmd = [
+            sys.executable,
+            "-m",
+            "server.cli",
+        ]  # the server package of this checkout (cwd first on sys.path)
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 (open while the server runs)
         t0 = time.perf_counter()
-        self.proc = subprocess.Popen([*cmd, "serve", "--host", HOST, "--port", str(self.port)], cwd=REPO, env=self.env,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [*cmd, "serve", "--host", HOST, "--port", str(self.port)],
+            cwd=REPO,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
         self.ps = psutil.Process(self.proc.pid)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}; see {self.log_path}:\n"
-                                   + self.log_path.read_text(errors="replace")[-3000:])
+                raise RuntimeError(
+                    f"server exited with {self.proc.returncode}; see {self.log_path}:\n"
+                    + self.log_path.read_text(errors="replace")[-3000:]
+                )
             try:
                 if httpx.get(self.url + "/health", timeout=2).status_code == 200:
                     return time.perf_counter() - t0
@@ -84,10 +99,8 @@ class ServerProcess:
     def rss_mb(self) -> float:
         total = 0
         for p in self.processes():
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 total += p.memory_info().rss
-            except psutil.NoSuchProcess:
-                pass
         return total / 2**20
 
     def cpu_times(self) -> float:

@@ -16,6 +16,7 @@ on two registered sessions fed one video second per frame (timestamps 1 s apart,
 
 Frames: see ``bench.common``.  Prints tables and writes JSON to bench/results/.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import Clip, load_clips, pct, quiet_check, sample, summary, table, write_result
+from bench.common import Clip, load_clips, quiet_check, sample, summary, table, write_result
 from server import allocator
 from server.config import Settings
 from server.proctoring.alerts import AlertConfig
@@ -34,17 +35,33 @@ from server.store import FrameRecord, SessionRecord, VerificationRecord, open_st
 from server.vision.decode import decode_image
 from server.vision.pipeline import FULL_PLAN, FramePipeline, SharedModels
 
-STAGES = ("decode", "face_detection", "embedding", "landmarks", "emotion", "objects", "ocr", "pose", "hands",
-          "rules", "store_write")
+STAGES = (
+    "decode",
+    "face_detection",
+    "embedding",
+    "landmarks",
+    "emotion",
+    "objects",
+    "ocr",
+    "pose",
+    "hands",
+    "rules",
+    "store_write",
+)
 WARMUP = 3
 
 
 def alert_config(s: Settings) -> AlertConfig:
     return AlertConfig(
-        no_face_frames=s.no_face_frames, looking_away_frames=s.looking_away_frames,
-        face_mismatch_frames=s.face_mismatch_frames, low_engagement_frames=s.low_engagement_frames,
-        low_engagement_below=s.low_engagement_below, suspicious_object_confidence=s.suspicious_object_confidence,
-        text_confidence=s.text_confidence, rearm_frames=s.alert_rearm_frames, repeat_frames=s.alert_repeat_frames,
+        no_face_frames=s.no_face_frames,
+        looking_away_frames=s.looking_away_frames,
+        face_mismatch_frames=s.face_mismatch_frames,
+        low_engagement_frames=s.low_engagement_frames,
+        low_engagement_below=s.low_engagement_below,
+        suspicious_object_confidence=s.suspicious_object_confidence,
+        text_confidence=s.text_confidence,
+        rearm_frames=s.alert_rearm_frames,
+        repeat_frames=s.alert_repeat_frames,
     )
 
 
@@ -55,7 +72,9 @@ def one_second_order(clip: Clip, fps: float = 1.0) -> list[int]:
 
 
 # --- part 1: each stage on its own --------------------------------------------------------
-def bench_stages(settings: Settings, shared: SharedModels, clips: list[Clip], n: int, tmp: Path) -> dict:
+def bench_stages(
+    settings: Settings, shared: SharedModels, clips: list[Clip], n: int, tmp: Path
+) -> dict:
     pipeline = FramePipeline(shared)
     store = open_store(f"sqlite:///{tmp / 'stages.db'}")
     scale = load_scale(shared.specs["face_embedder"].family)
@@ -66,7 +85,12 @@ def bench_stages(settings: Settings, shared: SharedModels, clips: list[Clip], n:
             image = decode_image(clip.b64(0), settings.max_image_pixels)
             faces = pipeline.faces(image)
             registered[clip.name] = pipeline.embed(image, faces[0]) if faces else None
-            rec = SessionRecord(id=f"bench-{clip.name}", status="active", start_time=_now(), last_activity=time.time())
+            rec = SessionRecord(
+                id=f"bench-{clip.name}",
+                status="active",
+                start_time=_now(),
+                last_activity=time.time(),
+            )
             store.create_session(rec)
             sessions[clip.name] = {"id": rec.id, "version": 0, "state": {}, "frame": 0}
         for clip, i in sample(clips, WARMUP):
@@ -89,20 +113,41 @@ def bench_stages(settings: Settings, shared: SharedModels, clips: list[Clip], n:
             t0 = time.perf_counter()
             fm = None
             primary = obs.primary_face
-            if registered[clip.name] is not None and primary is not None and primary.embedding is not None:
-                fm = match(registered[clip.name], primary.embedding, scale, settings.verification_threshold)
+            if (
+                registered[clip.name] is not None
+                and primary is not None
+                and primary.embedding is not None
+            ):
+                fm = match(
+                    registered[clip.name], primary.embedding, scale, settings.verification_threshold
+                )
             out = analyse_observation(obs, s["state"], s["frame"], ts, fm, config)
             times["rules"].append((time.perf_counter() - t0) * 1000)
 
-            ver = None if fm is None else VerificationRecord(s["frame"], ts, fm.verified, fm.similarity, fm.message,
-                                                             fm.threshold)
+            ver = (
+                None
+                if fm is None
+                else VerificationRecord(
+                    s["frame"], ts, fm.verified, fm.similarity, fm.message, fm.threshold
+                )
+            )
             t0 = time.perf_counter()
-            store.commit_frame(s["id"], s["version"], FrameRecord(s["frame"], ts, True, out.result, out.signals), ver,
-                               out.alerts, out.state, time.time())
+            store.commit_frame(
+                s["id"],
+                s["version"],
+                FrameRecord(s["frame"], ts, True, out.result, out.signals),
+                ver,
+                out.alerts,
+                out.state,
+                time.time(),
+            )
             times["store_write"].append((time.perf_counter() - t0) * 1000)
             s["version"] += 1
             s["state"] = out.state
-            totals.append(sum(times[k][-1] for k in ("decode", "rules", "store_write")) + sum(obs.timings_ms.values()))
+            totals.append(
+                sum(times[k][-1] for k in ("decode", "rules", "store_write"))
+                + sum(obs.timings_ms.values())
+            )
     finally:
         pipeline.close()
         store.close()
@@ -122,8 +167,11 @@ def decode_1080p(clips: list[Clip], settings: Settings, n: int = 60) -> dict:
 
     full, reduced = [], []
     for clip, i in sample(clips, n):
-        img = cv2.resize(decode_image(clip.b64(i), settings.max_image_pixels), (1920, 1080),
-                         interpolation=cv2.INTER_CUBIC)
+        img = cv2.resize(
+            decode_image(clip.b64(i), settings.max_image_pixels),
+            (1920, 1080),
+            interpolation=cv2.INTER_CUBIC,
+        )
         b64 = base64.b64encode(encode(img)).decode()
         t0 = time.perf_counter()
         decode_image(b64, settings.max_image_pixels)
@@ -137,11 +185,13 @@ def decode_1080p(clips: list[Clip], settings: Settings, n: int = 60) -> dict:
 def _now():
     import datetime as dt
 
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 # --- part 2: the whole frame use case --------------------------------------------------------
-async def _service_run(settings: Settings, shared: SharedModels, clips: list[Clip], n: int, fps: float) -> dict:
+async def _service_run(
+    settings: Settings, shared: SharedModels, clips: list[Clip], n: int, fps: float
+) -> dict:
     from server.service.sessions import ProctorService
     from server.service.summary import Summarizer
     from server.vision.pool import InferencePool
@@ -174,42 +224,86 @@ async def _service_run(settings: Settings, shared: SharedModels, clips: list[Cli
         store.close()
 
 
-def bench_service(base: Settings, shared: SharedModels, clips: list[Clip], n: int, tmp: Path, every_model: bool,
-                  fps: float = 1.0) -> dict:
-    over = {"objects_every": 1, "ocr_every": 1, "pose_every": 1, "hands_every": 1} if every_model else {}
+def bench_service(
+    base: Settings,
+    shared: SharedModels,
+    clips: list[Clip],
+    n: int,
+    tmp: Path,
+    every_model: bool,
+    fps: float = 1.0,
+) -> dict:
+    over = (
+        {"objects_every": 1, "ocr_every": 1, "pose_every": 1, "hands_every": 1}
+        if every_model
+        else {}
+    )
     name = "all" if every_model else "production"
-    settings = base.model_copy(update={"data_dir": tmp / name, "database_url": f"sqlite:///{tmp / (name + '.db')}",
-                                       **over})
+    settings = base.model_copy(
+        update={"data_dir": tmp / name, "database_url": f"sqlite:///{tmp / (name + '.db')}", **over}
+    )
     return asyncio.run(_service_run(settings, shared, clips, n, fps))
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--frames", type=int, default=240, help="frames per part (at least 200 for the issue's table)")
+    ap.add_argument(
+        "--frames",
+        type=int,
+        default=240,
+        help="frames per part (at least 200 for the issue's table)",
+    )
     ap.add_argument("--parts", default="stages,production,all")
     ap.add_argument("--label", default=None, help="tag for the JSON file name (e.g. before, after)")
-    ap.add_argument("--fps", type=float, default=1.0, help="frame rate the whole-frame parts simulate (timestamps)")
+    ap.add_argument(
+        "--fps",
+        type=float,
+        default=1.0,
+        help="frame rate the whole-frame parts simulate (timestamps)",
+    )
     args = ap.parse_args(argv)
     parts = {p.strip() for p in args.parts.split(",") if p.strip()}
     quiet_check(0.5)
 
     settings = Settings(llm_enabled=False, session_idle_timeout_s=0)
-    tuned = allocator.tune(settings.malloc_mmap_threshold_mb, settings.malloc_trim_threshold_mb)  # as the server
+    tuned = allocator.tune(
+        settings.malloc_mmap_threshold_mb, settings.malloc_trim_threshold_mb
+    )  # as the server
     t0 = time.perf_counter()
     shared = SharedModels.load(settings)
-    print(f"models loaded in {time.perf_counter() - t0:.1f} s; providers {shared.providers}; "
-          f"intra_op_threads {settings.intra_op_threads}")
+    print(
+        f"models loaded in {time.perf_counter() - t0:.1f} s; providers {shared.providers}; "
+        f"intra_op_threads {settings.intra_op_threads}"
+    )
     clips = load_clips()
-    result: dict = {"frames": args.frames, "fps": args.fps, "settings": {k: getattr(settings, k) for k in (
-        "intra_op_threads", "ocr_every", "objects_every", "pose_every", "hands_every", "providers")}, "malloc": tuned}
+    result: dict = {
+        "frames": args.frames,
+        "fps": args.fps,
+        "settings": {
+            k: getattr(settings, k)
+            for k in (
+                "intra_op_threads",
+                "ocr_every",
+                "objects_every",
+                "pose_every",
+                "hands_every",
+                "providers",
+            )
+        },
+        "malloc": tuned,
+    }
     with tempfile.TemporaryDirectory(prefix="proctor-bench-") as tmpdir:
         tmp = Path(tmpdir)
         if "stages" in parts:
             st = bench_stages(settings, shared, clips, args.frames, tmp)
             result["stages"] = st
             print(f"\nPer stage, every model on every frame, {args.frames} frames 1280x720 (ms):")
-            print(table(["stage", "n", "p50", "p95", "mean"],
-                        [[k, v["n"], v["p50"], v["p95"], v["mean"]] for k, v in st.items()]))
+            print(
+                table(
+                    ["stage", "n", "p50", "p95", "mean"],
+                    [[k, v["n"], v["p50"], v["p95"], v["mean"]] for k, v in st.items()],
+                )
+            )
         rows = []
         for part, every in (("production", False), ("all", True)):
             if part in parts:
@@ -218,7 +312,9 @@ def main(argv: list[str] | None = None) -> int:
                 f = res["frame"]
                 rows.append([part, f["n"], f["p50"], f["p95"], f["p99"], f["mean"], f["max"]])
         if rows:
-            print(f"\nWhole frame (ProctorService.analyse_frame, one session at a time, 1 worker, {args.fps:g} frame/s), ms:")
+            print(
+                f"\nWhole frame (ProctorService.analyse_frame, one session at a time, 1 worker, {args.fps:g} frame/s), ms:"
+            )
             print(table(["schedule", "n", "p50", "p95", "p99", "mean", "max"], rows))
     path = write_result("stages", result, args.label)
     print(f"\nwrote {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")

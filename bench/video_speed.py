@@ -13,6 +13,7 @@ Also measured: decoding alone (every frame grabbed, the analysed ones converted)
 table shows how much of a run is the decoder.  Prints a table and writes JSON to
 bench/results/.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,7 @@ import platform
 import shutil
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
@@ -59,7 +60,9 @@ def decode_only(path: Path, interval: int) -> float:
     return time.perf_counter() - t0
 
 
-async def analyse(path: Path, intervals: list[int], workers: int, repeat: int, llm: bool, data_dir: Path) -> list[dict]:
+async def analyse(
+    path: Path, intervals: list[int], workers: int, repeat: int, llm: bool, data_dir: Path
+) -> list[dict]:
     from server.config import Settings
     from server.main import build_summarizer
     from server.service.sessions import ProctorService
@@ -68,8 +71,13 @@ async def analyse(path: Path, intervals: list[int], workers: int, repeat: int, l
     from server.vision.pipeline import SharedModels
     from server.vision.pool import InferencePool
 
-    settings = Settings(data_dir=data_dir, database_url=None, llm_enabled=llm, inference_workers=workers,
-                        session_idle_timeout_s=0)
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=None,
+        llm_enabled=llm,
+        inference_workers=workers,
+        session_idle_timeout_s=0,
+    )
     store = open_store(settings.sqlalchemy_url)
     shared = await asyncio.to_thread(SharedModels.load, settings)
     pool = await asyncio.to_thread(InferencePool, shared, workers, settings.max_queue)
@@ -82,18 +90,29 @@ async def analyse(path: Path, intervals: list[int], workers: int, repeat: int, l
         for interval in intervals:
             for _ in range(repeat):
                 t0 = time.perf_counter()
-                _, report = await analysis.run(path, VideoParams(frame_interval=interval), source=path.name)
+                _, report = await analysis.run(
+                    path, VideoParams(frame_interval=interval), source=path.name
+                )
                 wall = time.perf_counter() - t0
                 video = report["analysis_metadata"]["video"]
                 frames = report["session_summary"]["frames_analyzed"]
-                rows.append({
-                    "frame_interval": interval, "frames_analyzed": frames, "video_s": video["duration_seconds"],
-                    "wall_s": round(wall, 2), "x_real_time": round(video["duration_seconds"] / wall, 2),
-                    "ms_per_analysed_frame": round(1000 * wall / frames, 1),
-                    "decode_only_s": round(await asyncio.to_thread(decode_only, path, interval), 2),
-                })
-                print(f"interval {interval:>3}: {frames:>3} frames in {wall:6.1f} s -> "
-                      f"{rows[-1]['x_real_time']:5.2f}x real time")
+                rows.append(
+                    {
+                        "frame_interval": interval,
+                        "frames_analyzed": frames,
+                        "video_s": video["duration_seconds"],
+                        "wall_s": round(wall, 2),
+                        "x_real_time": round(video["duration_seconds"] / wall, 2),
+                        "ms_per_analysed_frame": round(1000 * wall / frames, 1),
+                        "decode_only_s": round(
+                            await asyncio.to_thread(decode_only, path, interval), 2
+                        ),
+                    }
+                )
+                print(
+                    f"interval {interval:>3}: {frames:>3} frames in {wall:6.1f} s -> "
+                    f"{rows[-1]['x_real_time']:5.2f}x real time"
+                )
     finally:
         await asyncio.to_thread(pool.close)
         summarizer.close()
@@ -104,34 +123,55 @@ async def analyse(path: Path, intervals: list[int], workers: int, repeat: int, l
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--intervals", type=int, nargs="+", default=[1, 10, 30])
-    ap.add_argument("--workers", type=int, default=1, help="inference workers (a job keeps one frame in flight)")
+    ap.add_argument(
+        "--workers", type=int, default=1, help="inference workers (a job keeps one frame in flight)"
+    )
     ap.add_argument("--repeat", type=int, default=1)
-    ap.add_argument("--llm", action="store_true", help="write the summary with the local LLM (adds its time)")
+    ap.add_argument(
+        "--llm", action="store_true", help="write the summary with the local LLM (adds its time)"
+    )
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="proctor-video-speed-"))
     try:
         clip = tmp / "wolfgang_720p.mp4"
         frames, fps = make_720p(clip)
-        print(f"720p clip: {frames} frames at {fps:.3f} fps = {frames / fps:.1f} s ({clip.stat().st_size / 1e6:.1f} MB)")
-        rows = asyncio.run(analyse(clip, args.intervals, args.workers, args.repeat, args.llm, tmp / "data"))
+        print(
+            f"720p clip: {frames} frames at {fps:.3f} fps = {frames / fps:.1f} s ({clip.stat().st_size / 1e6:.1f} MB)"
+        )
+        rows = asyncio.run(
+            analyse(clip, args.intervals, args.workers, args.repeat, args.llm, tmp / "data")
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
     header = ("interval", "frames", "video s", "wall s", "x real time", "ms/frame", "decode-only s")
-    keys = ("frame_interval", "frames_analyzed", "video_s", "wall_s", "x_real_time", "ms_per_analysed_frame",
-            "decode_only_s")
+    keys = (
+        "frame_interval",
+        "frames_analyzed",
+        "video_s",
+        "wall_s",
+        "x_real_time",
+        "ms_per_analysed_frame",
+        "decode_only_s",
+    )
     print()
     print("  ".join(f"{h:>13}" for h in header))
     for r in rows:
         print("  ".join(f"{r[k]:>13}" for k in keys))
     result = {
-        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
         "clip": {"source": SOURCE.name, "size": "1280x720", "frames": frames, "fps": round(fps, 3)},
-        "workers": args.workers, "llm": args.llm, "rows": rows,
+        "workers": args.workers,
+        "llm": args.llm,
+        "rows": rows,
     }
-    out = REPO / "bench" / "results" / f"video_speed-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
+    out = REPO / "bench" / "results" / f"video_speed-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print(f"\nwrote {out.relative_to(REPO)}")

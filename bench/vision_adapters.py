@@ -13,13 +13,14 @@ on the two expression videos of tests/data.
 Faces come from OpenCV's YuNet wrapper on the manifest's YuNet file.  Prints tables
 and writes JSON to bench/results/.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import statistics
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
@@ -39,7 +40,11 @@ VIDEOS = ("WolfgangLanger_Pexels.mp4", "single_face.mp4")
 
 def resolve(registry: ModelRegistry, role: str, family: str | None = None) -> Path:
     for spec in registry.all():
-        if spec.role == role and (family is None or spec.family == family) and registry.path(spec).exists():
+        if (
+            spec.role == role
+            and (family is None or spec.family == family)
+            and registry.path(spec).exists()
+        ):
             return registry.path(spec)
     raise SystemExit(f"no {role} model in {registry.models_dir}: run `make models`")
 
@@ -53,8 +58,14 @@ class Faces:
         _, found = self.det.detect(img)
         if found is None:
             return []
-        faces = [Face(bbox=(float(d[0]), float(d[1]), float(d[0] + d[2]), float(d[1] + d[3])), score=float(d[14]),
-                      kps=np.asarray(d[4:14], np.float32).reshape(5, 2).copy()) for d in found]
+        faces = [
+            Face(
+                bbox=(float(d[0]), float(d[1]), float(d[0] + d[2]), float(d[1] + d[3])),
+                score=float(d[14]),
+                kps=np.asarray(d[4:14], np.float32).reshape(5, 2).copy(),
+            )
+            for d in found
+        ]
         return sorted(faces, key=lambda f: -f.area)
 
 
@@ -80,7 +91,10 @@ def timed(fn, runs: int) -> dict:
         fn()
         ms.append((time.perf_counter() - t0) * 1000)
     ms.sort()
-    return {"median_ms": round(statistics.median(ms), 2), "p90_ms": round(ms[int(0.9 * (len(ms) - 1))], 2)}
+    return {
+        "median_ms": round(statistics.median(ms), 2),
+        "p90_ms": round(ms[int(0.9 * (len(ms) - 1))], 2),
+    }
 
 
 def latency(models: dict, faces: Faces, runs: int) -> dict:
@@ -94,8 +108,12 @@ def latency(models: dict, faces: Faces, runs: int) -> dict:
     mesh = models["landmarks"].detect(frame, face)
     return {
         "face_landmarks (whole frame)": timed(lambda: models["landmarks"].detect(frame), runs),
-        "face_landmarks (crop around face)": timed(lambda: models["landmarks"].detect(frame, face), runs),
-        "emotion (crop + FER + CONFUSED)": timed(lambda: models["emotion"].classify(frame, face, mesh.blendshapes), runs),
+        "face_landmarks (crop around face)": timed(
+            lambda: models["landmarks"].detect(frame, face), runs
+        ),
+        "emotion (crop + FER + CONFUSED)": timed(
+            lambda: models["emotion"].classify(frame, face, mesh.blendshapes), runs
+        ),
         "body pose": timed(lambda: models["pose"].detect(frame), runs),
         "hands (none in view)": timed(lambda: models["hands"].detect(frame), runs),
         "hands (one at the mouth)": timed(lambda: models["hands"].detect(hand_frame), runs),
@@ -118,19 +136,27 @@ def video_signals(models: dict, faces: Faces, name: str) -> list[dict]:
         mean = {k: float(np.mean([p[k] for p, _ in items])) for k in EMOTIONS}
         meshes = [m for _, m in items if m is not None and m.gaze is not None]
         on = [m.gaze.on_camera for m in meshes]
-        rows.append({
-            "second": sec,
-            "frames": len(items),
-            "dominant": max(mean, key=mean.get),
-            "p_dominant": round(max(mean.values()), 2),
-            "second_emotion": sorted(mean, key=mean.get)[-2],
-            "confused_mean": round(mean["CONFUSED"], 3),
-            "confused_max": round(max(p["CONFUSED"] for p, _ in items), 3),
-            "on_camera": [round(min(on), 2), round(float(np.mean(on)), 2), round(max(on), 2)] if on else None,
-            "eye_openness": round(float(np.mean([m.gaze.eye_openness for m in meshes])), 2) if meshes else None,
-            "yaw": round(float(np.mean([m.pose.yaw for m in meshes])), 1) if meshes else None,
-            "pitch": round(float(np.mean([m.pose.pitch for m in meshes])), 1) if meshes else None,
-        })
+        rows.append(
+            {
+                "second": sec,
+                "frames": len(items),
+                "dominant": max(mean, key=mean.get),
+                "p_dominant": round(max(mean.values()), 2),
+                "second_emotion": sorted(mean, key=mean.get)[-2],
+                "confused_mean": round(mean["CONFUSED"], 3),
+                "confused_max": round(max(p["CONFUSED"] for p, _ in items), 3),
+                "on_camera": [round(min(on), 2), round(float(np.mean(on)), 2), round(max(on), 2)]
+                if on
+                else None,
+                "eye_openness": round(float(np.mean([m.gaze.eye_openness for m in meshes])), 2)
+                if meshes
+                else None,
+                "yaw": round(float(np.mean([m.pose.yaw for m in meshes])), 1) if meshes else None,
+                "pitch": round(float(np.mean([m.pose.pitch for m in meshes])), 1)
+                if meshes
+                else None,
+            }
+        )
     return rows
 
 
@@ -156,16 +182,20 @@ def main() -> None:
         videos = {}
         for name in VIDEOS:
             rows = videos[name] = video_signals(models, faces, name)
-            print(f"\n{name}\n\n| s | dominant (p) | 2nd | CONFUSED mean / max | on_camera min / mean / max | eyes open | yaw | pitch |")
+            print(
+                f"\n{name}\n\n| s | dominant (p) | 2nd | CONFUSED mean / max | on_camera min / mean / max | eyes open | yaw | pitch |"
+            )
             print("|---|---|---|---|---|---|---|---|")
             for r in rows:
                 oc = "/".join(f"{v:.2f}" for v in r["on_camera"]) if r["on_camera"] else "-"
-                print(f"| {r['second']} | {r['dominant']} ({r['p_dominant']:.2f}) | {r['second_emotion']} | "
-                      f"{r['confused_mean']:.2f} / {r['confused_max']:.2f} | {oc} | {r['eye_openness']} | {r['yaw']} | {r['pitch']} |")
+                print(
+                    f"| {r['second']} | {r['dominant']} ({r['p_dominant']:.2f}) | {r['second_emotion']} | "
+                    f"{r['confused_mean']:.2f} / {r['confused_max']:.2f} | {oc} | {r['eye_openness']} | {r['yaw']} | {r['pitch']} |"
+                )
     finally:
         for m in models.values():
             m.close()
-    out = REPO / "bench" / "results" / f"vision_adapters-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}.json"
+    out = REPO / "bench" / "results" / f"vision_adapters-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"latency": lat, "videos": videos}, indent=1))
     print(f"\nwrote {out.relative_to(REPO)}")

@@ -16,6 +16,7 @@ least 90 where the gap allows (never sharper than 0.03).
 
     python scripts/calibrate_similarity.py            # uses the models folder's embedder
 """
+
 from __future__ import annotations
 
 import itertools
@@ -54,19 +55,26 @@ CALIBRATION_SET = {
 }
 
 
-def make_document(face_image: np.ndarray, rotation: int = 0, face_height: int = 110, quality: int = 55,
-                  seed: int = 0) -> np.ndarray:
+def make_document(
+    face_image: np.ndarray,
+    rotation: int = 0,
+    face_height: int = 110,
+    quality: int = 55,
+    seed: int = 0,
+) -> np.ndarray:
     """A card-like image: the photo pasted small onto a pale card on a desk, JPEG-compressed, rotated."""
     rng = np.random.default_rng(seed)
     h, w = face_image.shape[:2]
     scale = face_height / h
-    photo = cv2.resize(face_image, (max(1, int(w * scale)), face_height), interpolation=cv2.INTER_AREA)
+    photo = cv2.resize(
+        face_image, (max(1, int(w * scale)), face_height), interpolation=cv2.INTER_AREA
+    )
     card = np.full((300, 480, 3), (235, 228, 215), np.uint8)
     cv2.rectangle(card, (0, 0), (479, 40), (120, 60, 20), -1)
     for i, y in enumerate(range(90, 260, 28)):
         cv2.line(card, (200, y), (200 + 200 - 20 * (i % 3), y), (80, 80, 80), 3)
     ph, pw = photo.shape[:2]
-    card[70:70 + ph, 30:30 + pw] = photo
+    card[70 : 70 + ph, 30 : 30 + pw] = photo
     desk = np.full((720, 1280, 3), (60, 70, 80), np.uint8)
     desk = (desk + rng.normal(0, 6, desk.shape)).clip(0, 255).astype(np.uint8)
     desk[200:500, 400:880] = card
@@ -103,11 +111,28 @@ def measure(models: SharedModels) -> dict:
     for a, b in itertools.combinations(photos, 2):
         kind = "genuine" if CALIBRATION_SET[a] == CALIBRATION_SET[b] else "impostor"
         if emb[a] is not None and emb[b] is not None:
-            pairs.append({"a": a, "b": b, "kind": kind, "variant": "photo-photo", "cosine": round(float(emb[a] @ emb[b]), 4)})
+            pairs.append(
+                {
+                    "a": a,
+                    "b": b,
+                    "kind": kind,
+                    "variant": "photo-photo",
+                    "cosine": round(float(emb[a] @ emb[b]), 4),
+                }
+            )
         if docs[a] is not None and emb[b] is not None:
-            pairs.append({"a": f"document({a})", "b": b, "kind": kind, "variant": "document-photo",
-                          "cosine": round(float(docs[a] @ emb[b]), 4)})
-    missing = [n for n in photos if emb[n] is None] + [f"document({n})" for n in photos if docs[n] is None]
+            pairs.append(
+                {
+                    "a": f"document({a})",
+                    "b": b,
+                    "kind": kind,
+                    "variant": "document-photo",
+                    "cosine": round(float(docs[a] @ emb[b]), 4),
+                }
+            )
+    missing = [n for n in photos if emb[n] is None] + [
+        f"document({n})" for n in photos if docs[n] is None
+    ]
     return {"pairs": pairs, "undetected": missing}
 
 
@@ -142,21 +167,35 @@ def main() -> int:
     scale = SimilarityScale(family, params["cos_threshold"], params["width"])
     for key in ("genuine", "impostor"):
         r = params[key]
-        print(f"{key:9s} n={r['n']:3d} cosine {r['min']:.3f} .. {r['max']:.3f}  "
-              f"similarity {scale.to_percent(r['min']):5.1f} .. {scale.to_percent(r['max']):5.1f}")
-    print(f"threshold cosine {params['cos_threshold']} (similarity 80), width {params['width']}, "
-          f"separated: {params['separated']}; undetected: {data['undetected'] or 'none'}")
+        print(
+            f"{key:9s} n={r['n']:3d} cosine {r['min']:.3f} .. {r['max']:.3f}  "
+            f"similarity {scale.to_percent(r['min']):5.1f} .. {scale.to_percent(r['max']):5.1f}"
+        )
+    print(
+        f"threshold cosine {params['cos_threshold']} (similarity 80), width {params['width']}, "
+        f"separated: {params['separated']}; undetected: {data['undetected'] or 'none'}"
+    )
 
-    existing = json.loads(CALIBRATION_FILE.read_text()) if CALIBRATION_FILE.exists() else {"families": {}}
+    existing = (
+        json.loads(CALIBRATION_FILE.read_text()) if CALIBRATION_FILE.exists() else {"families": {}}
+    )
     existing["families"][family] = {
-        "cos_threshold": params["cos_threshold"], "width": params["width"],
-        "model": models.specs["face_embedder"].file, "genuine": params["genuine"], "impostor": params["impostor"],
+        "cos_threshold": params["cos_threshold"],
+        "width": params["width"],
+        "model": models.specs["face_embedder"].file,
+        "genuine": params["genuine"],
+        "impostor": params["impostor"],
     }
     CALIBRATION_FILE.write_text(json.dumps(existing, indent=2) + "\n")
     out = ROOT / "docs" / "calibration-data.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"family": family, "model": models.specs["face_embedder"].file, **params, **data},
-                              indent=1) + "\n")
+    out.write_text(
+        json.dumps(
+            {"family": family, "model": models.specs["face_embedder"].file, **params, **data},
+            indent=1,
+        )
+        + "\n"
+    )
     print(f"wrote {CALIBRATION_FILE.relative_to(ROOT)} and {out.relative_to(ROOT)}")
     return 0
 

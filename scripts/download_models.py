@@ -6,6 +6,7 @@ project is installed:
 
     python scripts/download_models.py [--models-dir DIR] [--force] [--bundle FILE] [--from FILE]
 """
+
 from __future__ import annotations
 
 import sys

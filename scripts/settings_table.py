@@ -1,7 +1,8 @@
 """Print the README's settings table from ``server.config.Settings`` (one source of truth).
 
-    python scripts/settings_table.py
+python scripts/settings_table.py
 """
+
 from __future__ import annotations
 
 import sys
@@ -17,8 +18,18 @@ def rows() -> list[tuple[str, str, str]]:
     for name, field in Settings.model_fields.items():
         default = field.default
         if isinstance(default, Path):
-            default = f"{default.relative_to(REPO_ROOT)}/" if default.is_relative_to(REPO_ROOT) else str(default)
-        out.append((f"PROCTOR_{name.upper()}", "" if default is None else f"{default}", field.description or ""))
+            default = (
+                f"{default.relative_to(REPO_ROOT)}/"
+                if default.is_relative_to(REPO_ROOT)
+                else str(default)
+            )
+        out.append(
+            (
+                f"PROCTOR_{name.upper()}",
+                "" if default is None else f"{default}",
+                field.description or "",
+            )
+        )
     return out
 
 

@@ -18,6 +18,7 @@ fragmented (+10-16%); ``malloc_trim`` after warm-up only moved the working size 
 Nothing here runs off glibc (musl, macOS, Windows): ``tune`` returns ``None`` there.  glibc's own environment variables
 (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``) win when an operator sets them.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -72,4 +73,3 @@ def tune(mmap_threshold_mb: float, trim_threshold_mb: float) -> dict[str, int] |
         else:
             log.warning("mallopt(%s, %d) refused", name, value)
     return done or None
-

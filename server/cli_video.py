@@ -7,6 +7,7 @@ The server's video analysis in-process, no server needed: the same service objec
 checked before the models load; a progress bar per file, a summary table at the end,
 exit status 1 when any file failed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,16 +26,41 @@ HTML_RENDERERS = ("server.reports.html", "server.api.report_html", "server.proct
 
 
 def add_analyze_video(sub) -> None:
-    p = sub.add_parser("analyze-video", help="analyse recorded interview videos into reports (no server needed)")
-    p.add_argument("files", nargs="+", metavar="FILE", help="video files (MP4/MOV, WebM/MKV, AVI, ...)")
-    p.add_argument("--frame-interval", type=int, default=None, metavar="N",
-                   help="analyse every Nth frame (default PROCTOR_VIDEO_FRAME_INTERVAL)")
-    p.add_argument("--out", default=".", metavar="DIR", help="folder for the reports (default: here)")
-    p.add_argument("--format", choices=("json", "html"), default="json", help="report format (default json)")
-    p.add_argument("--job-data", default=None, metavar="JSON", help='e.g. \'{"jobTitle": "...", "company": "..."}\'')
-    p.add_argument("--no-llm", action="store_true", help="write the summary from the template, not the local LLM")
-    p.add_argument("--save", action="store_true",
-                   help="keep the sessions in the configured store (PROCTOR_DATA_DIR / PROCTOR_DATABASE_URL)")
+    p = sub.add_parser(
+        "analyze-video", help="analyse recorded interview videos into reports (no server needed)"
+    )
+    p.add_argument(
+        "files", nargs="+", metavar="FILE", help="video files (MP4/MOV, WebM/MKV, AVI, ...)"
+    )
+    p.add_argument(
+        "--frame-interval",
+        type=int,
+        default=None,
+        metavar="N",
+        help="analyse every Nth frame (default PROCTOR_VIDEO_FRAME_INTERVAL)",
+    )
+    p.add_argument(
+        "--out", default=".", metavar="DIR", help="folder for the reports (default: here)"
+    )
+    p.add_argument(
+        "--format", choices=("json", "html"), default="json", help="report format (default json)"
+    )
+    p.add_argument(
+        "--job-data",
+        default=None,
+        metavar="JSON",
+        help='e.g. \'{"jobTitle": "...", "company": "..."}\'',
+    )
+    p.add_argument(
+        "--no-llm",
+        action="store_true",
+        help="write the summary from the template, not the local LLM",
+    )
+    p.add_argument(
+        "--save",
+        action="store_true",
+        help="keep the sessions in the configured store (PROCTOR_DATA_DIR / PROCTOR_DATABASE_URL)",
+    )
     p.set_defaults(func=cmd_analyze_video)
 
 
@@ -81,8 +107,11 @@ def cmd_analyze_video(args: argparse.Namespace) -> int:
     if args.format == "html":
         render_html = find_html_renderer()
         if render_html is None:
-            print("error: --format html needs the HTML report renderer (render_report_html), which this install "
-                  f"does not have (looked in {', '.join(HTML_RENDERERS)}); use --format json", file=sys.stderr)
+            print(
+                "error: --format html needs the HTML report renderer (render_report_html), which this install "
+                f"does not have (looked in {', '.join(HTML_RENDERERS)}); use --format json",
+                file=sys.stderr,
+            )
             return 2
     settings = Settings()
     try:
@@ -105,8 +134,17 @@ def cmd_analyze_video(args: argparse.Namespace) -> int:
         overrides.update(data_dir=tmp, database_url=None)
     settings = settings.model_copy(update=overrides)
     try:
-        outcomes = asyncio.run(_analyse_all([Path(f) for f in args.files], settings, interval, job_data, out_dir,
-                                            args.format, render_html))
+        outcomes = asyncio.run(
+            _analyse_all(
+                [Path(f) for f in args.files],
+                settings,
+                interval,
+                job_data,
+                out_dir,
+                args.format,
+                render_html,
+            )
+        )
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -114,8 +152,9 @@ def cmd_analyze_video(args: argparse.Namespace) -> int:
     return 0 if all(o.ok for o in outcomes) else 1
 
 
-async def _analyse_all(files: list[Path], settings, interval: int, job_data: dict, out_dir: Path, fmt: str,
-                       render_html) -> list[Outcome]:
+async def _analyse_all(
+    files: list[Path], settings, interval: int, job_data: dict, out_dir: Path, fmt: str, render_html
+) -> list[Outcome]:
     from tqdm import tqdm
 
     from . import allocator
@@ -140,15 +179,22 @@ async def _analyse_all(files: list[Path], settings, interval: int, job_data: dic
         allocator.tune(settings.malloc_mmap_threshold_mb, settings.malloc_trim_threshold_mb)
         store = open_store(settings.sqlalchemy_url)
         shared = await asyncio.to_thread(SharedModels.load, settings)
-        pool = await asyncio.to_thread(InferencePool, shared, settings.inference_workers, settings.max_queue)
+        pool = await asyncio.to_thread(
+            InferencePool, shared, settings.inference_workers, settings.max_queue
+        )
         summarizer = build_summarizer(settings, shared)
         try:
             analysis = VideoAnalysis(ProctorService(settings, store, shared, pool, summarizer))
             taken: set[Path] = set()
             params = VideoParams(frame_interval=interval, job_data=job_data)
             for i, f, info in todo:
-                bar = tqdm(total=info.frames_to_analyse(interval) or None, desc=f.name[:40], unit="frame",
-                           leave=True, file=sys.stderr)
+                bar = tqdm(
+                    total=info.frames_to_analyse(interval) or None,
+                    desc=f.name[:40],
+                    unit="frame",
+                    leave=True,
+                    file=sys.stderr,
+                )
 
                 async def progress(done: int, total: int, bar=bar) -> None:
                     bar.total = total
@@ -162,14 +208,23 @@ async def _analyse_all(files: list[Path], settings, interval: int, job_data: dic
                     if fmt == "html":
                         path.write_text(render_html(report), encoding="utf-8")
                     else:
-                        path.write_text(json.dumps({"success": True, "session_id": sid, "report": report}, indent=2),
-                                        encoding="utf-8")
+                        path.write_text(
+                            json.dumps(
+                                {"success": True, "session_id": sid, "report": report}, indent=2
+                            ),
+                            encoding="utf-8",
+                        )
                     video = report.get("analysis_metadata", {}).get("video", {})
                     outcomes[i] = Outcome(
-                        str(f), True, str(path), frames=report["session_summary"]["frames_analyzed"],
-                        video_s=video.get("duration_seconds", 0.0), wall_s=time.monotonic() - started,
+                        str(f),
+                        True,
+                        str(path),
+                        frames=report["session_summary"]["frames_analyzed"],
+                        video_s=video.get("duration_seconds", 0.0),
+                        wall_s=time.monotonic() - started,
                         score=report["overall_behavior_analysis"]["overallAveragePercentage"],
-                        alerts=report["session_summary"]["total_alerts"])
+                        alerts=report["session_summary"]["total_alerts"],
+                    )
                 except (VideoError, ServiceError) as exc:
                     outcomes[i] = Outcome(str(f), False, getattr(exc, "message", None) or str(exc))
                 except Exception as exc:  # one broken file must not stop the batch
@@ -184,18 +239,42 @@ async def _analyse_all(files: list[Path], settings, interval: int, job_data: dic
 
 
 def print_summary(outcomes: list[Outcome]) -> None:
-    header = ("FILE", "STATUS", "FRAMES", "VIDEO", "TIME", "SPEED", "SCORE", "ALERTS", "REPORT / ERROR")
+    header = (
+        "FILE",
+        "STATUS",
+        "FRAMES",
+        "VIDEO",
+        "TIME",
+        "SPEED",
+        "SCORE",
+        "ALERTS",
+        "REPORT / ERROR",
+    )
     rows = []
     for o in outcomes:
         if o.ok:
             speed = f"{o.video_s / o.wall_s:.1f}x" if o.wall_s > 0 else "-"
-            rows.append((o.file, "ok", str(o.frames), f"{o.video_s:.1f}s", f"{o.wall_s:.1f}s", speed,
-                         "-" if o.score is None else str(o.score), str(o.alerts), o.detail))
+            rows.append(
+                (
+                    o.file,
+                    "ok",
+                    str(o.frames),
+                    f"{o.video_s:.1f}s",
+                    f"{o.wall_s:.1f}s",
+                    speed,
+                    "-" if o.score is None else str(o.score),
+                    str(o.alerts),
+                    o.detail,
+                )
+            )
         else:
             rows.append((o.file, "FAILED", "-", "-", "-", "-", "-", "-", o.detail))
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     print()
     for r in [header, *rows]:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip())
     failed = sum(1 for o in outcomes if not o.ok)
-    print(f"\n{len(outcomes) - failed} of {len(outcomes)} video(s) analysed" + (f", {failed} failed" if failed else ""))
+    print(
+        f"\n{len(outcomes) - failed} of {len(outcomes)} video(s) analysed"
+        + (f", {failed} failed" if failed else "")
+    )

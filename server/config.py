@@ -2,6 +2,7 @@
 
 The README's "Settings" table documents each field; keep the two in step.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -18,110 +19,187 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PROCTOR_", extra="ignore")
 
     # --- paths and storage -------------------------------------------------
-    data_dir: Path = Field(REPO_ROOT / "data", description="Where the SQLite store and reports live.")
-    models_dir: Path = Field(REPO_ROOT / "models", description="Folder with model files and manifest.json.")
+    data_dir: Path = Field(
+        REPO_ROOT / "data", description="Where the SQLite store and reports live."
+    )
+    models_dir: Path = Field(
+        REPO_ROOT / "models", description="Folder with model files and manifest.json."
+    )
     database_url: str | None = Field(
-        None, description="SQLAlchemy URL; default sqlite:///<data_dir>/proctor.db. postgresql+psycopg://... for shared state."
+        None,
+        description="SQLAlchemy URL; default sqlite:///<data_dir>/proctor.db. postgresql+psycopg://... for shared state.",
     )
     push_bus: Literal["auto", "off"] = Field(
-        "auto", description="Pushes across replicas: auto (PostgreSQL LISTEN/NOTIFY when the store is PostgreSQL, "
-                            "so every replica's dashboard sees every session), off (each process its own)."
+        "auto",
+        description="Pushes across replicas: auto (PostgreSQL LISTEN/NOTIFY when the store is PostgreSQL, "
+        "so every replica's dashboard sees every session), off (each process its own).",
     )
 
     # --- HTTP ----------------------------------------------------------------
     host: str = Field("127.0.0.1", description="Address `proctor serve` and `make run` listen on.")
     port: int = Field(5001, description="Port `proctor serve` and `make run` listen on.")
-    max_body_bytes: int = Field(15 * 1024 * 1024, description="Largest accepted request body (413 above).")
-    max_image_pixels: int = Field(40_000_000, description="Largest decoded image (width*height); guards decompression bombs.")
-    public_base_url: str | None = Field(None, description="Base URL used for websocket_url; default from the request.")
+    max_body_bytes: int = Field(
+        15 * 1024 * 1024, description="Largest accepted request body (413 above)."
+    )
+    max_image_pixels: int = Field(
+        40_000_000, description="Largest decoded image (width*height); guards decompression bombs."
+    )
+    public_base_url: str | None = Field(
+        None, description="Base URL used for websocket_url; default from the request."
+    )
 
     # --- access (off when no proctor key is set: the reference contract is open) ---
     api_keys_proctor: str = Field(
-        "", description="Comma list of proctor API keys; when set, every endpoint but /health needs a key or token."
+        "",
+        description="Comma list of proctor API keys; when set, every endpoint but /health needs a key or token.",
     )
     api_token_secret: str | None = Field(
-        None, description="HMAC secret for candidate tokens (default: derived from the proctor keys)."
+        None,
+        description="HMAC secret for candidate tokens (default: derived from the proctor keys).",
     )
 
     # --- verification --------------------------------------------------------
-    verification_threshold: float = Field(80.0, description="0-100 similarity at or above which a face matches.")
-    min_face_confidence: float = Field(80.0, description="0-100 detector confidence required to register a face.")
-    face_detect_threshold: float = Field(0.6, description="Detector score (0-1) below which a box is not a face.")
-    document_min_face_px: int = Field(24, description="Smallest face side accepted on an ID document.")
+    verification_threshold: float = Field(
+        80.0, description="0-100 similarity at or above which a face matches."
+    )
+    min_face_confidence: float = Field(
+        80.0, description="0-100 detector confidence required to register a face."
+    )
+    face_detect_threshold: float = Field(
+        0.6, description="Detector score (0-1) below which a box is not a face."
+    )
+    document_min_face_px: int = Field(
+        24, description="Smallest face side accepted on an ID document."
+    )
 
     # --- alert rules (defaults are the reference's triggers) ----------------
-    no_face_frames: int = Field(3, description="no_face_detected after this many consecutive frames without a face.")
-    looking_away_frames: int = Field(5, description="looking_away after this many consecutive frames.")
-    face_mismatch_frames: int = Field(3, description="face_mismatch after this many consecutive failed verifications.")
-    low_engagement_frames: int = Field(10, description="low_engagement after this many consecutive low frames.")
-    low_engagement_below: int = Field(40, description="Engagement score (0-100) below which a frame counts as low.")
-    suspicious_object_confidence: float = Field(70.0, description="suspicious_object above this confidence (0-100).")
-    text_confidence: float = Field(80.0, description="text_detected above this OCR confidence (0-100).")
+    no_face_frames: int = Field(
+        3, description="no_face_detected after this many consecutive frames without a face."
+    )
+    looking_away_frames: int = Field(
+        5, description="looking_away after this many consecutive frames."
+    )
+    face_mismatch_frames: int = Field(
+        3, description="face_mismatch after this many consecutive failed verifications."
+    )
+    low_engagement_frames: int = Field(
+        10, description="low_engagement after this many consecutive low frames."
+    )
+    low_engagement_below: int = Field(
+        40, description="Engagement score (0-100) below which a frame counts as low."
+    )
+    suspicious_object_confidence: float = Field(
+        70.0, description="suspicious_object above this confidence (0-100)."
+    )
+    text_confidence: float = Field(
+        80.0, description="text_detected above this OCR confidence (0-100)."
+    )
     alert_rearm_frames: int = Field(
-        2, description="A condition must be absent this many frames before the same alert can fire again."
+        2,
+        description="A condition must be absent this many frames before the same alert can fire again.",
     )
     alert_repeat_frames: int = Field(
         30, description="A condition that never clears is reported again every N frames (0: never)."
     )
 
     # --- inference -----------------------------------------------------------
-    providers: str = Field("auto", description="onnxruntime providers: auto, cpu, cuda (comma list accepted).")
+    providers: str = Field(
+        "auto", description="onnxruntime providers: auto, cpu, cuda (comma list accepted)."
+    )
     intra_op_threads: int = Field(1, description="onnxruntime intra-op threads per session.")
-    inference_workers: int = Field(2, description="Threads that run frame inference (one model set each).")
-    max_queue: int = Field(16, description="Frames waiting for a worker before the server answers 503 busy.")
-    ocr_every: int = Field(5, description="Run OCR on every Nth frame of a session (and on scene change).")
+    inference_workers: int = Field(
+        2, description="Threads that run frame inference (one model set each)."
+    )
+    max_queue: int = Field(
+        16, description="Frames waiting for a worker before the server answers 503 busy."
+    )
+    ocr_every: int = Field(
+        5, description="Run OCR on every Nth frame of a session (and on scene change)."
+    )
     objects_every: int = Field(1, description="Run the object detector on every Nth frame.")
     pose_every: int = Field(3, description="Run body-pose landmarks on every Nth frame.")
-    hands_every: int = Field(1, description="Run hand landmarks on every Nth frame (phone signals).")
+    hands_every: int = Field(
+        1, description="Run hand landmarks on every Nth frame (phone signals)."
+    )
     frame_max_width: int = Field(
-        1600, description="Live frames wider than this are decoded at 1/2 (or 1/4) size: every model works below "
-                          "960 px, and JPEG decodes faster reduced (0: always full size)."
+        1600,
+        description="Live frames wider than this are decoded at 1/2 (or 1/4) size: every model works below "
+        "960 px, and JPEG decodes faster reduced (0: always full size).",
     )
     verify_reuse_s: float = Field(
-        0.5, description="Within this many seconds of a verified frame, a frame whose single face barely moved "
-                         "(box IoU >= 0.8) reuses that embedding instead of running SFace again (0: never)."
+        0.5,
+        description="Within this many seconds of a verified frame, a frame whose single face barely moved "
+        "(box IoU >= 0.8) reuses that embedding instead of running SFace again (0: never).",
     )
     malloc_mmap_threshold_mb: float = Field(
-        16.0, description="glibc: blocks from this size up are mmapped, smaller ones reused from the heaps; fixed at "
-                          "start instead of glibc's ratchet, so the RSS stops growing after start (0: glibc's default)."
+        16.0,
+        description="glibc: blocks from this size up are mmapped, smaller ones reused from the heaps; fixed at "
+        "start instead of glibc's ratchet, so the RSS stops growing after start (0: glibc's default).",
     )
     malloc_trim_threshold_mb: float = Field(
-        64.0, description="glibc: free memory above this at a heap's top goes back to the system (0: glibc's default)."
+        64.0,
+        description="glibc: free memory above this at a heap's top goes back to the system (0: glibc's default).",
     )
     gpu_batching: bool = Field(
-        True, description="With CUDA as provider: batch face detection and embedding across sessions (docs/performance.md)."
+        True,
+        description="With CUDA as provider: batch face detection and embedding across sessions (docs/performance.md).",
     )
     gpu_batch_max: int = Field(8, description="Most frames (or faces) in one batched GPU call.")
-    gpu_batch_wait_ms: float = Field(3.0, description="How long a batch waits for more frames before it runs.")
+    gpu_batch_wait_ms: float = Field(
+        3.0, description="How long a batch waits for more frames before it runs."
+    )
 
     # --- local LLM summary ---------------------------------------------------
-    llm_enabled: bool = Field(True, description="Write the AI summary with the local GGUF model (else template).")
-    llm_model: str | None = Field(None, description="GGUF file name in the models folder (default: the manifest's).")
-    llm_timeout_s: float = Field(20.0, description="Time limit for the summary; the template answers after it.")
+    llm_enabled: bool = Field(
+        True, description="Write the AI summary with the local GGUF model (else template)."
+    )
+    llm_model: str | None = Field(
+        None, description="GGUF file name in the models folder (default: the manifest's)."
+    )
+    llm_timeout_s: float = Field(
+        20.0, description="Time limit for the summary; the template answers after it."
+    )
     llm_max_tokens: int = Field(160, description="Most tokens the summary may generate.")
     llm_context: int = Field(2048, description="llama.cpp context size.")
     llm_threads: int = Field(1, description="llama.cpp threads (1 keeps a core free for frames).")
-    llm_gpu_layers: int = Field(0, description="Layers offloaded to the GPU by llama.cpp (-1: all).")
+    llm_gpu_layers: int = Field(
+        0, description="Layers offloaded to the GPU by llama.cpp (-1: all)."
+    )
 
     # --- sessions ------------------------------------------------------------
-    session_idle_timeout_s: float = Field(1800.0, description="End sessions with no call for this long (0: never).")
-    recent_verifications: int = Field(10, description="How many recent checks verification-status lists.")
+    session_idle_timeout_s: float = Field(
+        1800.0, description="End sessions with no call for this long (0: never)."
+    )
+    recent_verifications: int = Field(
+        10, description="How many recent checks verification-status lists."
+    )
 
     # --- pre-recorded video (POST /comprehensive-interview-analysis, jobs, analyze-video) ---
     media_root: Path | None = Field(
-        None, description="Folder whose videos video_url may name by path or file:// URL (unset: local paths refused)."
+        None,
+        description="Folder whose videos video_url may name by path or file:// URL (unset: local paths refused).",
     )
     allowed_video_hosts: str = Field(
-        "", description="Comma list of hosts an http(s) video_url may be downloaded from ('.example.org' also allows "
-                        "its subdomains); empty: none."
+        "",
+        description="Comma list of hosts an http(s) video_url may be downloaded from ('.example.org' also allows "
+        "its subdomains); empty: none.",
     )
-    max_video_bytes: int = Field(4 * 1024**3, description="Largest video downloaded from an allowed host.")
-    max_upload_bytes: int = Field(2 * 1024**3, description="Largest video uploaded as multipart form data (streamed to disk).")
-    video_download_timeout_s: float = Field(30.0, description="Connect/read timeout of a video download.")
-    video_frame_interval: int = Field(30, description="Default frame_interval: analyse every Nth frame of a video.")
+    max_video_bytes: int = Field(
+        4 * 1024**3, description="Largest video downloaded from an allowed host."
+    )
+    max_upload_bytes: int = Field(
+        2 * 1024**3, description="Largest video uploaded as multipart form data (streamed to disk)."
+    )
+    video_download_timeout_s: float = Field(
+        30.0, description="Connect/read timeout of a video download."
+    )
+    video_frame_interval: int = Field(
+        30, description="Default frame_interval: analyse every Nth frame of a video."
+    )
     video_jobs_concurrency: int = Field(
-        1, description="Video jobs analysed at once; more wait queued. Each holds one inference worker at batch "
-                       "priority. 0: this replica only accepts jobs, another one (sharing the database) runs them."
+        1,
+        description="Video jobs analysed at once; more wait queued. Each holds one inference worker at batch "
+        "priority. 0: this replica only accepts jobs, another one (sharing the database) runs them.",
     )
 
     @property

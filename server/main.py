@@ -1,4 +1,5 @@
 """Builds the FastAPI app: settings -> store -> models -> inference pool -> service -> routers."""
+
 from __future__ import annotations
 
 import asyncio
@@ -29,8 +30,12 @@ def build_summarizer(settings: Settings, shared: SharedModels) -> Summarizer:
     from .llm.engine import LocalSummarizer
 
     engine = LocalSummarizer(
-        shared.registry.path(spec), n_ctx=settings.llm_context, n_threads=settings.llm_threads,
-        timeout_s=settings.llm_timeout_s, max_tokens=settings.llm_max_tokens, n_gpu_layers=settings.llm_gpu_layers,
+        shared.registry.path(spec),
+        n_ctx=settings.llm_context,
+        n_threads=settings.llm_threads,
+        timeout_s=settings.llm_timeout_s,
+        max_tokens=settings.llm_max_tokens,
+        n_gpu_layers=settings.llm_gpu_layers,
     )
     return Summarizer(engine, provider_label="local-llama.cpp")
 
@@ -57,7 +62,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         shared = await asyncio.to_thread(SharedModels.load, settings)
         for line in shared.describe().items():
             log.info("model %s: %s", line[0], line[1])
-        pool = await asyncio.to_thread(InferencePool, shared, settings.inference_workers, settings.max_queue)
+        pool = await asyncio.to_thread(
+            InferencePool, shared, settings.inference_workers, settings.max_queue
+        )
         summarizer = build_summarizer(settings, shared)
         service = ProctorService(settings, store, shared, pool, summarizer)
         app.state.settings = settings
@@ -68,10 +75,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.video_enabled = True
         bus = realtime.make_bus(settings)  # PostgreSQL store: pushes reach every replica's clients
         await app.state.realtime.start(service, bus)
-        reaper = asyncio.create_task(_reaper(service, max(5.0, min(60.0, settings.session_idle_timeout_s / 4 or 60))))
-        log.info("proctor %s ready: providers %s, %d inference worker(s), store %s, pushes %s, malloc %s",
-                 __version__, shared.providers, settings.inference_workers, settings.sqlalchemy_url.split("@")[-1],
-                 "shared through PostgreSQL" if bus else "this process", tuned or "glibc default")
+        reaper = asyncio.create_task(
+            _reaper(service, max(5.0, min(60.0, settings.session_idle_timeout_s / 4 or 60)))
+        )
+        log.info(
+            "proctor %s ready: providers %s, %d inference worker(s), store %s, pushes %s, malloc %s",
+            __version__,
+            shared.providers,
+            settings.inference_workers,
+            settings.sqlalchemy_url.split("@")[-1],
+            "shared through PostgreSQL" if bus else "this process",
+            tuned or "glibc default",
+        )
         try:
             yield
         finally:
@@ -98,9 +113,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.access = AccessPolicy.from_settings(settings)
     realtime.install(app, settings, app.state.access)  # /ws/... here, Socket.IO in create_asgi
     console.install(app)
-    app.add_middleware(errors.BodyLimit, limit=settings.max_body_bytes,
-                       path_limits={"/api/videos/analyze": settings.max_upload_bytes})
-    app.add_middleware(AccessGuard, policy=app.state.access)  # added last = outermost: who, before how big
+    app.add_middleware(
+        errors.BodyLimit,
+        limit=settings.max_body_bytes,
+        path_limits={"/api/videos/analyze": settings.max_upload_bytes},
+    )
+    app.add_middleware(
+        AccessGuard, policy=app.state.access
+    )  # added last = outermost: who, before how big
     return app
 
 
@@ -113,5 +133,7 @@ def create_asgi(settings: Settings | None = None):
 def run(host: str = "127.0.0.1", port: int = 5001) -> None:
     import uvicorn
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     uvicorn.run(create_asgi(), host=host, port=port, log_level="info", timeout_graceful_shutdown=10)

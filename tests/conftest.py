@@ -1,4 +1,5 @@
 """Shared fixtures: one app (models loaded once) for the API tests, on a throw-away store."""
+
 from __future__ import annotations
 
 import base64
@@ -38,7 +39,11 @@ def read(name: str) -> np.ndarray:
 def api_settings(tmp_path_factory):
     from server.config import Settings
 
-    return Settings(data_dir=tmp_path_factory.mktemp("proctor-data"), llm_enabled=False, session_idle_timeout_s=0)
+    return Settings(
+        data_dir=tmp_path_factory.mktemp("proctor-data"),
+        llm_enabled=False,
+        session_idle_timeout_s=0,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +58,9 @@ def client(api_settings):
 
 @pytest.fixture
 def session_id(client) -> str:
-    r = client.post("/api/sessions/start", json={"job_data": {"jobTitle": "Engineer", "candidateName": "Test"}})
+    r = client.post(
+        "/api/sessions/start", json={"job_data": {"jobTitle": "Engineer", "candidateName": "Test"}}
+    )
     assert r.status_code == 200
     return r.json()["session_id"]
 
@@ -75,7 +82,9 @@ def postgres_url(tmp_path_factory):
         yield url
         return
     if not PG_BIN or shutil.which("su") is None:
-        pytest.skip("no PostgreSQL server binaries (apt-get install postgresql) and no PROCTOR_TEST_DATABASE_URL")
+        pytest.skip(
+            "no PostgreSQL server binaries (apt-get install postgresql) and no PROCTOR_TEST_DATABASE_URL"
+        )
     import tempfile
 
     bin_dir = PG_BIN[-1]
@@ -93,7 +102,9 @@ def postgres_url(tmp_path_factory):
     r = sh(f"{bin_dir}/initdb -D {data} -A trust -U postgres >/dev/null")
     if r.returncode:
         pytest.skip(f"initdb failed: {r.stderr.strip()[:200]}")
-    r = sh(f"{bin_dir}/pg_ctl -D {data} -l {data}/log -w -o \"-p {port} -k {data} -c listen_addresses=127.0.0.1\" start")
+    r = sh(
+        f'{bin_dir}/pg_ctl -D {data} -l {data}/log -w -o "-p {port} -k {data} -c listen_addresses=127.0.0.1" start'
+    )
     if r.returncode:
         pytest.skip(f"postgres did not start: {r.stderr.strip()[:200]}")
     try:

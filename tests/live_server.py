@@ -4,6 +4,7 @@
 pages, plain websockets and Socket.IO on one port) in a thread, on a free 127.0.0.1
 port, with its own data folder and no LLM.  Nothing it serves leaves loopback.
 """
+
 from __future__ import annotations
 
 import base64
@@ -33,14 +34,28 @@ class LiveServer:
     def __init__(self, data_dir: Path, **overrides):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.settings = Settings(data_dir=data_dir, llm_enabled=False, inference_workers=1, host="127.0.0.1",
-                                 port=self.port, **overrides)
-        config = uvicorn.Config(create_asgi(self.settings), host="127.0.0.1", port=self.port, log_level="warning",
-                                lifespan="on", timeout_graceful_shutdown=5)
+        self.settings = Settings(
+            data_dir=data_dir,
+            llm_enabled=False,
+            inference_workers=1,
+            host="127.0.0.1",
+            port=self.port,
+            **overrides,
+        )
+        config = uvicorn.Config(
+            create_asgi(self.settings),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+        )
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name=f"proctor-{self.port}", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.run, name=f"proctor-{self.port}", daemon=True
+        )
 
-    def start(self, wait_s: float = 180.0) -> "LiveServer":
+    def start(self, wait_s: float = 180.0) -> LiveServer:
         self.thread.start()
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:

@@ -6,6 +6,7 @@ face_mismatch alert), multi_face.jpg (multiple_faces), three frames of no_face.m
 (no_face_detected), and obama2.jpg again.  Every frame is a base64 JPEG data URL,
 as a browser sends it.
 """
+
 from __future__ import annotations
 
 import base64
@@ -62,7 +63,9 @@ def script() -> list[tuple[str, np.ndarray]]:
 
 def report_settings(data_dir: Path, **overrides) -> Settings:
     """Settings on a fresh data folder; the LLM off unless asked (it is tested in test_llm*)."""
-    return Settings(**{"data_dir": data_dir, "database_url": None, "llm_enabled": False, **overrides})
+    return Settings(
+        **{"data_dir": data_dir, "database_url": None, "llm_enabled": False, **overrides}
+    )
 
 
 @dataclass
@@ -80,7 +83,9 @@ def drive(client, job_data: dict) -> DrivenSession:
     r = client.post("/api/sessions/start", json={"job_data": job_data})
     assert r.status_code == 200, r.text
     sid = r.json()["session_id"]
-    r = client.post(f"/api/sessions/{sid}/register-face", json={"face": data_url(image("obama.jpg"))})
+    r = client.post(
+        f"/api/sessions/{sid}/register-face", json={"face": data_url(image("obama.jpg"))}
+    )
     assert r.status_code == 200 and r.json()["success"], r.text
     run = DrivenSession(sid)
     for what, frame in script():

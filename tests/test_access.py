@@ -1,5 +1,6 @@
 """API keys: off by default (the reference contract, open); on, a proctor key sees everything
 and a candidate token only its own session, over REST, pages, websockets and Socket.IO."""
+
 from __future__ import annotations
 
 import json
@@ -38,20 +39,23 @@ def test_candidate_token_opens_its_own_session_only():
     assert with_secret != AccessPolicy([PROCTOR_KEY]).candidate_token("a")
 
 
-@pytest.mark.parametrize("method,path,expected", [
-    ("GET", "/health", (True, None)),
-    ("GET", "/console/static/console.css", (True, None)),
-    ("POST", "/api/sessions/start", (False, None)),
-    ("GET", "/api/sessions", (False, None)),
-    ("GET", "/api/sessions/abc/metrics", (False, "abc")),
-    ("GET", "/api/sessions/abc/report", (False, "abc")),
-    ("POST", "/api/sessions/abc/frame", (False, "abc")),
-    ("POST", "/api/sessions/abc/end", (False, "abc")),
-    ("DELETE", "/api/sessions/abc", (False, None)),  # deleting stays with proctors
-    ("GET", "/ws/sessions/abc", (False, "abc")),
-    ("GET", "/ws/dashboard", (False, None)),
-    ("GET", "/console/dashboard", (False, None)),
-])
+@pytest.mark.parametrize(
+    "method,path,expected",
+    [
+        ("GET", "/health", (True, None)),
+        ("GET", "/console/static/console.css", (True, None)),
+        ("POST", "/api/sessions/start", (False, None)),
+        ("GET", "/api/sessions", (False, None)),
+        ("GET", "/api/sessions/abc/metrics", (False, "abc")),
+        ("GET", "/api/sessions/abc/report", (False, "abc")),
+        ("POST", "/api/sessions/abc/frame", (False, "abc")),
+        ("POST", "/api/sessions/abc/end", (False, "abc")),
+        ("DELETE", "/api/sessions/abc", (False, None)),  # deleting stays with proctors
+        ("GET", "/ws/sessions/abc", (False, "abc")),
+        ("GET", "/ws/dashboard", (False, None)),
+        ("GET", "/console/dashboard", (False, None)),
+    ],
+)
 def test_which_paths_a_candidate_token_may_use(method, path, expected):
     assert required_session(method, path) == expected
 
@@ -69,7 +73,9 @@ def test_default_mode_is_open(client):
 # --- on ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def keyed(tmp_path_factory):
-    srv = LiveServer(tmp_path_factory.mktemp("access-data"), api_keys_proctor=f"{PROCTOR_KEY}, {OTHER_KEY}").start()
+    srv = LiveServer(
+        tmp_path_factory.mktemp("access-data"), api_keys_proctor=f"{PROCTOR_KEY}, {OTHER_KEY}"
+    ).start()
     yield srv
     srv.stop()
 
@@ -94,9 +100,13 @@ def two_sessions(http):
 def test_without_a_key_everything_but_health_is_401_in_the_contract_shape(http, two_sessions):
     (a, _), _ = two_sessions
     assert http.get("/health").status_code == 200
-    for method, path in [("POST", "/api/sessions/start"), ("GET", "/api/sessions"),
-                         ("GET", f"/api/sessions/{a}/metrics"),
-                         ("POST", f"/api/sessions/{a}/frame"), ("GET", "/docs/../api/sessions")]:
+    for method, path in [
+        ("POST", "/api/sessions/start"),
+        ("GET", "/api/sessions"),
+        ("GET", f"/api/sessions/{a}/metrics"),
+        ("POST", f"/api/sessions/{a}/frame"),
+        ("GET", "/docs/../api/sessions"),
+    ]:
         r = http.request(method, path, json={})
         assert r.status_code == 401, path
         assert r.json() == UNAUTHORIZED
@@ -107,7 +117,9 @@ def test_without_a_key_everything_but_health_is_401_in_the_contract_shape(http, 
 def test_proctor_key_sees_everything(http, two_sessions):
     (a, _), (b, _) = two_sessions
     for headers in ({"X-API-Key": PROCTOR_KEY}, {"Authorization": f"Bearer {OTHER_KEY}"}):
-        listed = {s["session_id"] for s in http.get("/api/sessions", headers=headers).json()["sessions"]}
+        listed = {
+            s["session_id"] for s in http.get("/api/sessions", headers=headers).json()["sessions"]
+        }
         assert {a, b} <= listed
         assert http.get(f"/api/sessions/{b}/alerts", headers=headers).status_code == 200
     assert http.get(f"/api/sessions/{a}/metrics", params={"key": PROCTOR_KEY}).status_code == 200
@@ -115,18 +127,35 @@ def test_proctor_key_sees_everything(http, two_sessions):
 
 def test_candidate_token_sees_only_its_own_session(http, two_sessions):
     (a, token_a), (b, _) = two_sessions
-    own = [("GET", f"/api/sessions/{a}/metrics"), ("GET", f"/api/sessions/{a}/alerts"),
-           ("GET", f"/api/sessions/{a}/document-status"), ("GET", f"/api/sessions/{a}/timeline")]
+    own = [
+        ("GET", f"/api/sessions/{a}/metrics"),
+        ("GET", f"/api/sessions/{a}/alerts"),
+        ("GET", f"/api/sessions/{a}/document-status"),
+        ("GET", f"/api/sessions/{a}/timeline"),
+    ]
     for method, path in own:
         assert http.request(method, path, headers={"X-API-Key": token_a}).status_code == 200, path
-    assert http.get(f"/api/sessions/{a}/metrics", headers={"Authorization": f"Bearer {token_a}"}).status_code == 200
+    assert (
+        http.get(
+            f"/api/sessions/{a}/metrics", headers={"Authorization": f"Bearer {token_a}"}
+        ).status_code
+        == 200
+    )
     assert http.get(f"/api/sessions/{a}/metrics", params={"token": token_a}).status_code == 200
-    r = http.post(f"/api/sessions/{a}/frame", json={"frame": image_b64("single_face.jpg")},
-                  headers={"X-API-Key": token_a})
+    r = http.post(
+        f"/api/sessions/{a}/frame",
+        json={"frame": image_b64("single_face.jpg")},
+        headers={"X-API-Key": token_a},
+    )
     assert r.status_code == 200 and r.json()["result"]["face_count"] == 1
 
-    denied = [("GET", f"/api/sessions/{b}/metrics"), ("POST", f"/api/sessions/{b}/frame"), ("GET", "/api/sessions"),
-              ("POST", "/api/sessions/start"), ("DELETE", f"/api/sessions/{a}")]
+    denied = [
+        ("GET", f"/api/sessions/{b}/metrics"),
+        ("POST", f"/api/sessions/{b}/frame"),
+        ("GET", "/api/sessions"),
+        ("POST", "/api/sessions/start"),
+        ("DELETE", f"/api/sessions/{a}"),
+    ]
     for method, path in denied:
         r = http.request(method, path, headers={"X-API-Key": token_a})
         assert r.status_code == 401 and r.json() == UNAUTHORIZED, path
@@ -139,8 +168,14 @@ def test_pages_take_the_key_from_the_query(http, two_sessions):
     assert gate.status_code == 401 and 'name="key"' in gate.text
     assert http.get("/console/dashboard", params={"key": PROCTOR_KEY}).status_code == 200
     assert http.get("/console/dashboard", params={"key": token_a}).status_code == 401
-    assert http.get("/console/candidate", params={"session": a, "token": token_a}).status_code == 200
-    refused = http.get("/console/candidate", params={"session": b, "token": token_a}, headers={"Accept": "text/html"})
+    assert (
+        http.get("/console/candidate", params={"session": a, "token": token_a}).status_code == 200
+    )
+    refused = http.get(
+        "/console/candidate",
+        params={"session": b, "token": token_a},
+        headers={"Accept": "text/html"},
+    )
     assert refused.status_code == 401
     assert f'name="session" value="{b}"' in refused.text  # the key form keeps the session
 
@@ -178,7 +213,9 @@ def test_socketio_needs_a_key_and_a_token_reaches_only_its_session(keyed, two_se
     with pytest.raises(socketio.exceptions.ConnectionError):
         anonymous.connect(keyed.url, wait_timeout=30)
     with pytest.raises(socketio.exceptions.ConnectionError):
-        socketio.Client(reconnection=False).connect(keyed.url, auth={"key": "wrong"}, wait_timeout=30)
+        socketio.Client(reconnection=False).connect(
+            keyed.url, auth={"key": "wrong"}, wait_timeout=30
+        )
 
     cand = socketio.Client(reconnection=False)
     cand.connect(keyed.url, auth={"token": token_a}, wait_timeout=30)
@@ -187,8 +224,15 @@ def test_socketio_needs_a_key_and_a_token_reaches_only_its_session(keyed, two_se
         denied = cand.call("join_session", {"session_id": b}, timeout=60)
         assert denied["status"] == 401 and denied["error"] == MSG_UNAUTHORIZED
         assert cand.call("join_dashboard", {}, timeout=60)["status"] == 401
-        assert cand.call("frame", {"session_id": b, "frame": image_b64("single_face.jpg")}, timeout=60)["status"] == 401
-        ok = cand.call("frame", {"session_id": a, "frame": image_b64("single_face.jpg")}, timeout=60)
+        assert (
+            cand.call(
+                "frame", {"session_id": b, "frame": image_b64("single_face.jpg")}, timeout=60
+            )["status"]
+            == 401
+        )
+        ok = cand.call(
+            "frame", {"session_id": a, "frame": image_b64("single_face.jpg")}, timeout=60
+        )
         assert ok["success"] is True and ok["session_id"] == a
     finally:
         cand.disconnect()

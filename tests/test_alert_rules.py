@@ -1,4 +1,5 @@
 """Alert rules on plain observations: triggers, severities, messages and the re-arm policy."""
+
 from __future__ import annotations
 
 from server.proctoring.alerts import AlertConfig, AlertEngine, DetectedObject, FrameSignals
@@ -23,7 +24,16 @@ def test_no_face_fires_on_third_consecutive_frame_once():
 
 def test_no_face_counter_resets_on_a_face():
     e = AlertEngine(AlertConfig())
-    out = run(e, [sig(1, face_count=0), sig(2, face_count=0), sig(3), sig(4, face_count=0), sig(5, face_count=0)])
+    out = run(
+        e,
+        [
+            sig(1, face_count=0),
+            sig(2, face_count=0),
+            sig(3),
+            sig(4, face_count=0),
+            sig(5, face_count=0),
+        ],
+    )
     assert all("no_face_detected" not in x for x in out)
 
 
@@ -32,14 +42,25 @@ def test_multiple_faces_immediate_with_count_and_critical():
     alerts = e.evaluate(sig(1, face_count=2))
     assert len(alerts) == 1
     a = alerts[0].as_contract()
-    assert a == {"type": "multiple_faces", "severity": "critical", "message": "Multiple faces detected (2 faces)",
-                 "timestamp": 1.0, "face_count": 2}
+    assert a == {
+        "type": "multiple_faces",
+        "severity": "critical",
+        "message": "Multiple faces detected (2 faces)",
+        "timestamp": 1.0,
+        "face_count": 2,
+    }
 
 
 def test_looking_away_needs_five_and_ignores_unmeasured_frames():
     e = AlertEngine(AlertConfig())
-    seq = [sig(1, looking_away=True), sig(2, looking_away=True), sig(3, looking_away=None), sig(4, looking_away=True),
-           sig(5, looking_away=True), sig(6, looking_away=True)]
+    seq = [
+        sig(1, looking_away=True),
+        sig(2, looking_away=True),
+        sig(3, looking_away=None),
+        sig(4, looking_away=True),
+        sig(5, looking_away=True),
+        sig(6, looking_away=True),
+    ]
     out = run(e, seq)
     assert out[-1] == ["looking_away"] and sum(len(x) for x in out) == 1
     assert e.evaluate(sig(7, looking_away=True)) == []
@@ -47,10 +68,19 @@ def test_looking_away_needs_five_and_ignores_unmeasured_frames():
 
 def test_face_mismatch_three_consecutive_message():
     e = AlertEngine(AlertConfig())
-    out = e.evaluate(sig(1, mismatch=True)) + e.evaluate(sig(2, mismatch=True)) + e.evaluate(sig(3, mismatch=True))
-    assert [a.as_contract() for a in out] == [{"type": "face_mismatch", "severity": "critical",
-                                               "message": "Face verification failed 3 consecutive times",
-                                               "timestamp": 3.0}]
+    out = (
+        e.evaluate(sig(1, mismatch=True))
+        + e.evaluate(sig(2, mismatch=True))
+        + e.evaluate(sig(3, mismatch=True))
+    )
+    assert [a.as_contract() for a in out] == [
+        {
+            "type": "face_mismatch",
+            "severity": "critical",
+            "message": "Face verification failed 3 consecutive times",
+            "timestamp": 3.0,
+        }
+    ]
 
 
 def test_low_engagement_ten_frames_info():
@@ -62,11 +92,17 @@ def test_low_engagement_ten_frames_info():
 
 def test_suspicious_object_threshold_and_per_label_episodes():
     e = AlertEngine(AlertConfig())
-    assert e.evaluate(sig(1, suspicious_objects=[DetectedObject("Cell Phone", 70.0)])) == []  # > 70 needed
-    a = e.evaluate(sig(2, suspicious_objects=[DetectedObject("Cell Phone", 95.2, {"detector": 95.2})]))
+    assert (
+        e.evaluate(sig(1, suspicious_objects=[DetectedObject("Cell Phone", 70.0)])) == []
+    )  # > 70 needed
+    a = e.evaluate(
+        sig(2, suspicious_objects=[DetectedObject("Cell Phone", 95.2, {"detector": 95.2})])
+    )
     assert [x.as_contract()["message"] for x in a] == ["Suspicious object detected: Cell Phone"]
     assert a[0].extra["confidence"] == 95.2 and a[0].severity == "warning"
-    both = e.evaluate(sig(3, suspicious_objects=[DetectedObject("Cell Phone", 90), DetectedObject("Book", 80)]))
+    both = e.evaluate(
+        sig(3, suspicious_objects=[DetectedObject("Cell Phone", 90), DetectedObject("Book", 80)])
+    )
     assert [x.extra["object"] for x in both] == ["Book"]
 
 
@@ -83,7 +119,9 @@ def test_text_detected_above_80_only_when_ocr_ran():
     assert e.evaluate(sig(1, text_confidence=None)) == []
     assert e.evaluate(sig(2, text_confidence=80.0)) == []
     a = e.evaluate(sig(3, text_confidence=93.0))
-    assert [(x.type, x.severity, x.extra["confidence"]) for x in a] == [("text_detected", "info", 93.0)]
+    assert [(x.type, x.severity, x.extra["confidence"]) for x in a] == [
+        ("text_detected", "info", 93.0)
+    ]
 
 
 def test_rearm_after_two_clear_frames_not_after_one():

@@ -4,6 +4,7 @@ Each case runs in a fresh interpreter, so the thresholds it sets are the only on
 8 MiB block allocated after ``tune(16, ...)`` must come from the heap (brk, the
 ``[heap]`` mapping), after ``tune(4, ...)`` from a mapping of its own.  No model needed.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,14 +33,22 @@ for line in open("/proc/self/maps"):
 print(json.dumps({"tuned": done, "where": where}))
 """
 
-glibc_only = pytest.mark.skipif(allocator._libc() is None or not sys.platform.startswith("linux"),
-                                reason="glibc malloc only")
+glibc_only = pytest.mark.skipif(
+    allocator._libc() is None or not sys.platform.startswith("linux"), reason="glibc malloc only"
+)
 
 
 def probe(mmap_mb: float, **env: str) -> dict:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
-    out = subprocess.run([sys.executable, "-c", PROBE, str(mmap_mb)], cwd=REPO, env={**clean, **env},
-                         capture_output=True, text=True, timeout=60, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, str(mmap_mb)],
+        cwd=REPO,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return json.loads(out.stdout)
 
 
@@ -72,4 +81,3 @@ def test_threshold_is_capped_at_glibcs_maximum():
 
 def test_zero_leaves_glibc_alone():
     assert allocator.tune(0, 0) is None
-

@@ -1,4 +1,5 @@
 """Bad input gets a clear error in the contract's format, never a 500, and changes nothing stored."""
+
 from __future__ import annotations
 
 import base64
@@ -8,17 +9,27 @@ import zlib
 import cv2
 import numpy as np
 import pytest
-
 from conftest import data_url, read
 
 
 def png_bomb(width: int = 60000, height: int = 60000) -> bytes:
     """A valid PNG header claiming width x height, with almost no data: a decompression bomb."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 1024)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 1024))
+        + chunk(b"IEND", b"")
+    )
 
 
 def b64(raw: bytes) -> str:
@@ -36,13 +47,19 @@ def snapshot(client, sid: str) -> tuple:
     m = client.get(f"/api/sessions/{sid}/metrics").json()["metrics"]
     v = client.get(f"/api/sessions/{sid}/verification-status").json()
     a = client.get(f"/api/sessions/{sid}/alerts").json()
-    return m["frames_analyzed"], m["total_frames_received"], v["face_registered"], \
-        v["verification_summary"]["total_verifications"], a["total_alerts"]
+    return (
+        m["frames_analyzed"],
+        m["total_frames_received"],
+        v["face_registered"],
+        v["verification_summary"]["total_verifications"],
+        a["total_alerts"],
+    )
 
 
 BAD_FRAMES = {
     "broken base64": "data:image/jpeg;base64,@@@not-base64@@@",
-    "not an image": "data:image/jpeg;base64," + base64.b64encode(b"hello, this is plain text" * 20).decode(),
+    "not an image": "data:image/jpeg;base64,"
+    + base64.b64encode(b"hello, this is plain text" * 20).decode(),
     "truncated jpeg": None,  # filled in the test
     "decompression bomb": b64(png_bomb()),
     "tiny image": None,
@@ -65,17 +82,37 @@ def test_bad_frame_is_400_and_changes_nothing(client, session_id, case):
     assert snapshot(client, session_id) == before
 
 
-@pytest.mark.parametrize("body", [{}, {"frame": None}, {"frame": ""}, {"frame": 123}, {"frame": ["a"]},
-                                  {"frame": {"a": 1}}, {"image": "abc"}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"frame": None},
+        {"frame": ""},
+        {"frame": 123},
+        {"frame": ["a"]},
+        {"frame": {"a": 1}},
+        {"image": "abc"},
+    ],
+)
 def test_missing_or_mistyped_frame(client, session_id, body):
-    assert error(client.post(f"/api/sessions/{session_id}/frame", json=body), 400) == "No frame data provided"
+    assert (
+        error(client.post(f"/api/sessions/{session_id}/frame", json=body), 400)
+        == "No frame data provided"
+    )
 
 
 def test_non_json_bodies(client, session_id):
-    r = client.post(f"/api/sessions/{session_id}/frame", content=b"{not json",
-                    headers={"content-type": "application/json"})
+    r = client.post(
+        f"/api/sessions/{session_id}/frame",
+        content=b"{not json",
+        headers={"content-type": "application/json"},
+    )
     assert error(r, 400) == "Invalid JSON body"
-    r = client.post(f"/api/sessions/{session_id}/frame", content=b"[1, 2]", headers={"content-type": "application/json"})
+    r = client.post(
+        f"/api/sessions/{session_id}/frame",
+        content=b"[1, 2]",
+        headers={"content-type": "application/json"},
+    )
     assert error(r, 400)
     r = client.post(f"/api/sessions/{session_id}/frame", content=b"")
     assert error(r, 400) == "No frame data provided"
@@ -85,34 +122,67 @@ def test_non_json_bodies(client, session_id):
 
 def test_body_over_limit_is_413(client, session_id, api_settings):
     big = "A" * (api_settings.max_body_bytes + 10)
-    r = client.post(f"/api/sessions/{session_id}/frame", content=('{"frame": "' + big + '"}').encode(),
-                    headers={"content-type": "application/json"})
+    r = client.post(
+        f"/api/sessions/{session_id}/frame",
+        content=('{"frame": "' + big + '"}').encode(),
+        headers={"content-type": "application/json"},
+    )
     assert "too large" in error(r, 413).lower()
     assert snapshot(client, session_id)[1] == 0
 
 
 def test_register_face_errors(client, session_id, api_settings):
-    assert error(client.post(f"/api/sessions/{session_id}/register-face", json={}), 400) == "No face data provided"
+    assert (
+        error(client.post(f"/api/sessions/{session_id}/register-face", json={}), 400)
+        == "No face data provided"
+    )
     no_face = data_url("page.png")
-    assert error(client.post(f"/api/sessions/{session_id}/register-face", json={"face": no_face}), 400) == \
-        "No face detected in the image. Please ensure your face is clearly visible."
-    assert error(client.post(f"/api/sessions/{session_id}/register-face", json={"face": data_url("multi_face.jpg")}),
-                 400) == "Multiple faces detected. Please ensure only you are in the frame."
+    assert (
+        error(client.post(f"/api/sessions/{session_id}/register-face", json={"face": no_face}), 400)
+        == "No face detected in the image. Please ensure your face is clearly visible."
+    )
+    assert (
+        error(
+            client.post(
+                f"/api/sessions/{session_id}/register-face",
+                json={"face": data_url("multi_face.jpg")},
+            ),
+            400,
+        )
+        == "Multiple faces detected. Please ensure only you are in the frame."
+    )
     # low confidence: a real face that scores below the (raised) registration minimum
     old = api_settings.min_face_confidence
     api_settings.min_face_confidence = 99.9
     try:
-        msg = error(client.post(f"/api/sessions/{session_id}/register-face", json={"face": data_url("obama.jpg")}), 400)
+        msg = error(
+            client.post(
+                f"/api/sessions/{session_id}/register-face", json={"face": data_url("obama.jpg")}
+            ),
+            400,
+        )
     finally:
         api_settings.min_face_confidence = old
     assert msg.startswith("Face detection confidence too low (") and msg.endswith(
-        "%). Please ensure good lighting and face the camera directly.")
-    assert client.get(f"/api/sessions/{session_id}/verification-status").json()["face_registered"] is False
-    ok = client.post(f"/api/sessions/{session_id}/register-face", json={"face": data_url("obama.jpg")})
+        "%). Please ensure good lighting and face the camera directly."
+    )
+    assert (
+        client.get(f"/api/sessions/{session_id}/verification-status").json()["face_registered"]
+        is False
+    )
+    ok = client.post(
+        f"/api/sessions/{session_id}/register-face", json={"face": data_url("obama.jpg")}
+    )
     assert ok.status_code == 200
-    r = client.post(f"/api/sessions/{session_id}/register-face", json={"face": data_url("biden.jpg")})
+    r = client.post(
+        f"/api/sessions/{session_id}/register-face", json={"face": data_url("biden.jpg")}
+    )
     assert r.status_code == 400
-    assert r.json() == {"success": False, "error": "Face already registered for this session", "face_registered": True}
+    assert r.json() == {
+        "success": False,
+        "error": "Face already registered for this session",
+        "face_registered": True,
+    }
 
 
 def test_verify_document_errors(client, session_id):
@@ -123,12 +193,22 @@ def test_verify_document_errors(client, session_id):
     live = data_url("person_b_2.jpg")
     r = client.post(url, json={"document": doc, "live_face": live, "document_type": "library_card"})
     assert "document_type" in error(r, 400)
-    r = client.post(url, json={"document": data_url("page.png"), "live_face": live, "document_type": "aadhaar"})
-    assert error(r, 400) == ("No face detected in the document. Please upload a clear image of your ID with a "
-                             "visible photo.")
+    r = client.post(
+        url, json={"document": data_url("page.png"), "live_face": live, "document_type": "aadhaar"}
+    )
+    assert error(r, 400) == (
+        "No face detected in the document. Please upload a clear image of your ID with a "
+        "visible photo."
+    )
     assert r.json()["verified"] is False and r.json()["document_type"] == "aadhaar"
-    r = client.post(url, json={"document": doc, "live_face": data_url("multi_face.jpg"), "document_type": "aadhaar"})
-    assert error(r, 400) == "Multiple faces detected in live image. Please ensure only you are in the frame."
+    r = client.post(
+        url,
+        json={"document": doc, "live_face": data_url("multi_face.jpg"), "document_type": "aadhaar"},
+    )
+    assert (
+        error(r, 400)
+        == "Multiple faces detected in live image. Please ensure only you are in the frame."
+    )
     assert r.json()["verified"] is False and r.json()["document_type"] == "aadhaar"
     r = client.post(url, json={"document": "@@@", "live_face": live})
     assert "document" in error(r, 400).lower()

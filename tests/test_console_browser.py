@@ -6,6 +6,7 @@ the face, sends frames at 1 fps over the plain websocket and ends; the dashboard
 session, its similarity and the no_face_detected alert the empty frames raise, all by push.
 Screenshots of both pages are kept in tests/artifacts/.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,14 +25,23 @@ FPS = 5
 FACE_SECONDS = 16  # the clip played back and forth, long enough to register and send face frames
 EMPTY_SECONDS = 9  # then a grey wall: 3+ frames without a face raise no_face_detected
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')"
+)
 if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} is missing: `make test` installs Debian's chromium (apt-get install -y chromium)",
-                allow_module_level=True)
+    pytest.skip(
+        f"{CHROMIUM} is missing: `make test` installs Debian's chromium (apt-get install -y chromium)",
+        allow_module_level=True,
+    )
 
 
-def write_y4m(path: Path, video: Path, fps: int = FPS, face_seconds: int = FACE_SECONDS,
-              empty_seconds: int = EMPTY_SECONDS) -> int:
+def write_y4m(
+    path: Path,
+    video: Path,
+    fps: int = FPS,
+    face_seconds: int = FACE_SECONDS,
+    empty_seconds: int = EMPTY_SECONDS,
+) -> int:
     """YUV4MPEG2 (I420) the fake camera loops over: the video back and forth, then empty frames."""
     cap = cv2.VideoCapture(str(video))
     src_fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
@@ -54,7 +64,9 @@ def write_y4m(path: Path, video: Path, fps: int = FPS, face_seconds: int = FACE_
         f.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
         for bgr in frames:
             f.write(b"FRAME\n")
-            f.write(cv2.cvtColor(np.ascontiguousarray(bgr[:h, :w]), cv2.COLOR_BGR2YUV_I420).tobytes())
+            f.write(
+                cv2.cvtColor(np.ascontiguousarray(bgr[:h, :w]), cv2.COLOR_BGR2YUV_I420).tobytes()
+            )
     return len(frames)
 
 
@@ -79,9 +91,18 @@ def browser(camera_file, tmp_path_factory):
         b = p.chromium.launch(
             executable_path=str(CHROMIUM),
             headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--no-first-run", "--disable-sync", "--disable-quic", "--use-fake-ui-for-media-stream",
-                  "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={camera_file}"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+                "--disable-quic",
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-video-capture={camera_file}",
+            ],
         )
         yield b
         b.close()
@@ -103,7 +124,9 @@ def test_candidate_flow_and_dashboard_in_chromium(server, browser):
     cand.on("pageerror", lambda e: errors.append(f"candidate: {e}"))
     cand.goto(f"{server.url}/console/candidate")
     # The fake camera plays: the preview has a size and its overlay is gone.
-    cand.wait_for_function("() => document.getElementById('preview').videoWidth > 0", timeout=WAIT_MS)
+    cand.wait_for_function(
+        "() => document.getElementById('preview').videoWidth > 0", timeout=WAIT_MS
+    )
     assert cand.evaluate("document.getElementById('preview').videoWidth") == 640
 
     # 1. session
@@ -144,9 +167,12 @@ def test_candidate_flow_and_dashboard_in_chromium(server, browser):
     cand.wait_for_selector("#alerts li.alert", timeout=WAIT_MS)
     cand.wait_for_function(
         "() => [...document.querySelectorAll('#alerts .alert-type')].some(e => e.textContent === 'no face detected')",
-        timeout=WAIT_MS)
+        timeout=WAIT_MS,
+    )
     # The face comes back when the clip loops: a verified similarity for the screenshot.
-    cand.wait_for_function("() => document.getElementById('verify-tile').dataset.level === 'good'", timeout=WAIT_MS)
+    cand.wait_for_function(
+        "() => document.getElementById('verify-tile').dataset.level === 'good'", timeout=WAIT_MS
+    )
     assert cand.inner_text("#similarity").endswith("%")
     assert len(cand.locator("#metrics .metric").all()) == 4
 
@@ -155,11 +181,14 @@ def test_candidate_flow_and_dashboard_in_chromium(server, browser):
         f"""() => {{ const c = document.querySelector('.session-card[data-session="{session_id}"]');
                      return c && [...c.querySelectorAll('.chip')].some(e => e.textContent === 'no face detected')
                             && c.querySelector('.sim-value').textContent.endsWith('%'); }}""",
-        timeout=WAIT_MS)
+        timeout=WAIT_MS,
+    )
     assert len(card.locator(".metric").all()) == 4
     card.click()
     # "attached", not "visible": a flat line at 100% has no height.
-    dash.wait_for_selector("#detail:not(.hidden) #chart path.series", state="attached", timeout=WAIT_MS)
+    dash.wait_for_selector(
+        "#detail:not(.hidden) #chart path.series", state="attached", timeout=WAIT_MS
+    )
     assert dash.locator("#chart path.series").count() == 5  # similarity and the four metrics
     dash.wait_for_selector("#detail-alerts li.alert", timeout=WAIT_MS)
     assert "no face detected" in dash.inner_text("#detail-alerts").lower()
@@ -180,12 +209,18 @@ def test_candidate_flow_and_dashboard_in_chromium(server, browser):
     cand.screenshot(path=str(ARTIFACTS / "console-candidate-done.png"), full_page=True)
     ended = dash.locator(f'#ended tr[data-session="{session_id}"]')
     ended.wait_for(timeout=WAIT_MS)
-    assert ended.locator("a", has_text="Report").get_attribute("href").startswith(f"/api/sessions/{session_id}/report")
+    assert (
+        ended.locator("a", has_text="Report")
+        .get_attribute("href")
+        .startswith(f"/api/sessions/{session_id}/report")
+    )
     assert dash.locator(f'.session-card[data-session="{session_id}"]').count() == 0
     dash.screenshot(path=str(ARTIFACTS / "console-dashboard-ended.png"), full_page=True)
 
     # Everything the pages loaded came from this server (no CDN, nothing off loopback).
-    origins = {urlparse(u).netloc for u in requests if urlparse(u).scheme in ("http", "https", "ws", "wss")}
+    origins = {
+        urlparse(u).netloc for u in requests if urlparse(u).scheme in ("http", "https", "ws", "wss")
+    }
     assert origins == {f"127.0.0.1:{server.port}"}
     assert not errors
     context.close()
@@ -200,4 +235,6 @@ def test_y4m_writer_makes_i420_frames(tmp_path):
     frame_bytes = 640 * 360 * 3 // 2
     assert n == 4 and len(body) == n * (len(b"FRAME\n") + frame_bytes)
     last = np.frombuffer(body[-frame_bytes:], np.uint8)
-    assert np.all(np.abs(last[: 640 * 360].astype(int) - 128) <= 2)  # the empty frames are flat grey
+    assert np.all(
+        np.abs(last[: 640 * 360].astype(int) - 128) <= 2
+    )  # the empty frames are flat grey

@@ -1,11 +1,11 @@
 """The per-frame pipeline through the API on real frames: alerts with the reference's triggers,
 emotions on expression video, head-pose signs, and the shape of every field."""
+
 from __future__ import annotations
 
 import cv2
 import numpy as np
 import pytest
-
 from conftest import DATA, data_url, read
 from vision_media import frames
 
@@ -18,7 +18,12 @@ def video_frames(name: str, indices) -> list[np.ndarray]:
 def start(client, register: str | None = None) -> str:
     sid = client.post("/api/sessions/start", json={}).json()["session_id"]
     if register:
-        assert client.post(f"/api/sessions/{sid}/register-face", json={"face": data_url(register)}).status_code == 200
+        assert (
+            client.post(
+                f"/api/sessions/{sid}/register-face", json={"face": data_url(register)}
+            ).status_code
+            == 200
+        )
     return sid
 
 
@@ -63,7 +68,9 @@ def test_three_frames_without_face_raise_no_face_detected(client):
     alerts = client.get(f"/api/sessions/{sid}/alerts").json()["alerts"]
     no_face = [a for a in alerts if a["type"] == "no_face_detected"]
     assert len(no_face) == 1
-    assert no_face[0]["message"] == "No face detected in frame" and no_face[0]["severity"] == "warning"
+    assert (
+        no_face[0]["message"] == "No face detected in frame" and no_face[0]["severity"] == "warning"
+    )
 
 
 def test_five_frames_looking_away_raise_looking_away(client):
@@ -99,13 +106,19 @@ def test_printed_page_in_frame_raises_text_detected(client):
 
 def test_laughing_frames_are_happy_and_crying_frames_are_not(client):
     sid = start(client)
-    laughing = [send(client, sid, f) for f in video_frames("WolfgangLanger_Pexels.mp4", range(300, 420, 15))]
-    crying = [send(client, sid, f) for f in video_frames("WolfgangLanger_Pexels.mp4", range(48, 130, 10))]
+    laughing = [
+        send(client, sid, f) for f in video_frames("WolfgangLanger_Pexels.mp4", range(300, 420, 15))
+    ]
+    crying = [
+        send(client, sid, f) for f in video_frames("WolfgangLanger_Pexels.mp4", range(48, 130, 10))
+    ]
     happy = sum(r["dominant_emotion"] == "HAPPY" for r in laughing)
     assert happy >= len(laughing) - 1
     assert np.mean([r["emotions"]["HAPPY"] for r in laughing]) > 60
     assert sum(r["dominant_emotion"] == "HAPPY" for r in crying) <= 1
-    assert np.mean([r["emotions"]["SAD"] for r in crying]) > np.mean([r["emotions"]["HAPPY"] for r in crying])
+    assert np.mean([r["emotions"]["SAD"] for r in crying]) > np.mean(
+        [r["emotions"]["HAPPY"] for r in crying]
+    )
 
 
 def test_head_pose_signs_flip_in_a_mirror(client):
@@ -125,7 +138,16 @@ def test_every_field_type_and_range(client):
         r = send(client, sid, f)
         assert isinstance(r["frame_number"], int) and isinstance(r["timestamp"], float | int)
         assert r["face_count"] == 1 and r["face_detected"] is True
-        assert list(r["emotions"]) == ["HAPPY", "CALM", "CONFUSED", "SURPRISED", "SAD", "ANGRY", "DISGUSTED", "FEAR"]
+        assert list(r["emotions"]) == [
+            "HAPPY",
+            "CALM",
+            "CONFUSED",
+            "SURPRISED",
+            "SAD",
+            "ANGRY",
+            "DISGUSTED",
+            "FEAR",
+        ]
         assert all(0 <= v <= 100 for v in r["emotions"].values())
         assert sum(r["emotions"].values()) == pytest.approx(100, abs=0.05)
         assert r["dominant_emotion"] == max(r["emotions"], key=r["emotions"].get)
@@ -133,10 +155,15 @@ def test_every_field_type_and_range(client):
         assert all(isinstance(v, int) and 0 <= v <= 100 for v in r["metrics"].values())
         assert set(r["pose"]) == {"pitch", "roll", "yaw"}
         assert all(-180 <= v <= 180 for v in r["pose"].values())
-        assert isinstance(r["labels_detected"], list) and all(isinstance(x, str) for x in r["labels_detected"])
+        assert isinstance(r["labels_detected"], list) and all(
+            isinstance(x, str) for x in r["labels_detected"]
+        )
         assert "Person" in r["labels_detected"]
         fv = r["face_verification"]
-        assert set(fv) >= {"verified", "similarity", "message", "threshold"} and 0 <= fv["similarity"] <= 100
+        assert (
+            set(fv) >= {"verified", "similarity", "message", "threshold"}
+            and 0 <= fv["similarity"] <= 100
+        )
     m = client.get(f"/api/sessions/{sid}/metrics").json()["metrics"]
     assert m["frames_analyzed"] == 4 and m["metrics"]["avg_eye_contact"] > 50
 
@@ -147,7 +174,13 @@ def test_frames_of_one_session_are_numbered_in_order_under_concurrency(client):
     sid = start(client)
     frame = data_url(read("person_a_2.jpg"))
     with concurrent.futures.ThreadPoolExecutor(4) as ex:
-        results = list(ex.map(lambda _: client.post(f"/api/sessions/{sid}/frame", json={"frame": frame}), range(8)))
+        results = list(
+            ex.map(
+                lambda _: client.post(f"/api/sessions/{sid}/frame", json={"frame": frame}), range(8)
+            )
+        )
     numbers = sorted(r.json()["result"]["frame_number"] for r in results)
     assert numbers == list(range(1, 9))
-    assert client.get(f"/api/sessions/{sid}/metrics").json()["metrics"]["total_frames_received"] == 8
+    assert (
+        client.get(f"/api/sessions/{sid}/metrics").json()["metrics"]["total_frames_received"] == 8
+    )

@@ -1,4 +1,5 @@
 """LocalSummarizer with the real SmolLM2-135M GGUF (no fake model), loaded once for the module."""
+
 from __future__ import annotations
 
 import asyncio
@@ -11,11 +12,11 @@ import pytest
 
 from server.config import get_settings
 from server.llm.engine import LocalSummarizer
+from server.llm.samples import critical_alerts as critical_facts
+from server.llm.samples import strong_candidate as strong_facts
 from server.llm.template import template_summary
 from server.llm.validate import validate_summary
 from server.llm.vocabulary import vocabulary
-from server.llm.samples import critical_alerts as critical_facts
-from server.llm.samples import strong_candidate as strong_facts
 
 GGUF = get_settings().models_dir / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -47,7 +48,10 @@ def assert_sound(result, facts):
         assert result.prompt_tokens > 0
         # a deadline can stop the model while it still reads the prompt: then nothing was generated
         assert result.completion_tokens > 0 or result.reason == "timeout"
-        assert result.token_consumption()["total_tokens_consumed"] == result.prompt_tokens + result.completion_tokens
+        assert (
+            result.token_consumption()["total_tokens_consumed"]
+            == result.prompt_tokens + result.completion_tokens
+        )
     assert len(result.drafts) == result.calls
 
 
@@ -67,10 +71,14 @@ def test_model_loads_once_with_the_gguf_chat_template(summarizer):
     assert summarizer.load_s is not None and summarizer.load_s < 10
 
 
-@pytest.mark.parametrize("facts", [strong_facts(), critical_facts()], ids=["strong", "critical-alerts"])
+@pytest.mark.parametrize(
+    "facts", [strong_facts(), critical_facts()], ids=["strong", "critical-alerts"]
+)
 def test_summary_is_model_text_that_passed_or_the_template(summarizer, facts):
     result = summarizer.summarize(facts)
-    print(f"\n[{result.reason[:120]}] llm_enhanced={result.llm_enhanced} {result.token_consumption()}\n{result.text}")
+    print(
+        f"\n[{result.reason[:120]}] llm_enhanced={result.llm_enhanced} {result.token_consumption()}\n{result.text}"
+    )
     assert_sound(result, facts)
     assert result.calls >= 1  # the model ran
     for draft in result.drafts:
@@ -132,7 +140,9 @@ def test_concurrent_callers_each_get_an_answer_within_their_limit(summarizer):
 
     def call(i):
         start = time.monotonic()
-        results[i] = summarizer.summarize(strong_facts() if i % 2 else critical_facts(), timeout_s=4.0)
+        results[i] = summarizer.summarize(
+            strong_facts() if i % 2 else critical_facts(), timeout_s=4.0
+        )
         elapsed[i] = time.monotonic() - start
 
     threads = [threading.Thread(target=call, args=(i,)) for i in range(3)]

@@ -1,17 +1,23 @@
 """Facts, template, validator, vocabulary and grammar text: no model needed."""
+
 from __future__ import annotations
 
 import re
 
 import pytest
 
-from server.llm.engine import EXAMPLE_FACTS, EXAMPLE_SUMMARY, LocalSummarizer, build_grammar, build_messages
+from server.llm.engine import (
+    EXAMPLE_FACTS,
+    EXAMPLE_SUMMARY,
+    LocalSummarizer,
+    build_grammar,
+    build_messages,
+)
 from server.llm.facts import SummaryFacts
 from server.llm.samples import SAMPLES, critical_alerts, strong_candidate
 from server.llm.template import template_summary
 from server.llm.validate import validate_summary
 from server.llm.vocabulary import BASE_WORDS, words_gbnf
-
 
 strong_facts = strong_candidate
 critical_facts = critical_alerts
@@ -25,7 +31,11 @@ FACT_SETS = {**SAMPLES, "example": EXAMPLE_FACTS}
 
 def test_count_alerts_by_type_and_severity():
     by_type, by_severity = SummaryFacts.count_alerts(
-        [{"type": "multiple_faces"}, {"type": "multiple_faces"}, {"type": "looking_away", "severity": "warning"}]
+        [
+            {"type": "multiple_faces"},
+            {"type": "multiple_faces"},
+            {"type": "looking_away", "severity": "warning"},
+        ]
     )
     assert by_type == {"multiple_faces": 2, "looking_away": 1}
     # A record without a severity takes the contract's severity for its type.
@@ -119,7 +129,9 @@ def test_alert_claims_are_checked_against_the_counts():
     assert any("no alerts" in p for p in problems)
     assert any("multiple faces" in p for p in problems)
     assert any("critical alerts" in p for p in problems)  # and it leaves them out
-    invents_phone = GOOD.replace("One alert for looking away was raised", "A phone was seen on the desk")
+    invents_phone = GOOD.replace(
+        "One alert for looking away was raised", "A phone was seen on the desk"
+    )
     assert any("suspicious object" in p for p in validate_summary(invents_phone, strong_facts()))
 
 
@@ -138,7 +150,10 @@ def test_judgements_must_fit_the_values():
         ("", "empty"),
         ("John Doe scored 86.", "too short"),
         (" ".join([GOOD] * 6), "too long"),
-        ("The the candidate candidate was good good good good good good and and the score 86.", "repeats"),
+        (
+            "The the candidate candidate was good good good good good good and and the score 86.",
+            "repeats",
+        ),
         ("Xkcd qwrtp zzzt brrr mmph 86 out of 100 tsktsk hmm grr pfft.", "English"),
         (GOOD + " The candidate laughed at Google during the interview.", "Google"),
         (GOOD.replace(".", "\n", 1), "line breaks"),
@@ -163,7 +178,14 @@ def test_prompt_holds_only_the_facts():
     messages = build_messages(critical_facts())
     user = messages[-1]["content"]
     assert messages[0]["role"] == "system" and messages[-1]["role"] == "user"
-    for expected in ("Priya Raman", "41 out of 100", "Eye contact: 38", "71.5%", "2 for multiple faces", "3 critical"):
+    for expected in (
+        "Priya Raman",
+        "41 out of 100",
+        "Eye contact: 38",
+        "71.5%",
+        "2 for multiple faces",
+        "3 critical",
+    ):
         assert expected in user
     assert "Voice" not in user and "voice" not in user
 
@@ -172,7 +194,9 @@ def test_vocabulary_trie_matches_exactly_its_words():
     expr = words_gbnf({"alert", "alerts", "all", "also"})
     # Expand the expression's alternatives by brute force over a tiny regex translation.
     regex = expr.replace('"', "").replace(" | ", "|").replace(" ", "")
-    assert re.fullmatch(regex, "alerts") and re.fullmatch(regex, "also") and re.fullmatch(regex, "all")
+    assert (
+        re.fullmatch(regex, "alerts") and re.fullmatch(regex, "also") and re.fullmatch(regex, "all")
+    )
     assert not re.fullmatch(regex, "alert s") and not re.fullmatch(regex, "al")
     assert "report" not in BASE_WORDS  # meta words stay out of summaries
 

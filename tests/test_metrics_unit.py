@@ -1,4 +1,5 @@
 """Metric scores and the frame result on hand-built observations (no model)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +10,16 @@ from server.proctoring.frame import analyse_observation, emotion_percentages
 from server.proctoring.metrics import MetricsTracker
 from server.proctoring.objects import suspicious_objects
 from server.proctoring.observation import (
-    EMOTIONS, BodyPose, Face, FaceMesh, Gaze, Hand, HeadPose, Observation, ObjectDetection, TextRegion,
+    EMOTIONS,
+    BodyPose,
+    Face,
+    FaceMesh,
+    Gaze,
+    Hand,
+    HeadPose,
+    ObjectDetection,
+    Observation,
+    TextRegion,
 )
 
 
@@ -17,12 +27,22 @@ def face(x1=500, y1=200, x2=780, y2=520) -> Face:
     return Face(bbox=(x1, y1, x2, y2), score=0.95, kps=np.zeros((5, 2), np.float32))
 
 
-def obs(gaze=(0.0, 0.0), head=(0.0, 0.0, 0.0), openness=0.9, emotions=None, faces=1, **kw) -> Observation:
-    mesh = FaceMesh(pose=HeadPose(pitch=head[1], yaw=head[0], roll=head[2]),
-                    gaze=Gaze(yaw=gaze[0], pitch=gaze[1], eye_openness=openness, on_camera=1.0))
+def obs(
+    gaze=(0.0, 0.0), head=(0.0, 0.0, 0.0), openness=0.9, emotions=None, faces=1, **kw
+) -> Observation:
+    mesh = FaceMesh(
+        pose=HeadPose(pitch=head[1], yaw=head[0], roll=head[2]),
+        gaze=Gaze(yaw=gaze[0], pitch=gaze[1], eye_openness=openness, on_camera=1.0),
+    )
     calm = {k: 0.0 for k in EMOTIONS} | {"CALM": 1.0}
-    return Observation(width=1280, height=720, faces=[face() for _ in range(faces)], mesh=mesh if faces else None,
-                       emotions=emotions or calm, **kw)
+    return Observation(
+        width=1280,
+        height=720,
+        faces=[face() for _ in range(faces)],
+        mesh=mesh if faces else None,
+        emotions=emotions or calm,
+        **kw,
+    )
 
 
 def test_eye_contact_full_at_camera_zero_far_off():
@@ -56,14 +76,22 @@ def test_baseline_is_clamped():
 
 def test_no_face_scores_zero():
     s = MetricsTracker().update(obs(faces=0))
-    assert (s.eye_contact, s.engagement, s.confidence, s.posture) == (0, 0, 0, 0) and s.looking_away is None
+    assert (s.eye_contact, s.engagement, s.confidence, s.posture) == (
+        0,
+        0,
+        0,
+        0,
+    ) and s.looking_away is None
 
 
 def test_posture_from_body_and_head_stability():
     t = MetricsTracker()
-    good = t.update(obs(body=BodyPose(shoulder_tilt_deg=1, lean_deg=2, shoulder_width=0.4, visibility=0.99)))
-    bad = MetricsTracker().update(obs(body=BodyPose(shoulder_tilt_deg=15, lean_deg=25, shoulder_width=0.9,
-                                                    visibility=0.99)))
+    good = t.update(
+        obs(body=BodyPose(shoulder_tilt_deg=1, lean_deg=2, shoulder_width=0.4, visibility=0.99))
+    )
+    bad = MetricsTracker().update(
+        obs(body=BodyPose(shoulder_tilt_deg=15, lean_deg=25, shoulder_width=0.9, visibility=0.99))
+    )
     assert good.posture == 100 and bad.posture < 30
     t2 = MetricsTracker()
     for yaw in (0, 20, -20, 20, -20):
@@ -95,24 +123,39 @@ def test_phone_evidence_fusion():
     o = obs(hands=[hand_at_ear], objects=[ObjectDetection("cell phone", 0.5, (800, 300, 850, 380))])
     phone = [x for x in suspicious_objects(o, {}) if x.name == "Cell Phone"][0]
     assert phone.confidence == pytest.approx(72.5) and phone.evidence["hand_at_ear"] is True
-    alone = [x for x in suspicious_objects(obs(hands=[hand_at_ear], objects=[]), {}) if x.name == "Cell Phone"][0]
-    assert alone.confidence == pytest.approx(45.0)  # a hand at the ear alone stays under the 70 threshold
+    alone = [
+        x
+        for x in suspicious_objects(obs(hands=[hand_at_ear], objects=[]), {})
+        if x.name == "Cell Phone"
+    ][0]
+    assert alone.confidence == pytest.approx(
+        45.0
+    )  # a hand at the ear alone stays under the 70 threshold
     assert suspicious_objects(obs(hands=[], objects=[]), {}) == []
 
 
 def test_hand_low_and_still_while_looking_down():
     state: dict = {}
     low = Hand("Left", center=(0.5, 0.95), bbox=(0.45, 0.9, 0.55, 1.0), score=0.9)
-    outs = [suspicious_objects(obs(head=(0, -25, 0), hands=[low], objects=[]), state) for _ in range(3)]
+    outs = [
+        suspicious_objects(obs(head=(0, -25, 0), hands=[low], objects=[]), state) for _ in range(3)
+    ]
     assert outs[0] == [] and outs[1] == []
-    assert outs[2][0].evidence["hand_low_still"] is True and outs[2][0].confidence == pytest.approx(35.0)
+    assert outs[2][0].evidence["hand_low_still"] is True and outs[2][0].confidence == pytest.approx(
+        35.0
+    )
 
 
 def test_frame_result_and_state_round_trip():
     import json
 
-    o = obs(objects=[ObjectDetection("book", 0.85, (0, 0, 10, 10)), ObjectDetection("person", 0.9, (0, 0, 5, 5))],
-            text=[TextRegion(0.93, (0, 0, 10, 10), "hello")])
+    o = obs(
+        objects=[
+            ObjectDetection("book", 0.85, (0, 0, 10, 10)),
+            ObjectDetection("person", 0.9, (0, 0, 5, 5)),
+        ],
+        text=[TextRegion(0.93, (0, 0, 10, 10), "hello")],
+    )
     out = analyse_observation(o, {}, 1, 0.5, None, AlertConfig())
     r = out.result
     assert r["labels_detected"][:2] == ["Person", "Face"] and "Book" in r["labels_detected"]

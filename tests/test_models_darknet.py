@@ -4,6 +4,7 @@ A small random network uses every layer yolov3-tiny has (BatchNorm conv, leaky,
 linear conv, 2/2 and 2/1 maxpool, route of one and two layers, upsample, two yolo
 heads), so a mistake in BN folding, padding or routing changes the numbers.
 """
+
 from __future__ import annotations
 
 import json
@@ -154,7 +155,12 @@ def tiny_darknet(tmp_path_factory):
     rng = np.random.default_rng(7)
     d = tmp_path_factory.mktemp("darknet")
     layers = [  # (c_in, filters, size, bn) in cfg order
-        (3, 4, 3, 1), (4, 8, 3, 1), (8, 8, 3, 1), (8, 14, 1, 0), (8, 4, 1, 1), (12, 14, 1, 0),
+        (3, 4, 3, 1),
+        (4, 8, 3, 1),
+        (8, 8, 3, 1),
+        (8, 14, 1, 0),
+        (8, 4, 1, 1),
+        (12, 14, 1, 0),
     ]
     params, floats = [], []
     for c_in, f, s, bn in layers:
@@ -209,7 +215,11 @@ def test_maxpool_size2_stride1_pads_bottom_right_only(tiny_darknet):
 
 def test_metadata_carries_anchors_masks_and_names(tiny_darknet):
     path, _, _ = tiny_darknet
-    meta = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
+    meta = (
+        ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        .get_modelmeta()
+        .custom_metadata_map
+    )
     assert json.loads(meta["anchors"]) == [[4, 5], [8, 9], [12, 10], [20, 22]]
     assert json.loads(meta["masks"]) == [[2, 3], [0, 1]]
     assert json.loads(meta["strides"]) == [4, 2]

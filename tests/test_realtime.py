@@ -1,5 +1,6 @@
 """Push channels against a real server on loopback: Socket.IO (python-socketio client) and
 the plain websocket, frames in, results and alerts out, the dashboard room."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,17 @@ from server.api.errors import MISSING_FIELD
 from server.realtime.hub import DASHBOARD, fan_out, session_room
 
 WAIT = 60  # seconds to wait for an event before failing (never a timing assertion)
-EVENTS = ("joined", "frame_result", "frame_summary", "alert", "error", "identity", "session_started",
-          "session_ended", "session_deleted")
+EVENTS = (
+    "joined",
+    "frame_result",
+    "frame_summary",
+    "alert",
+    "error",
+    "identity",
+    "session_started",
+    "session_ended",
+    "session_deleted",
+)
 
 
 @pytest.fixture(scope="module")
@@ -82,18 +92,35 @@ def start(http) -> str:
 
 # --- pure: what a service event becomes ------------------------------------------------------
 def test_fan_out_maps_service_events_to_rest_shaped_client_events():
-    result = {"frame_number": 7, "timestamp": 3.2, "face_detected": True, "face_count": 1,
-              "metrics": {"eye_contact": 90}, "face_verification": None, "alerts": [], "emotions": {"CALM": 90.0},
-              "dominant_emotion": "CALM"}
+    result = {
+        "frame_number": 7,
+        "timestamp": 3.2,
+        "face_detected": True,
+        "face_count": 1,
+        "metrics": {"eye_contact": 90},
+        "face_verification": None,
+        "alerts": [],
+        "emotions": {"CALM": 90.0},
+        "dominant_emotion": "CALM",
+    }
     outs = fan_out("s1", "frame_result", result)
-    assert [(o.rooms, o.event) for o in outs] == [((session_room("s1"),), "frame_result"),
-                                                    ((DASHBOARD,), "frame_summary")]
+    assert [(o.rooms, o.event) for o in outs] == [
+        ((session_room("s1"),), "frame_result"),
+        ((DASHBOARD,), "frame_summary"),
+    ]
     assert outs[0].data == {"success": True, "session_id": "s1", "result": result}
     assert "emotions" not in outs[1].data and outs[1].data["frame_number"] == 7
-    alert = {"type": "no_face_detected", "severity": "warning", "message": "No face detected in frame",
-             "timestamp": 1.0}
+    alert = {
+        "type": "no_face_detected",
+        "severity": "warning",
+        "message": "No face detected in frame",
+        "timestamp": 1.0,
+    }
     (out,) = fan_out("s1", "alert", alert)
-    assert out.rooms == (session_room("s1"), DASHBOARD) and out.data == {"session_id": "s1", "alert": alert}
+    assert out.rooms == (session_room("s1"), DASHBOARD) and out.data == {
+        "session_id": "s1",
+        "alert": alert,
+    }
     (out,) = fan_out("s1", "session_ended", {"reason": "client"})
     assert out.data["report_url"] == "/api/sessions/s1/report?format=html"
 
@@ -103,7 +130,9 @@ def test_health_reports_websocket_and_start_points_at_socketio(http):
     assert http.get("/health").json()["features"]["websocket_enabled"] is True
     body = http.post("/api/sessions/start", json={}).json()
     assert body["websocket_url"].endswith("/socket.io/")
-    assert "candidate_token" not in body  # access is off by default: the reference contract, unchanged
+    assert (
+        "candidate_token" not in body
+    )  # access is off by default: the reference contract, unchanged
 
 
 # --- Socket.IO -----------------------------------------------------------------------------
@@ -157,7 +186,9 @@ def test_alert_arrives_as_event_in_the_session_room_and_the_dashboard(server, ht
 
     http.post(f"/api/sessions/{sid}/end")
     _, ended = cand.next("session_ended")
-    assert ended["session_id"] == sid and ended["report_url"].startswith(f"/api/sessions/{sid}/report")
+    assert ended["session_id"] == sid and ended["report_url"].startswith(
+        f"/api/sessions/{sid}/report"
+    )
     _, dash_ended = dash.next("session_ended")
     assert dash_ended["session_id"] == sid
 
@@ -165,7 +196,9 @@ def test_alert_arrives_as_event_in_the_session_room_and_the_dashboard(server, ht
 def test_multiple_faces_raise_a_critical_alert_event(server, http, listener):
     sid = start(http)
     c = listener()
-    c.sio.emit("frame", {"session_id": sid, "frame": image_b64("multi_face.jpg")})  # joins the room by sending
+    c.sio.emit(
+        "frame", {"session_id": sid, "frame": image_b64("multi_face.jpg")}
+    )  # joins the room by sending
     _, result = c.next("frame_result")
     assert result["result"]["face_count"] > 1
     _, alert = c.next("alert")
@@ -179,7 +212,9 @@ def test_frame_errors_are_error_events_with_the_rest_shape(server, http, listene
 
     ack = c.sio.call("frame", {"session_id": sid}, timeout=WAIT)
     rest = http.post(f"/api/sessions/{sid}/frame", json={})
-    assert rest.status_code == 400 and ack["error"] == rest.json()["error"] == MISSING_FIELD["frame"]
+    assert (
+        rest.status_code == 400 and ack["error"] == rest.json()["error"] == MISSING_FIELD["frame"]
+    )
     assert ack["success"] is False and ack["status"] == 400
     _, event = c.next("error")
     assert event == ack and event["event"] == "frame"
@@ -197,8 +232,13 @@ def test_frame_errors_are_error_events_with_the_rest_shape(server, http, listene
     assert ack["error"] == "Session has ended"
 
     ack = c.sio.call("join_session", {"session_id": "no-such-session"}, timeout=WAIT)
-    assert ack == {"success": False, "error": "Invalid session", "status": 404, "event": "join_session",
-                   "session_id": "no-such-session"}
+    assert ack == {
+        "success": False,
+        "error": "Invalid session",
+        "status": 404,
+        "event": "join_session",
+        "session_id": "no-such-session",
+    }
 
 
 # --- plain websocket -----------------------------------------------------------------------

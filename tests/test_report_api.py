@@ -1,5 +1,6 @@
 """The end-of-session report through the API: shape, agreement with /metrics and /alerts,
 stored and fetched again, PDF, and sessions the server ends itself when idle."""
+
 from __future__ import annotations
 
 import json
@@ -10,29 +11,48 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from report_session import DrivenSession, data_url, drive, image, report_settings
 
 from server.main import create_app
 from server.proctoring.observation import EMOTIONS
 from server.proctoring.report import CRITICAL, MAX_TIMELINE, WARNING, metrics_timeline
 
-from report_session import DrivenSession, data_url, drive, image, report_settings
-
 REFERENCE = json.loads((Path(__file__).parent / "data" / "reference_end_response.json").read_text())
-JOB = {"candidateName": "Ada Lovelace", "jobTitle": "Software Engineer", "company": "TechCorp",
-       "interviewType": "Technical"}
+JOB = {
+    "candidateName": "Ada Lovelace",
+    "jobTitle": "Software Engineer",
+    "company": "TechCorp",
+    "interviewType": "Technical",
+}
 # Documented no-signal values (README): no audio, and cultural fit is not measurable from frames.
-NO_SIGNAL = {("report", "behavioral_analysis", "voice_tone"),
-             ("report", "cultural_fit_analysis", "overallAveragePercentage")}
+NO_SIGNAL = {
+    ("report", "behavioral_analysis", "voice_tone"),
+    ("report", "cultural_fit_analysis", "overallAveragePercentage"),
+}
 # emotion_timeline points name only the emotions of 5% and more, so their keys vary.
 FREE_KEYS = {("report", "emotion_timeline", "[]", "emotions")}
 # With no frame analysed there is no score at all: those are null too.
 NO_FRAME = frozenset(
-    {("report", "behavioral_analysis", k) for k in ("eye_contact", "posture", "gestures", "facial_expressions",
-                                                    "confidence", "engagement")}
-    | {("report", "body_language_analysis", "detailed_scores", k) for k in ("posture", "gestures", "eye_contact",
-                                                                           "facial_expressions", "head_stability")}
-    | {("report", "body_language_analysis", "overallAveragePercentage"),
-       ("report", "overall_behavior_analysis", "overallAveragePercentage"), ("report", "ai_summary", "overallVideoScore")}
+    {
+        ("report", "behavioral_analysis", k)
+        for k in (
+            "eye_contact",
+            "posture",
+            "gestures",
+            "facial_expressions",
+            "confidence",
+            "engagement",
+        )
+    }
+    | {
+        ("report", "body_language_analysis", "detailed_scores", k)
+        for k in ("posture", "gestures", "eye_contact", "facial_expressions", "head_stability")
+    }
+    | {
+        ("report", "body_language_analysis", "overallAveragePercentage"),
+        ("report", "overall_behavior_analysis", "overallAveragePercentage"),
+        ("report", "ai_summary", "overallVideoScore"),
+    }
 )
 IDLE_TIMEOUT_S = 2.0
 
@@ -65,7 +85,9 @@ def check_shape(example, actual, path=("report",), null_ok=frozenset()):
     if isinstance(example, bool):
         assert isinstance(actual, bool), f"{where}: want a boolean, got {actual!r}"
     elif isinstance(example, (int, float)):
-        assert isinstance(actual, (int, float)) and not isinstance(actual, bool), f"{where}: want a number, got {actual!r}"
+        assert isinstance(actual, (int, float)) and not isinstance(actual, bool), (
+            f"{where}: want a number, got {actual!r}"
+        )
     elif isinstance(example, str):
         assert isinstance(actual, str), f"{where}: want a string, got {actual!r}"
     elif isinstance(example, list):
@@ -103,12 +125,20 @@ def test_report_numbers_agree_with_metrics_and_alerts(run, report):
     ss = report["session_summary"]
     assert ss["frames_analyzed"] == run.metrics["frames_analyzed"] == len(run.sent)
     assert ss["total_frames_received"] == run.metrics["total_frames_received"] == len(run.sent)
-    assert ss["total_alerts"] == run.alerts["total_alerts"] == run.metrics["alert_count"] == len(report["alert_history"])
+    assert (
+        ss["total_alerts"]
+        == run.alerts["total_alerts"]
+        == run.metrics["alert_count"]
+        == len(report["alert_history"])
+    )
     assert report["alert_history"] == run.alerts["alerts"]
     # ... and the alerts are exactly those the frame answers raised, in order
     assert report["alert_history"] == [a for r in run.frame_results for a in r["alerts"]]
     assert report["face_verification_summary"] == run.verification["verification_summary"]
-    assert report["ai_summary"]["overallVideoScore"] == report["overall_behavior_analysis"]["overallAveragePercentage"]
+    assert (
+        report["ai_summary"]["overallVideoScore"]
+        == report["overall_behavior_analysis"]["overallAveragePercentage"]
+    )
 
 
 def test_report_reflects_what_the_frames_showed(run, report):
@@ -121,20 +151,29 @@ def test_report_reflects_what_the_frames_showed(run, report):
     # emotion_summary: the mean of the frames' emotions over frames with a face
     faces = [r for r in run.frame_results if r["face_detected"]]
     for k in EMOTIONS:
-        assert report["behavioral_analysis"]["emotion_summary"][k] == round(sum(r["emotions"][k] for r in faces)
-                                                                            / len(faces), 1), k
-    assert [p["dominant_emotion"] for p in report["emotion_timeline"]] == [r["dominant_emotion"] for r in faces]
+        assert report["behavioral_analysis"]["emotion_summary"][k] == round(
+            sum(r["emotions"][k] for r in faces) / len(faces), 1
+        ), k
+    assert [p["dominant_emotion"] for p in report["emotion_timeline"]] == [
+        r["dominant_emotion"] for r in faces
+    ]
 
 
 def test_overall_score_follows_the_documented_rule(report):
     ba = report["behavioral_analysis"]
-    core = [ba[k] for k in ("eye_contact", "confidence", "engagement", "posture", "facial_expressions")]
+    core = [
+        ba[k] for k in ("eye_contact", "confidence", "engagement", "posture", "facial_expressions")
+    ]
     types = {a["type"] for a in report["alert_history"]}
     penalty = 10 * len(types & set(CRITICAL)) + 5 * len(types & set(WARNING))
-    assert report["overall_behavior_analysis"]["overallAveragePercentage"] == max(0, round(sum(core) / len(core) - penalty))
+    assert report["overall_behavior_analysis"]["overallAveragePercentage"] == max(
+        0, round(sum(core) / len(core) - penalty)
+    )
     detailed = report["body_language_analysis"]["detailed_scores"]
     measured = [v for v in detailed.values() if v is not None]
-    assert report["body_language_analysis"]["overallAveragePercentage"] == round(sum(measured) / len(measured))
+    assert report["body_language_analysis"]["overallAveragePercentage"] == round(
+        sum(measured) / len(measured)
+    )
 
 
 def test_timeline_has_one_point_per_analysed_frame(run, report):
@@ -142,32 +181,51 @@ def test_timeline_has_one_point_per_analysed_frame(run, report):
     assert tl["frames_per_point"] == 1
     assert tl["verification_threshold"] == 80.0
     assert len(tl["points"]) == len(run.frame_results)
-    for point, result in zip(tl["points"], run.frame_results):
+    for point, result in zip(tl["points"], run.frame_results, strict=False):
         assert point["timestamp"] == result["timestamp"]
         assert point["face_count"] == result["face_count"]
         for key in ("eye_contact", "confidence", "engagement", "posture"):
             assert point[key] == (result["metrics"][key] if result["face_detected"] else None), key
         fv = result["face_verification"]
         assert point["similarity"] == (fv["similarity"] if fv else None)
-    counts = [p["face_count"] for p, what in zip(tl["points"], run.sent) if what in ("multi", "noface")]
+    counts = [
+        p["face_count"]
+        for p, what in zip(tl["points"], run.sent, strict=False)
+        if what in ("multi", "noface")
+    ]
     assert counts[0] > 1 and counts[1:] == [0, 0, 0]
-    assert report["interview"] == {"candidate_name": "Ada Lovelace", "job_title": "Software Engineer",
-                                   "company": "TechCorp", "interview_type": "Technical"}
+    assert report["interview"] == {
+        "candidate_name": "Ada Lovelace",
+        "job_title": "Software Engineer",
+        "company": "TechCorp",
+        "interview_type": "Technical",
+    }
 
 
 def test_timeline_is_bounded_by_bucket_means():
     def result(i):
         face = i % 10 != 0
-        return {"timestamp": i * 0.5, "face_detected": face, "face_count": 2 if i == 7 else int(face),
-                "metrics": {"eye_contact": i % 100, "confidence": 50, "engagement": 60, "posture": 70},
-                "face_verification": {"similarity": 90.0} if i % 6 == 0 else None}
+        return {
+            "timestamp": i * 0.5,
+            "face_detected": face,
+            "face_count": 2 if i == 7 else int(face),
+            "metrics": {"eye_contact": i % 100, "confidence": 50, "engagement": 60, "posture": 70},
+            "face_verification": {"similarity": 90.0} if i % 6 == 0 else None,
+        }
 
     results = [result(i) for i in range(1500)]
     tl = metrics_timeline(results, 80.0)
     assert tl["frames_per_point"] == 3 and len(tl["points"]) == 500 <= MAX_TIMELINE
     first = tl["points"][0]  # frames 0 (no face), 1, 2
-    assert first == {"timestamp": 0.0, "eye_contact": 2, "confidence": 50, "engagement": 60, "posture": 70,
-                     "similarity": 90.0, "face_count": 1}
+    assert first == {
+        "timestamp": 0.0,
+        "eye_contact": 2,
+        "confidence": 50,
+        "engagement": 60,
+        "posture": 70,
+        "similarity": 90.0,
+        "face_count": 1,
+    }
     assert tl["points"][1]["similarity"] is None  # frames 3-5: none was checked
     assert tl["points"][2]["face_count"] == 2  # frames 6-8: the most faces seen in the bucket
 
@@ -187,7 +245,10 @@ def test_report_errors_use_the_contract_format(app_client):
         assert r.status_code == 409
         assert r.json()["success"] is False and "active" in r.json()["error"]
         for fmt in ("html", "pdf"):
-            assert app_client.get(f"/api/sessions/{sid}/report", params={"format": fmt}).status_code == 409
+            assert (
+                app_client.get(f"/api/sessions/{sid}/report", params={"format": fmt}).status_code
+                == 409
+            )
     finally:
         app_client.delete(f"/api/sessions/{sid}")
     r = app_client.get("/api/sessions/no-such-session/report")
@@ -224,8 +285,11 @@ def test_report_pdf(app_client, run, report):
 @pytest.fixture(scope="module")
 def idle_client(tmp_path_factory):
     """A second app: the local LLM on (for its metadata) and a tiny idle timeout."""
-    settings = report_settings(tmp_path_factory.mktemp("report-idle"), llm_enabled=True,
-                               session_idle_timeout_s=IDLE_TIMEOUT_S)
+    settings = report_settings(
+        tmp_path_factory.mktemp("report-idle"),
+        llm_enabled=True,
+        session_idle_timeout_s=IDLE_TIMEOUT_S,
+    )
     with TestClient(create_app(settings)) as c:
         yield c
 
@@ -234,7 +298,9 @@ def idle_client(tmp_path_factory):
 def idle_session(idle_client) -> dict:
     """A session that registers a face and then goes quiet until the server ends it."""
     sid = idle_client.post("/api/sessions/start", json={"job_data": JOB}).json()["session_id"]
-    r = idle_client.post(f"/api/sessions/{sid}/register-face", json={"face": data_url(image("obama.jpg"))})
+    r = idle_client.post(
+        f"/api/sessions/{sid}/register-face", json={"face": data_url(image("obama.jpg"))}
+    )
     assert r.status_code == 200, r.text
     deadline = time.monotonic() + 120  # the reaper runs every 5 s; this only bounds a hang
     while True:
@@ -255,20 +321,28 @@ def test_idle_session_is_ended_by_the_server(idle_client, idle_session):
     report = r.json()["report"]
     assert report["session_summary"]["frames_analyzed"] == 0
     check_shape(REFERENCE["report"], report, null_ok=NO_FRAME)
-    assert report["overall_behavior_analysis"]["overallAveragePercentage"] is None  # never an invented score
+    assert (
+        report["overall_behavior_analysis"]["overallAveragePercentage"] is None
+    )  # never an invented score
     assert report["face_verification_summary"]["registered"] is True
     assert report["ai_summary"]["summary"].strip()
     # kept: ending it again answers the stored report, and frames are refused
     assert idle_client.post(f"/api/sessions/{sid}/end").json()["report"] == report
-    r = idle_client.post(f"/api/sessions/{sid}/frame", json={"frame": "data:image/jpeg;base64,AAAA"})
+    r = idle_client.post(
+        f"/api/sessions/{sid}/frame", json={"frame": "data:image/jpeg;base64,AAAA"}
+    )
     assert r.status_code == 400 and r.json() == {"success": False, "error": "Session has ended"}
-    assert idle_client.get(f"/api/sessions/{sid}/report", params={"format": "html"}).status_code == 200
+    assert (
+        idle_client.get(f"/api/sessions/{sid}/report", params={"format": "html"}).status_code == 200
+    )
 
 
 def test_report_llm_metadata(idle_client, idle_session):
     report = idle_client.get(f"/api/sessions/{idle_session['session_id']}/report").json()["report"]
     meta = report["analysis_metadata"]
-    assert {"llm_enhanced", "llm_provider", "llm_model", "summary_source", "summary_reason"} <= set(meta)
+    assert {"llm_enhanced", "llm_provider", "llm_model", "summary_source", "summary_reason"} <= set(
+        meta
+    )
     assert meta["llm_provider"] == "local-llama.cpp"
     assert isinstance(meta["llm_model"], str) and meta["llm_model"]
     # no frame was analysed: the template writes the summary, and says so

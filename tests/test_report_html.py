@@ -1,5 +1,6 @@
 """GET /api/sessions/{id}/report?format=html: one self-contained page, user input escaped,
 and drawn by a real browser (Debian's chromium through Playwright) without errors."""
+
 from __future__ import annotations
 
 import html
@@ -18,9 +19,13 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 PAGE_URL = "http://proctor.test/api/sessions/{sid}/report?format=html"
 # Candidate names are user input: markup in one must show as text, never run.
-NAME = "Zoë <img src=x onerror=alert(1)> O'Brien & \"Sons\""
-JOB = {"candidateName": NAME, "jobTitle": "Software Engineer <b>II</b>", "company": "TechCorp",
-       "interviewType": "Technical"}
+NAME = 'Zoë <img src=x onerror=alert(1)> O\'Brien & "Sons"'
+JOB = {
+    "candidateName": NAME,
+    "jobTitle": "Software Engineer <b>II</b>",
+    "company": "TechCorp",
+    "interviewType": "Technical",
+}
 CHARTS = ("metrics", "similarity", "emotions", "alerts")
 
 
@@ -48,8 +53,12 @@ def test_html_is_self_contained(page_html):
     assert "<script" not in page_html.lower()
     # nothing to fetch: no src/href other than data: or in-page, no CSS url() or @import
     tags = "".join(re.findall(r"<[a-zA-Z][^>]*>", page_html))
-    refs = re.findall(r"""\b(?:src|href|xlink:href|action|poster)\s*=\s*["']?([^"'\s>]*)""", tags, re.I)
-    assert refs == ["data:,"], refs  # the empty favicon, which keeps the browser from asking for one
+    refs = re.findall(
+        r"""\b(?:src|href|xlink:href|action|poster)\s*=\s*["']?([^"'\s>]*)""", tags, re.I
+    )
+    assert refs == ["data:,"], (
+        refs
+    )  # the empty favicon, which keeps the browser from asking for one
     assert "url(" not in page_html and "@import" not in page_html
     assert "default-src 'none'" in page_html  # and the browser is told to refuse anything else
     for kind in CHARTS:
@@ -67,7 +76,7 @@ def test_html_shows_the_report_numbers(page_html, run):
     assert f'aria-label="Overall score {report["ai_summary"]["overallVideoScore"]}"' in page_html
     assert page_html.count('<tr><td class="t">') == len(report["alert_history"]) > 0
     ver = report["face_verification_summary"]
-    assert f'{ver["successful_verifications"]} of {ver["total_verifications"]} matched' in page_html
+    assert f"{ver['successful_verifications']} of {ver['total_verifications']} matched" in page_html
     assert html.escape(report["ai_summary"]["summary"]) in page_html
 
 
@@ -79,19 +88,29 @@ def test_html_renders_a_session_without_frames(app_client):
     assert "No frame with a face was analysed" in r.text
     assert "No face registered: identity was not checked" in r.text
     assert "No alert was raised" in r.text
-    assert app_client.get(f"/api/sessions/{sid}/report", params={"format": "pdf"}).content.startswith(b"%PDF-")
+    assert app_client.get(
+        f"/api/sessions/{sid}/report", params={"format": "pdf"}
+    ).content.startswith(b"%PDF-")
 
 
 def test_html_escapes_every_report_string():
     """Alert messages and summaries are escaped too, whatever their source."""
     evil = "<script>alert(1)</script>"
-    report = {"session_id": evil, "interview": {"candidate_name": evil, "job_title": evil},
-              "ai_summary": {"summary": evil, "keyStrengths": [evil], "areasOfGrowth": [evil], "overallVideoScore": 50},
-              "video_analysis_insights": {"recommendations": [evil]},
-              "overall_behavior_analysis": {"summary": evil},
-              "cultural_fit_analysis": {"summary": evil},
-              "alert_history": [{"type": evil, "severity": evil, "message": evil, "timestamp": 1.0}],
-              "analysis_metadata": {"llm_provider": evil, "llm_model": evil, "summary_source": evil}}
+    report = {
+        "session_id": evil,
+        "interview": {"candidate_name": evil, "job_title": evil},
+        "ai_summary": {
+            "summary": evil,
+            "keyStrengths": [evil],
+            "areasOfGrowth": [evil],
+            "overallVideoScore": 50,
+        },
+        "video_analysis_insights": {"recommendations": [evil]},
+        "overall_behavior_analysis": {"summary": evil},
+        "cultural_fit_analysis": {"summary": evil},
+        "alert_history": [{"type": evil, "severity": evil, "message": evil, "timestamp": 1.0}],
+        "analysis_metadata": {"llm_provider": evil, "llm_model": evil, "summary_source": evil},
+    }
     page = render_report_html(report)
     assert "<script" not in page
     assert page.count("&lt;script&gt;") >= 10
@@ -118,20 +137,30 @@ def test_html_report_in_chromium(run, page_html):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--no-first-run"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
         )
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 900})
             page.on("request", lambda req: requests.append(req.url))
             page.on("requestfailed", lambda req: failed.append(req.url))
-            page.on("console", lambda msg: console_errors.append(msg.text) if msg.type == "error" else None)
+            page.on(
+                "console",
+                lambda msg: console_errors.append(msg.text) if msg.type == "error" else None,
+            )
             page.on("pageerror", lambda exc: page_errors.append(str(exc)))
 
             # the page as the server answered it; any other request is refused (and recorded)
             def serve(route):
                 if route.request.url == url:
-                    route.fulfill(status=200, body=page_html, content_type="text/html; charset=utf-8")
+                    route.fulfill(
+                        status=200, body=page_html, content_type="text/html; charset=utf-8"
+                    )
                 else:
                     route.abort()
 

@@ -6,6 +6,7 @@ generated ONNX graph with a free batch axis on the CPU provider: what is tested 
 that concurrent single-frame calls become one batched run whose rows go back to the
 right callers, not any speed.
 """
+
 from __future__ import annotations
 
 import threading
@@ -15,8 +16,13 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from server.vision.batching import (BatchingSession, batch_consistent, batched_session, batching_enabled,
-                                    make_batch_dynamic)
+from server.vision.batching import (
+    BatchingSession,
+    batch_consistent,
+    batched_session,
+    batching_enabled,
+    make_batch_dynamic,
+)
 from server.vision.runtime import make_session, select_providers
 
 CPU, CUDA, TRT = "CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider"
@@ -73,7 +79,9 @@ def test_batching_only_with_cuda_first():
     assert batching_enabled(True, [CUDA, CPU])
     assert not batching_enabled(False, [CUDA, CPU])
     assert not batching_enabled(True, [CPU])
-    assert not batching_enabled(True, [TRT, CUDA, CPU])  # TensorRT engines are built per shape: not batched
+    assert not batching_enabled(
+        True, [TRT, CUDA, CPU]
+    )  # TensorRT engines are built per shape: not batched
     assert not batching_enabled(True, [])
 
 
@@ -86,8 +94,11 @@ def affine_model(batch: str | int = "N") -> bytes:
     two = numpy_helper.from_array(np.array(2.0, np.float32), "two")
     one = numpy_helper.from_array(np.array(1.0, np.float32), "one")
     axes = numpy_helper.from_array(np.array([1], np.int64), "axes")
-    nodes = [helper.make_node("Mul", ["x", "two"], ["m"]), helper.make_node("Add", ["m", "one"], ["y"]),
-             helper.make_node("ReduceSum", ["x", "axes"], ["z"], keepdims=1)]
+    nodes = [
+        helper.make_node("Mul", ["x", "two"], ["m"]),
+        helper.make_node("Add", ["m", "one"], ["y"]),
+        helper.make_node("ReduceSum", ["x", "axes"], ["z"], keepdims=1),
+    ]
     graph = helper.make_graph(nodes, "affine", [x], [y, z], initializer=[two, one, axes])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
@@ -99,10 +110,15 @@ def yunet_like_model() -> onnx.ModelProto:
     """Batch pinned to 1 as in YuNet: [1, 2, 3, 3] conv-free head, transposed and reshaped to [1, -1, 2]."""
     x = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 2, 3, 3])
     out = helper.make_tensor_value_info("head", TensorProto.FLOAT, [1, 9, 2])
-    shape = helper.make_node("Constant", [], ["shape"], value=numpy_helper.from_array(np.array([1, -1, 2], np.int64)))
-    nodes = [shape, helper.make_node("Transpose", ["input"], ["t"], perm=[0, 2, 3, 1]),
-             helper.make_node("Reshape", ["t", "shape"], ["r"]),
-             helper.make_node("Sigmoid", ["r"], ["head"])]
+    shape = helper.make_node(
+        "Constant", [], ["shape"], value=numpy_helper.from_array(np.array([1, -1, 2], np.int64))
+    )
+    nodes = [
+        shape,
+        helper.make_node("Transpose", ["input"], ["t"], perm=[0, 2, 3, 1]),
+        helper.make_node("Reshape", ["t", "shape"], ["r"]),
+        helper.make_node("Sigmoid", ["r"], ["head"]),
+    ]
     graph = helper.make_graph(nodes, "head", [x], [out])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
@@ -178,7 +194,7 @@ def test_batches_never_exceed_max_and_rows_follow_their_caller():
     finally:
         batcher.close()
     assert sum(counting.batches) == 10 and max(counting.batches) <= 3
-    for x, (z,) in zip(inputs, results):
+    for x, (z,) in zip(inputs, results, strict=False):
         np.testing.assert_allclose(z, x.sum(axis=1, keepdims=True), rtol=1e-5)
 
 
@@ -186,12 +202,14 @@ def test_multi_row_requests_are_split_back():
     counting = CountingSession(make_session(affine_model(), [CPU]))
     batcher = BatchingSession(counting, max_batch=5, max_wait_ms=10_000)
     try:
-        inputs = [np.arange(8, dtype=np.float32).reshape(2, 4) + 10 * i for i in range(2)] + [np.ones((1, 4), np.float32)]
+        inputs = [np.arange(8, dtype=np.float32).reshape(2, 4) + 10 * i for i in range(2)] + [
+            np.ones((1, 4), np.float32)
+        ]
         results = concurrent_calls(batcher, inputs)
     finally:
         batcher.close()
     assert counting.batches == [5]
-    for x, (y, _z) in zip(inputs, results):
+    for x, (y, _z) in zip(inputs, results, strict=False):
         assert y.shape == x.shape
         np.testing.assert_allclose(y, x * 2 + 1)
 
@@ -209,7 +227,7 @@ def test_a_single_call_runs_after_the_wait():
 
 def test_errors_reach_every_caller_and_close_refuses_new_calls():
     batcher = BatchingSession(make_session(affine_model(), [CPU]), max_batch=2, max_wait_ms=1)
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 (onnxruntime's own error class is not importable)
         batcher.run(None, {"x": np.ones((1, 5), np.float32)})  # wrong width: onnxruntime refuses
     with pytest.raises(ValueError):
         batcher.run(None, {"x": np.float32(1.0)})  # no batch axis
@@ -230,8 +248,8 @@ def test_pinned_batch_is_freed_and_checked():
     (both,) = session.run(None, {"input": x})
     assert both.shape == (3, 9, 2)
     for r in range(3):
-        (one,) = pinned.run(None, {"input": x[r:r + 1]})
-        np.testing.assert_allclose(both[r:r + 1], one, rtol=1e-6)
+        (one,) = pinned.run(None, {"input": x[r : r + 1]})
+        np.testing.assert_allclose(both[r : r + 1], one, rtol=1e-6)
 
 
 def test_batched_session_from_file_and_bytes(tmp_path):
@@ -245,7 +263,7 @@ def test_batched_session_from_file_and_bytes(tmp_path):
             x = [np.random.default_rng(i).random((1, 2, 3, 3), dtype=np.float32) for i in range(4)]
             out = [None] * 4
 
-            def call(i):
+            def call(i, batcher=batcher, x=x, out=out):
                 out[i] = batcher.run(None, {"input": x[i]})[0]
 
             threads = [threading.Thread(target=call, args=(i,)) for i in range(4)]

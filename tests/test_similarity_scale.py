@@ -1,4 +1,5 @@
 """The 0-100 similarity mapping (model-free)."""
+
 from __future__ import annotations
 
 import json
@@ -6,7 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from server.proctoring.verification import CALIBRATION_FILE, SimilarityScale, cosine, load_scale, match
+from server.proctoring.verification import (
+    CALIBRATION_FILE,
+    SimilarityScale,
+    cosine,
+    load_scale,
+    match,
+)
 
 
 def test_threshold_lands_on_calibrated_cosine():

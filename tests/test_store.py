@@ -1,4 +1,5 @@
 """The store behind one interface, on SQLite and on a real PostgreSQL started for the test."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -30,8 +31,13 @@ def store(request, tmp_path):
 
 
 def new_session(store, sid: str = "s1") -> SessionRecord:
-    rec = SessionRecord(id=sid, status="active", start_time=dt.datetime(2026, 1, 21, 10), last_activity=time.time(),
-                        job_data={"jobTitle": "Engineer"})
+    rec = SessionRecord(
+        id=sid,
+        status="active",
+        start_time=dt.datetime(2026, 1, 21, 10),
+        last_activity=time.time(),
+        job_data={"jobTitle": "Engineer"},
+    )
     store.create_session(rec)
     return store.get_session(sid)
 
@@ -49,7 +55,10 @@ def test_session_round_trip_and_listing(store):
 def test_registration_once_and_embedding_exact(store):
     new_session(store)
     emb = np.random.default_rng(0).normal(size=128).astype(np.float32)
-    assert store.save_registration("s1", emb, "sface:sface", {"face_confidence": 95.0}, time.time()) is True
+    assert (
+        store.save_registration("s1", emb, "sface:sface", {"face_confidence": 95.0}, time.time())
+        is True
+    )
     assert store.save_registration("s1", emb * 2, "sface:sface", {}, time.time()) is False
     s = store.get_session("s1")
     assert np.array_equal(s.face_embedding, emb) and s.registration == {"face_confidence": 95.0}
@@ -58,14 +67,29 @@ def test_registration_once_and_embedding_exact(store):
 def test_commit_frame_is_atomic_and_versioned(store):
     s = new_session(store)
     alert = Alert("no_face_detected", "warning", "No face detected in frame", 3.0)
-    store.commit_frame("s1", s.version, FrameRecord(1, 1.0, True, {"frame_number": 1}, {"x": 1}),
-                       VerificationRecord(1, 1.0, True, 95.0, "Face verified", 80.0), [alert], {"a": 1}, time.time())
+    store.commit_frame(
+        "s1",
+        s.version,
+        FrameRecord(1, 1.0, True, {"frame_number": 1}, {"x": 1}),
+        VerificationRecord(1, 1.0, True, 95.0, "Face verified", 80.0),
+        [alert],
+        {"a": 1},
+        time.time(),
+    )
     s2 = store.get_session("s1")
     assert (s2.frames_received, s2.frames_analyzed, s2.alert_count, s2.state) == (1, 1, 1, {"a": 1})
     with pytest.raises(StaleSession):  # a writer holding the old version loses, and writes nothing
-        store.commit_frame("s1", s.version, FrameRecord(2, 2.0, True, {}, {}), None, [alert], {"b": 2}, time.time())
-    assert len(store.frames("s1")) == 1 and len(store.alerts("s1")) == 1 and store.get_session("s1").state == {"a": 1}
-    store.commit_frame("s1", s2.version, FrameRecord(2, 2.0, False, None, None), None, [], {"a": 2}, time.time())
+        store.commit_frame(
+            "s1", s.version, FrameRecord(2, 2.0, True, {}, {}), None, [alert], {"b": 2}, time.time()
+        )
+    assert (
+        len(store.frames("s1")) == 1
+        and len(store.alerts("s1")) == 1
+        and store.get_session("s1").state == {"a": 1}
+    )
+    store.commit_frame(
+        "s1", s2.version, FrameRecord(2, 2.0, False, None, None), None, [], {"a": 2}, time.time()
+    )
     s3 = store.get_session("s1")
     assert (s3.frames_received, s3.frames_analyzed) == (2, 1)
     assert [a.as_contract() for a in store.alerts("s1")] == [alert.as_contract()]
@@ -80,7 +104,9 @@ def test_end_first_wins_and_frames_refused_after(store):
     s2 = store.get_session("s1")
     assert s2.report == {"r": 1} and s2.end_reason == "client" and not s2.is_active
     with pytest.raises(StaleSession):
-        store.commit_frame("s1", s2.version, FrameRecord(1, 1.0, True, {}, {}), None, [], {}, time.time())
+        store.commit_frame(
+            "s1", s2.version, FrameRecord(1, 1.0, True, {}, {}), None, [], {}, time.time()
+        )
 
 
 def test_idle_sessions(store):
@@ -92,17 +118,26 @@ def test_idle_sessions(store):
 
 def test_api_flow_on_postgresql(postgres_url, tmp_path):
     """The same server code, only the URL changed: sessions live in PostgreSQL."""
+    from conftest import data_url
     from fastapi.testclient import TestClient
 
-    from conftest import data_url
     from server.config import Settings
     from server.main import create_app
 
-    settings = Settings(data_dir=tmp_path, database_url=postgres_url, llm_enabled=False, session_idle_timeout_s=0)
+    settings = Settings(
+        data_dir=tmp_path, database_url=postgres_url, llm_enabled=False, session_idle_timeout_s=0
+    )
     with TestClient(create_app(settings)) as c:
         sid = c.post("/api/sessions/start", json={}).json()["session_id"]
-        assert c.post(f"/api/sessions/{sid}/register-face", json={"face": data_url("obama.jpg")}).status_code == 200
-        res = c.post(f"/api/sessions/{sid}/frame", json={"frame": data_url("obama2.jpg")}).json()["result"]
+        assert (
+            c.post(
+                f"/api/sessions/{sid}/register-face", json={"face": data_url("obama.jpg")}
+            ).status_code
+            == 200
+        )
+        res = c.post(f"/api/sessions/{sid}/frame", json={"frame": data_url("obama2.jpg")}).json()[
+            "result"
+        ]
         assert res["face_verification"]["verified"] is True
         report = c.post(f"/api/sessions/{sid}/end").json()["report"]
         assert report["session_summary"]["frames_analyzed"] == 1

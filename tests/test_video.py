@@ -3,6 +3,7 @@ sessions and report as a live interview, with video timestamps; refusals; upload
 downloads from an allowed host (a loopback server); jobs, their progress, a restart
 and a resume.  The summary comes from the template (``llm_enabled=False``), so two
 runs of the same video give the same report."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,9 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
-
 from conftest import DATA
+from fastapi.testclient import TestClient
 
 SINGLE = DATA / "single_face.mp4"  # 72 frames, 30 fps, 640x360
 WOLFGANG = DATA / "WolfgangLanger_Pexels.mp4"  # 472 frames, 23.976 fps: crying, then laughing
@@ -32,8 +32,15 @@ BLANK_FRAMES = 45
 def video_settings(data_dir: Path, media: Path, **extra):
     from server.config import Settings
 
-    return Settings(data_dir=data_dir, media_root=media, llm_enabled=False, session_idle_timeout_s=0,
-                    inference_workers=1, max_upload_bytes=UPLOAD_LIMIT, **extra)
+    return Settings(
+        data_dir=data_dir,
+        media_root=media,
+        llm_enabled=False,
+        session_idle_timeout_s=0,
+        inference_workers=1,
+        max_upload_bytes=UPLOAD_LIMIT,
+        **extra,
+    )
 
 
 def write_face_leaves_clip(path: Path) -> None:
@@ -60,7 +67,9 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
     def do_GET(self):  # noqa: N802
         if self.path.startswith("/redirect-away"):
             self.send_response(302)
-            self.send_header("Location", f"http://localhost:{self.server.server_port}/single_face.mp4")
+            self.send_header(
+                "Location", f"http://localhost:{self.server.server_port}/single_face.mp4"
+            )
             self.end_headers()
             return
         return super().do_GET()
@@ -75,7 +84,9 @@ def http_videos(tmp_path_factory):
     root = tmp_path_factory.mktemp("http-videos")
     shutil.copy(SINGLE, root / "single_face.mp4")
     (root / "notes.mp4").write_text("these are not video frames\n")
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(root)))
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_Handler, directory=str(root))
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
@@ -92,9 +103,13 @@ def media(tmp_path_factory) -> Path:
     write_face_leaves_clip(root / "face_leaves.mp4")
     (root / "notes.mp4").write_text("Question 1: tell me about yourself\n" * 50)
     data = SINGLE.read_bytes()
-    (root / "truncated.mp4").write_bytes(data[: len(data) // 3])  # the index (moov) is at the end: cut off
+    (root / "truncated.mp4").write_bytes(
+        data[: len(data) // 3]
+    )  # the index (moov) is at the end: cut off
     rng = np.random.default_rng(0)
-    (root / "garbled.mp4").write_bytes(data[:32] + rng.integers(0, 256, 60_000, dtype=np.uint8).tobytes())
+    (root / "garbled.mp4").write_bytes(
+        data[:32] + rng.integers(0, 256, 60_000, dtype=np.uint8).tobytes()
+    )
     outside = root.parent / f"{root.name}-outside"
     outside.mkdir()
     shutil.copy(SINGLE, outside / "secret.mp4")
@@ -106,7 +121,9 @@ def media(tmp_path_factory) -> Path:
 def vclient(tmp_path_factory, media, http_videos):
     from server.main import create_app
 
-    settings = video_settings(tmp_path_factory.mktemp("video-data"), media, allowed_video_hosts="127.0.0.1")
+    settings = video_settings(
+        tmp_path_factory.mktemp("video-data"), media, allowed_video_hosts="127.0.0.1"
+    )
     with TestClient(create_app(settings)) as c:
         yield c
 
@@ -120,7 +137,9 @@ def analyse(client, video_url: str, **body) -> dict:
 
 
 def counts(client) -> tuple[int, int]:
-    return client.get("/api/jobs").json()["total_jobs"], client.get("/api/sessions").json()["total_sessions"]
+    return client.get("/api/jobs").json()["total_jobs"], client.get("/api/sessions").json()[
+        "total_sessions"
+    ]
 
 
 def deterministic(report: dict) -> dict:
@@ -156,7 +175,11 @@ def test_frames_analyzed_follows_frame_interval(vclient, interval):
     assert stamps == [round(i / 30, 2) for i in range(0, 72, interval)]
     assert report["session_summary"]["duration_seconds"] == pytest.approx(2.4, abs=0.05)
     video = report["analysis_metadata"]["video"]
-    assert video["frame_interval"] == interval and video["frames_in_video"] == 72 and video["fps"] == 30.0
+    assert (
+        video["frame_interval"] == interval
+        and video["frames_in_video"] == 72
+        and video["fps"] == 30.0
+    )
 
 
 def test_video_is_a_session_listed_with_its_frames(vclient):
@@ -172,11 +195,16 @@ def test_video_is_a_session_listed_with_its_frames(vclient):
 
 def test_request_fields_feed_the_report(vclient):
     out = analyse(
-        vclient, "file://" + str(vclient.app.state.settings.media_root / "single_face.mp4"), frame_interval=24,
-        llm_provider="openai", jobData={"jobTitle": "Site Reliability Engineer", "company": "Acme"},
-        questionsWithAnswer=[{"question": "Tell me about yourself", "answer": "I run systems."},
-                             {"question": "Why us?", "answer": "  "},
-                             {"question": "Questions for us?", "answer": "Team size?"}],
+        vclient,
+        "file://" + str(vclient.app.state.settings.media_root / "single_face.mp4"),
+        frame_interval=24,
+        llm_provider="openai",
+        jobData={"jobTitle": "Site Reliability Engineer", "company": "Acme"},
+        questionsWithAnswer=[
+            {"question": "Tell me about yourself", "answer": "I run systems."},
+            {"question": "Why us?", "answer": "  "},
+            {"question": "Questions for us?", "answer": "Team size?"},
+        ],
     )
     meta = out["report"]["analysis_metadata"]
     assert meta["requested_llm_provider"] == "openai" and "local model" in meta["note"]
@@ -208,50 +236,62 @@ def test_face_leaving_raises_no_face_detected_at_video_time(vclient):
     report = analyse(vclient, "face_leaves.mp4", frame_interval=interval)["report"]
     alerts = [a for a in report["alert_history"] if a["type"] == "no_face_detected"]
     # the face is gone from frame 45 (1.5 s); the third frame without it (frames 45, 48, 51) raises
-    assert [a["timestamp"] for a in alerts] == [pytest.approx((FACE_FRAMES + 2 * interval) / 30, abs=0.011)]
+    assert [a["timestamp"] for a in alerts] == [
+        pytest.approx((FACE_FRAMES + 2 * interval) / 30, abs=0.011)
+    ]
     faces = [p["timestamp"] for p in report["emotion_timeline"]]
     assert faces and max(faces) < FACE_FRAMES / 30
 
 
 # --- refusals ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("video_url, message", [
-    ("truncated.mp4", "corrupt"),
-    ("garbled.mp4", "corrupt"),
-    ("notes.mp4", "not a video"),
-    ("../{outside}/secret.mp4", "outside the media root"),
-    ("{outside_abs}/secret.mp4", "outside the media root"),
-    ("file://{outside_abs}/secret.mp4", "outside the media root"),
-    ("link.mp4", "outside the media root"),
-    ("interviews/../../{outside}/secret.mp4", "outside the media root"),
-    ("missing.mp4", "not found"),
-    ("http://localhost:9/video.mp4", "not allowed"),
-    ("ftp://127.0.0.1/video.mp4", "scheme"),
-    ("", "No video_url"),
-])
+@pytest.mark.parametrize(
+    "video_url, message",
+    [
+        ("truncated.mp4", "corrupt"),
+        ("garbled.mp4", "corrupt"),
+        ("notes.mp4", "not a video"),
+        ("../{outside}/secret.mp4", "outside the media root"),
+        ("{outside_abs}/secret.mp4", "outside the media root"),
+        ("file://{outside_abs}/secret.mp4", "outside the media root"),
+        ("link.mp4", "outside the media root"),
+        ("interviews/../../{outside}/secret.mp4", "outside the media root"),
+        ("missing.mp4", "not found"),
+        ("http://localhost:9/video.mp4", "not allowed"),
+        ("ftp://127.0.0.1/video.mp4", "scheme"),
+        ("", "No video_url"),
+    ],
+)
 @pytest.mark.parametrize("run_async", [False, True])
 def test_refused_sources_leave_no_job_or_session(vclient, media, video_url, message, run_async):
     outside = media.parent / f"{media.name}-outside"
     url = video_url.format(outside=outside.name, outside_abs=outside)
     before = counts(vclient)
     staged = set((vclient.app.state.settings.data_dir / "video-jobs").glob("*"))
-    r = vclient.post("/comprehensive-interview-analysis", json={"video_url": url, "async": run_async})
+    r = vclient.post(
+        "/comprehensive-interview-analysis", json={"video_url": url, "async": run_async}
+    )
     assert r.status_code == 400, r.text
     assert r.json()["success"] is False and message.lower() in r.json()["error"].lower()
     assert counts(vclient) == before
     assert set((vclient.app.state.settings.data_dir / "video-jobs").glob("*")) == staged
 
 
-@pytest.mark.parametrize("body, message", [
-    ({"frame_interval": 0}, "frame_interval"),
-    ({"frame_interval": "every"}, "frame_interval"),
-    ({"frame_interval": 2.5}, "frame_interval"),
-    ({"llm_provider": "cloud-x"}, "llm_provider"),
-    ({"jobData": ["a"]}, "jobData"),
-    ({"questionsWithAnswer": "q"}, "questionsWithAnswer"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({"frame_interval": 0}, "frame_interval"),
+        ({"frame_interval": "every"}, "frame_interval"),
+        ({"frame_interval": 2.5}, "frame_interval"),
+        ({"llm_provider": "cloud-x"}, "llm_provider"),
+        ({"jobData": ["a"]}, "jobData"),
+        ({"questionsWithAnswer": "q"}, "questionsWithAnswer"),
+    ],
+)
 def test_invalid_fields_are_refused(vclient, body, message):
     before = counts(vclient)
-    r = vclient.post("/comprehensive-interview-analysis", json={"video_url": "single_face.mp4", **body})
+    r = vclient.post(
+        "/comprehensive-interview-analysis", json={"video_url": "single_face.mp4", **body}
+    )
     assert r.status_code == 400 and message in r.json()["error"]
     assert counts(vclient) == before
 
@@ -262,14 +302,19 @@ def test_video_from_an_allowed_host(vclient, http_videos):
     assert out["report"]["session_summary"]["frames_analyzed"] == 6
     name = out["report"]["analysis_metadata"]["video"]["name"]
     assert name == f"{http_videos}/single_face.mp4"  # no query: pre-signed URLs carry secrets there
-    assert not list((vclient.app.state.settings.data_dir / "video-jobs").glob("*"))  # download removed
+    assert not list(
+        (vclient.app.state.settings.data_dir / "video-jobs").glob("*")
+    )  # download removed
 
 
-@pytest.mark.parametrize("path, message", [
-    ("/redirect-away", "not allowed"),  # a redirect to a host that is not on the list
-    ("/missing.mp4", "HTTP 404"),
-    ("/notes.mp4", "not a video"),
-])
+@pytest.mark.parametrize(
+    "path, message",
+    [
+        ("/redirect-away", "not allowed"),  # a redirect to a host that is not on the list
+        ("/missing.mp4", "HTTP 404"),
+        ("/notes.mp4", "not a video"),
+    ],
+)
 def test_download_refusals(vclient, http_videos, path, message):
     before = counts(vclient)
     r = vclient.post("/comprehensive-interview-analysis", json={"video_url": http_videos + path})
@@ -281,21 +326,29 @@ def test_download_refusals(vclient, http_videos, path, message):
 def test_upload_gives_the_same_report_as_the_path(vclient):
     by_path = analyse(vclient, "single_face.mp4", frame_interval=12)["report"]
     with SINGLE.open("rb") as fh:
-        r = vclient.post("/api/videos/analyze", files={"video": ("interview.mp4", fh, "video/mp4")},
-                         data={"frame_interval": "12"})
+        r = vclient.post(
+            "/api/videos/analyze",
+            files={"video": ("interview.mp4", fh, "video/mp4")},
+            data={"frame_interval": "12"},
+        )
     assert r.status_code == 200, r.text
     uploaded = r.json()["report"]
     assert uploaded["analysis_metadata"]["video"].pop("name") == "interview.mp4"
     by_path["analysis_metadata"]["video"].pop("name")
     assert deterministic(uploaded) == deterministic(by_path)
-    assert not list((vclient.app.state.settings.data_dir / "video-jobs").glob("*"))  # temp file removed
+    assert not list(
+        (vclient.app.state.settings.data_dir / "video-jobs").glob("*")
+    )  # temp file removed
 
 
-@pytest.mark.parametrize("files, status, message", [
-    ({"video": ("notes.mp4", b"not a video at all", "video/mp4")}, 400, "not a video"),
-    ({"video": ("big.mp4", b"\0" * (UPLOAD_LIMIT + 1), "video/mp4")}, 413, "too large"),
-    ({"other": ("x.mp4", b"data", "video/mp4")}, 400, "No video file"),
-])
+@pytest.mark.parametrize(
+    "files, status, message",
+    [
+        ({"video": ("notes.mp4", b"not a video at all", "video/mp4")}, 400, "not a video"),
+        ({"video": ("big.mp4", b"\0" * (UPLOAD_LIMIT + 1), "video/mp4")}, 413, "too large"),
+        ({"other": ("x.mp4", b"data", "video/mp4")}, 400, "No video file"),
+    ],
+)
 def test_upload_refusals_leave_nothing(vclient, files, status, message):
     before = counts(vclient)
     r = vclient.post("/api/videos/analyze", files=files)
@@ -312,12 +365,20 @@ def test_upload_must_be_multipart(vclient):
 # --- jobs ----------------------------------------------------------------------------------------------
 def test_async_job_reports_progress_and_the_sync_report(vclient):
     sync = analyse(vclient, "single_face.mp4", frame_interval=6)["report"]
-    r = vclient.post("/comprehensive-interview-analysis", json={"video_url": "single_face.mp4", "frame_interval": 6},
-                     headers={"Prefer": "respond-async"})
+    r = vclient.post(
+        "/comprehensive-interview-analysis",
+        json={"video_url": "single_face.mp4", "frame_interval": 6},
+        headers={"Prefer": "respond-async"},
+    )
     assert r.status_code == 202, r.text
     queued = r.json()
     assert queued["state"] == "queued" and r.headers["location"] == f"/api/jobs/{queued['job_id']}"
-    assert queued["progress"] == {"frames_done": 0, "frames_total": 12, "percent": 0.0, "eta_seconds": None}
+    assert queued["progress"] == {
+        "frames_done": 0,
+        "frames_total": 12,
+        "percent": 0.0,
+        "eta_seconds": None,
+    }
     job, seen = wait_done(vclient, queued["job_id"])
     assert job["state"] == "done", job
     assert job["progress"]["frames_done"] == job["progress"]["frames_total"] == 12
@@ -336,8 +397,10 @@ def test_async_job_reports_progress_and_the_sync_report(vclient):
 def test_async_flag_in_the_body_and_jobs_queue_one_at_a_time(vclient):
     ids = []
     for _ in range(2):
-        r = vclient.post("/comprehensive-interview-analysis",
-                         json={"video_url": "single_face.mp4", "frame_interval": 12, "async": True})
+        r = vclient.post(
+            "/comprehensive-interview-analysis",
+            json={"video_url": "single_face.mp4", "frame_interval": 12, "async": True},
+        )
         assert r.status_code == 202
         ids.append(r.json()["job_id"])
     for jid in ids:
@@ -350,8 +413,10 @@ def test_async_flag_in_the_body_and_jobs_queue_one_at_a_time(vclient):
 
 def test_job_not_found_and_resume_of_a_done_job(vclient):
     assert vclient.get("/api/jobs/nope").status_code == 404
-    r = vclient.post("/comprehensive-interview-analysis",
-                     json={"video_url": "single_face.mp4", "frame_interval": 24, "async": True})
+    r = vclient.post(
+        "/comprehensive-interview-analysis",
+        json={"video_url": "single_face.mp4", "frame_interval": 24, "async": True},
+    )
     job, _ = wait_done(vclient, r.json()["job_id"])
     r = vclient.post(f"/api/jobs/{job['job_id']}/resume")
     assert r.status_code == 409 and "done" in r.json()["error"]
@@ -364,9 +429,15 @@ def test_live_frames_overtake_queued_video_frames(vclient):
     try:
         gate, order = threading.Event(), []
         blocker = pool.submit(lambda p: gate.wait(30), priority=BATCH)  # the worker is busy
-        batch = [pool.submit(lambda p, i=i: order.append(f"video{i}"), priority=BATCH) for i in range(3)]
-        live = pool.submit(lambda p: order.append("live"), priority=LIVE)  # queued after the video frames
-        batch.append(pool.submit(lambda p: order.append("video3"), priority=BATCH))  # past the limit: still taken
+        batch = [
+            pool.submit(lambda p, i=i: order.append(f"video{i}"), priority=BATCH) for i in range(3)
+        ]
+        live = pool.submit(
+            lambda p: order.append("live"), priority=LIVE
+        )  # queued after the video frames
+        batch.append(
+            pool.submit(lambda p: order.append("video3"), priority=BATCH)
+        )  # past the limit: still taken
         with pytest.raises(PoolBusy):
             pool.submit(lambda p: None, priority=LIVE)  # a live frame past the limit gets 503
         gate.set()
@@ -395,23 +466,46 @@ def test_restart_marks_running_jobs_interrupted_and_resume_continues(tmp_path, m
         for index in range(24):
             ok, frame = cap.read()
             if index % 12 == 0:
-                first.portal.call(functools.partial(service.analyse_image, session.id, frame, timestamp=index / 30,
-                                                    priority=BATCH))
+                first.portal.call(
+                    functools.partial(
+                        service.analyse_image,
+                        session.id,
+                        frame,
+                        timestamp=index / 30,
+                        priority=BATCH,
+                    )
+                )
         cap.release()
         for jid, sid in (("job-with-session", session.id), ("job-without-session", None)):
-            service.store.create_job(JobRecord(
-                id=jid, kind="video", state="running", source="single_face.mp4", path=str(media / "single_face.mp4"),
-                owns_file=False, params=VideoParams(frame_interval=12).as_dict(), created_at=now, updated_at=now,
-                session_id=sid, frames_done=2, frames_total=6))
+            service.store.create_job(
+                JobRecord(
+                    id=jid,
+                    kind="video",
+                    state="running",
+                    source="single_face.mp4",
+                    path=str(media / "single_face.mp4"),
+                    owns_file=False,
+                    params=VideoParams(frame_interval=12).as_dict(),
+                    created_at=now,
+                    updated_at=now,
+                    session_id=sid,
+                    frames_done=2,
+                    frames_total=6,
+                )
+            )
     with TestClient(create_app(settings)) as second:
         for jid in ("job-with-session", "job-without-session"):
             job = second.get(f"/api/jobs/{jid}").json()
-            assert job["state"] == "interrupted" and "resume" in job["error"] and job["report"] is None
+            assert (
+                job["state"] == "interrupted" and "resume" in job["error"] and job["report"] is None
+            )
         r = second.post("/api/jobs/job-with-session/resume")
         assert r.status_code == 202 and r.json()["state"] == "queued"
         job, _ = wait_done(second, "job-with-session")
         assert job["state"] == "done" and job["session_id"] == session.id and job["attempts"] == 1
-        assert job["report"]["session_summary"]["frames_analyzed"] == 6  # 2 before the restart + 4 after
+        assert (
+            job["report"]["session_summary"]["frames_analyzed"] == 6
+        )  # 2 before the restart + 4 after
         assert deterministic(job["report"]) == deterministic(sync)
         assert second.post("/api/jobs/job-without-session/resume").status_code == 202
         job, _ = wait_done(second, "job-without-session")

@@ -1,5 +1,6 @@
 """``proctor analyze-video``: reports for a batch of files with no server, and exit status 1
 when any file fails."""
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,6 @@ from pathlib import Path
 
 import cv2
 import pytest
-
 from conftest import DATA
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,15 +28,34 @@ def frame_count(path: Path) -> int:
 
 
 def run_cli(*args: str, cwd: Path, data_dir: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PROCTOR_DATA_DIR=str(data_dir), PROCTOR_LLM_ENABLED="false", PYTHONUNBUFFERED="1")
-    return subprocess.run([sys.executable, "-m", "server.cli", "analyze-video", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
+    env = dict(
+        os.environ,
+        PROCTOR_DATA_DIR=str(data_dir),
+        PROCTOR_LLM_ENABLED="false",
+        PYTHONUNBUFFERED="1",
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "server.cli", "analyze-video", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_two_files_two_reports_exit_zero(tmp_path):
     files = [DATA / "single_face.mp4", DATA / "no_face.mp4"]
     out = tmp_path / "reports"
-    proc = run_cli(*map(str, files), "--frame-interval", "12", "--out", str(out), cwd=ROOT, data_dir=tmp_path / "d")
+    proc = run_cli(
+        *map(str, files),
+        "--frame-interval",
+        "12",
+        "--out",
+        str(out),
+        cwd=ROOT,
+        data_dir=tmp_path / "d",
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     written = sorted(p.name for p in out.iterdir())
     assert written == ["no_face.report.json", "single_face.report.json"]
@@ -81,17 +100,22 @@ def test_html_without_a_renderer_fails_clearly(tmp_path, monkeypatch, capsys):
     from server import cli, cli_video
 
     monkeypatch.setattr(cli_video, "HTML_RENDERERS", ("server.no_such_renderer",))
-    code = cli.main(["analyze-video", str(DATA / "single_face.mp4"), "--format", "html", "--out", str(tmp_path)])
+    code = cli.main(
+        ["analyze-video", str(DATA / "single_face.mp4"), "--format", "html", "--out", str(tmp_path)]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert "render_report_html" in err and "--format json" in err
     assert not list(tmp_path.glob("*"))
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--frame-interval", "0"], "frame_interval"),
-    (["--job-data", "[1]"], "JSON object"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--frame-interval", "0"], "frame_interval"),
+        (["--job-data", "[1]"], "JSON object"),
+    ],
+)
 def test_bad_options_exit_two(tmp_path, capsys, args, message):
     from server import cli
 

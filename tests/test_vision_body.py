@@ -1,4 +1,5 @@
 """PoseEstimator and HandTracker on real media: shoulders, lean, distance proxy, hand centres."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,7 +13,13 @@ from server.vision.body import HandTracker, PoseEstimator, body_pose_from_landma
 
 UPPER_BODY = ["grace_hopper.jpg", "obama.jpg", "person_a_1.jpg", "astronaut.png"]
 # COCO photo (CC BY-NC-SA, not shipped): a man holding a phone to his ear.  Read in place.
-PHONE_AT_EAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco-objects" / "coco_000000000395.jpg"
+PHONE_AT_EAR = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "data"
+    / "coco-objects"
+    / "coco_000000000395.jpg"
+)
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +36,9 @@ def hands():
 
 def rotate(img, clockwise_deg):
     h, w = img.shape[:2]
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), -clockwise_deg, 1.0)  # OpenCV: + is counter-clockwise
+    m = cv2.getRotationMatrix2D(
+        (w / 2, h / 2), -clockwise_deg, 1.0
+    )  # OpenCV: + is counter-clockwise
     return cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
 
 
@@ -53,7 +62,9 @@ def test_tilt_and_lean_follow_a_rotation_of_the_image(pose, name):
     base = pose.detect(img)
     for angle in (-12, 12):
         turned = pose.detect(rotate(img, angle))
-        assert turned.shoulder_tilt_deg - base.shoulder_tilt_deg == pytest.approx(angle, abs=4), angle
+        assert turned.shoulder_tilt_deg - base.shoulder_tilt_deg == pytest.approx(angle, abs=4), (
+            angle
+        )
         assert turned.lean_deg - base.lean_deg == pytest.approx(angle, abs=5), angle
 
 
@@ -72,11 +83,18 @@ def test_body_pose_geometry_by_hand():
     level = body_pose_from_landmarks(xy, np.ones(33), 640, 480)
     assert level.shoulder_tilt_deg == pytest.approx(0) and level.lean_deg == pytest.approx(0)
     assert level.shoulder_width == pytest.approx(0.4) and level.visibility == 1.0
-    xy[11] = (0.7, 0.6 + 256 / 480)  # image-right shoulder lower by its horizontal gap: 45 deg clockwise
-    assert body_pose_from_landmarks(xy, np.ones(33), 640, 480).shoulder_tilt_deg == pytest.approx(45, abs=1e-6)
+    xy[11] = (
+        0.7,
+        0.6 + 256 / 480,
+    )  # image-right shoulder lower by its horizontal gap: 45 deg clockwise
+    assert body_pose_from_landmarks(xy, np.ones(33), 640, 480).shoulder_tilt_deg == pytest.approx(
+        45, abs=1e-6
+    )
     xy[11] = (0.7, 0.6)
     xy[0] = (0.5 + 144 / 640, 0.3)  # nose right of the shoulder midpoint by its height above it
-    assert body_pose_from_landmarks(xy, np.ones(33), 640, 480).lean_deg == pytest.approx(45, abs=1e-6)
+    assert body_pose_from_landmarks(xy, np.ones(33), 640, 480).lean_deg == pytest.approx(
+        45, abs=1e-6
+    )
 
 
 def test_hand_at_the_mouth_is_centred_on_the_hand(hands):

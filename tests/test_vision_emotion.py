@@ -1,4 +1,5 @@
 """EmotionClassifier on real media: laughing vs crying, the eight contract keys, alignment, CONFUSED."""
+
 from __future__ import annotations
 
 import cv2
@@ -7,7 +8,12 @@ import pytest
 from vision_media import SINGLE_FACE, WOLFGANG, YuNetFaces, frames, image, model_path
 
 from server.proctoring.observation import EMOTIONS, Face
-from server.vision.emotion import CONFUSION_DONORS, EmotionClassifier, confusion_score, mix_confusion
+from server.vision.emotion import (
+    CONFUSION_DONORS,
+    EmotionClassifier,
+    confusion_score,
+    mix_confusion,
+)
 from server.vision.landmarks import FaceLandmarker
 
 CRYING = list(range(0, 129, 16))  # 9 frames, eyes shut, mouth pulled, tears
@@ -56,7 +62,10 @@ def dominant(probs):
 
 def test_model_signature_is_read_from_the_interpreter(classifier):
     assert classifier.input_size == (64, 64)
-    assert classifier.crop(image("obama.jpg"), Face(bbox=(370, 90, 610, 420), score=1.0)).shape == (64, 64)
+    assert classifier.crop(image("obama.jpg"), Face(bbox=(370, 90, 610, 420), score=1.0)).shape == (
+        64,
+        64,
+    )
 
 
 def test_laughing_frames_are_happy(classifier, landmarker, detect, wolfgang):
@@ -73,15 +82,19 @@ def test_crying_frames_are_not_happy(classifier, landmarker, detect, wolfgang):
     mean = {k: float(np.mean([p[k] for p in runs])) for k in EMOTIONS}
     assert dominant(mean) == "SAD" and mean["HAPPY"] < 0.3
     # the early grimace (frames 16 and 32, teeth showing) is read as a weak smile
-    happy_frames = [i for i, p in zip(CRYING, runs) if dominant(p) == "HAPPY"]
+    happy_frames = [i for i, p in zip(CRYING, runs, strict=False) if dominant(p) == "HAPPY"]
     assert len(happy_frames) <= 2, happy_frames
     assert all(p["HAPPY"] < 0.6 for p in runs)
 
 
 def test_neutral_then_smile(classifier, landmarker, detect):
     fr = frames(SINGLE_FACE, [0, 6, 12, 40, 55, 70])
-    assert all(dominant(classify(classifier, landmarker, detect, fr[i])) == "CALM" for i in (0, 6, 12))
-    assert all(dominant(classify(classifier, landmarker, detect, fr[i])) == "HAPPY" for i in (40, 55, 70))
+    assert all(
+        dominant(classify(classifier, landmarker, detect, fr[i])) == "CALM" for i in (0, 6, 12)
+    )
+    assert all(
+        dominant(classify(classifier, landmarker, detect, fr[i])) == "HAPPY" for i in (40, 55, 70)
+    )
 
 
 @pytest.mark.parametrize("name", ["obama.jpg", "person_a_1.jpg", "grace_hopper.jpg", "biden.jpg"])
@@ -104,8 +117,12 @@ def test_alignment_on_points_undoes_head_roll(classifier, detect):
     h, w = img.shape[:2]
     upright = classifier.crop(img, detect(img)[0])
     for angle in (-30, 30):
-        rot = cv2.warpAffine(img, cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0), (w, h),
-                             borderMode=cv2.BORDER_REPLICATE)
+        rot = cv2.warpAffine(
+            img,
+            cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0),
+            (w, h),
+            borderMode=cv2.BORDER_REPLICATE,
+        )
         face = detect(rot)[0]
         aligned = corr(upright, classifier.crop(rot, face))
         box_only = corr(upright, classifier.crop(rot, Face(bbox=face.bbox, score=face.score)))
@@ -114,10 +131,20 @@ def test_alignment_on_points_undoes_head_roll(classifier, detect):
 
 
 def test_confusion_score_rule():
-    neutral = {"browDownLeft": 0.1, "browDownRight": 0.1, "mouthPressLeft": 0.1, "mouthPressRight": 0.1}
+    neutral = {
+        "browDownLeft": 0.1,
+        "browDownRight": 0.1,
+        "mouthPressLeft": 0.1,
+        "mouthPressRight": 0.1,
+    }
     assert confusion_score(neutral) == 0.0
     assert confusion_score(None) == 0.0 and confusion_score({}) == 0.0
-    furrowed = {"browDownLeft": 0.9, "browDownRight": 0.9, "mouthPressLeft": 0.55, "mouthPressRight": 0.55}
+    furrowed = {
+        "browDownLeft": 0.9,
+        "browDownRight": 0.9,
+        "mouthPressLeft": 0.55,
+        "mouthPressRight": 0.55,
+    }
     assert confusion_score(furrowed) > 0.7
     brows_only = {"browDownLeft": 0.9, "browDownRight": 0.9}
     assert 0.3 < confusion_score(brows_only) < confusion_score(furrowed)
@@ -138,7 +165,9 @@ def test_mix_confusion_takes_from_donors_only():
 
 
 def test_confused_stays_low_on_smiles_and_calm_faces(classifier, landmarker, detect, wolfgang):
-    for img in [wolfgang[i] for i in LAUGHING[::3]] + [image(n) for n in ("obama.jpg", "person_a_1.jpg", "grace_hopper.jpg")]:
+    for img in [wolfgang[i] for i in LAUGHING[::3]] + [
+        image(n) for n in ("obama.jpg", "person_a_1.jpg", "grace_hopper.jpg")
+    ]:
         assert classify(classifier, landmarker, detect, img)["CONFUSED"] < 0.1
 
 

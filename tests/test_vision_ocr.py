@@ -1,4 +1,5 @@
 """Text in frame: PP-OCRv6 detection + recognition on onnxruntime (models/PP-OCRv6_*)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -84,7 +85,9 @@ def test_same_frame_without_the_page_has_no_confident_text(ocr):
     assert all(r.confidence < RULE for r in ocr.detect(frame))
 
 
-@pytest.mark.parametrize("name", ["person_a_2.jpg", "astronaut.png", "multi_face.jpg", "obama.jpg", "single_face.jpg"])
+@pytest.mark.parametrize(
+    "name", ["person_a_2.jpg", "astronaut.png", "multi_face.jpg", "obama.jpg", "single_face.jpg"]
+)
 def test_faces_without_text_stay_below_the_rule(ocr, name):
     regions = ocr.detect(image(name))
     assert all(r.confidence < RULE for r in regions), [(r.confidence, r.text) for r in regions]

@@ -1,4 +1,5 @@
 """Test media and model helpers shared by the vision adapter tests (not a test module)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -53,7 +54,9 @@ def frames(path: Path, indices) -> dict[int, np.ndarray]:
 
 def yunet_path() -> Path:
     registry = ModelRegistry(Settings().models_dir)
-    spec = next((s for s in registry.all() if s.family == "yunet" and registry.path(s).exists()), None)
+    spec = next(
+        (s for s in registry.all() if s.family == "yunet" and registry.path(s).exists()), None
+    )
     assert spec is not None, f"no YuNet model in {registry.models_dir}: run `make models`"
     return registry.path(spec)
 
@@ -70,19 +73,24 @@ class YuNetFaces:
         if found is None:
             return []
         faces = [
-            Face(bbox=(float(d[0]), float(d[1]), float(d[0] + d[2]), float(d[1] + d[3])), score=float(d[14]),
-                 kps=np.asarray(d[4:14], dtype=np.float32).reshape(5, 2).copy())
+            Face(
+                bbox=(float(d[0]), float(d[1]), float(d[0] + d[2]), float(d[1] + d[3])),
+                score=float(d[14]),
+                kps=np.asarray(d[4:14], dtype=np.float32).reshape(5, 2).copy(),
+            )
             for d in found
         ]
         return sorted(faces, key=lambda f: -f.area)
 
 
-def paste(img: np.ndarray, size: tuple[int, int], top_left: tuple[int, int], scale: float = 1.0) -> np.ndarray:
+def paste(
+    img: np.ndarray, size: tuple[int, int], top_left: tuple[int, int], scale: float = 1.0
+) -> np.ndarray:
     """``img`` (scaled) on a grey canvas of ``size`` (w, h) at ``top_left``."""
     if scale != 1.0:
         img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     canvas = np.full((size[1], size[0], 3), 110, np.uint8)
     x, y = top_left
     h, w = img.shape[:2]
-    canvas[y:y + h, x:x + w] = img[: size[1] - y, : size[0] - x]
+    canvas[y : y + h, x : x + w] = img[: size[1] - y, : size[0] - x]
     return canvas

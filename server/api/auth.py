@@ -14,6 +14,7 @@ contract works unchanged.  When on:
 so routers added later are closed by default; the Socket.IO server, which sits outside
 FastAPI, asks the same ``AccessPolicy`` in its handlers.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,8 +22,9 @@ import hmac
 import html
 import json
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Iterable, Mapping
+from typing import Annotated
 from urllib.parse import parse_qs
 
 from fastapi import Depends, Request
@@ -33,7 +35,9 @@ MSG_UNAUTHORIZED = "Missing or invalid API key"
 TOKEN_PREFIX = "ct_"  # candidate tokens; proctor keys are whatever the operator chose
 
 # Paths anyone may open: liveness, the console's static files, the API's own docs.
-PUBLIC = re.compile(r"^/(health|favicon\.ico|docs|docs/oauth2-redirect|redoc|openapi\.json|console/static/.*)$")
+PUBLIC = re.compile(
+    r"^/(health|favicon\.ico|docs|docs/oauth2-redirect|redoc|openapi\.json|console/static/.*)$"
+)
 # A session's own resources: what a candidate token may reach (with CANDIDATE_POSTS below).
 SESSION_PATH = re.compile(r"^/(?:api|ws)/sessions/(?P<sid>[^/]+)(?:/(?P<sub>[^/]+))?/?$")
 # Writes a candidate makes during an interview; deleting a session stays with proctors.
@@ -70,7 +74,7 @@ class AccessPolicy:
             self._secret = hashlib.sha256(b"proctor-candidate\0" + keys).digest()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "AccessPolicy":
+    def from_settings(cls, settings: Settings) -> AccessPolicy:
         return cls(settings.api_keys_proctor.split(","), settings.api_token_secret)
 
     @property
@@ -78,7 +82,9 @@ class AccessPolicy:
         return bool(self.proctor_keys)
 
     def candidate_token(self, session_id: str) -> str:
-        digest = hmac.new(self._secret, b"candidate:" + session_id.encode(), hashlib.sha256).hexdigest()
+        digest = hmac.new(
+            self._secret, b"candidate:" + session_id.encode(), hashlib.sha256
+        ).hexdigest()
         return TOKEN_PREFIX + digest[:40]
 
     def is_proctor_key(self, credential: str | None) -> bool:
@@ -96,8 +102,11 @@ class AccessPolicy:
             return OPEN
         if self.is_proctor_key(credential):
             return PROCTOR
-        if credential and session_id and hmac.compare_digest(credential.encode(),
-                                                             self.candidate_token(session_id).encode()):
+        if (
+            credential
+            and session_id
+            and hmac.compare_digest(credential.encode(), self.candidate_token(session_id).encode())
+        ):
             return Principal("candidate", session_id)
         return None
 
@@ -117,7 +126,9 @@ def credential_from(headers: Mapping[str, str], query: Mapping[str, str]) -> str
 
 
 def _scope_credential(scope) -> str | None:
-    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
+    headers = {
+        k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())
+    }
     qs = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     return credential_from(headers, {k: v[0] for k, v in qs.items() if v})
 
@@ -172,20 +183,32 @@ class AccessGuard:
     @staticmethod
     async def _refuse_http(scope, send, path: str):
         wants_html = path.startswith("/console/") and any(
-            k == b"accept" and b"text/html" in v for k, v in scope.get("headers", ()))
+            k == b"accept" and b"text/html" in v for k, v in scope.get("headers", ())
+        )
         if wants_html:
             # Keep the page's other query parameters (the candidate's session) through the form.
             qs = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-            hidden = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v[0])}">'
-                             for k, v in qs.items() if k not in ("key", "token") and v)
+            hidden = "".join(
+                f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v[0])}">'
+                for k, v in qs.items()
+                if k not in ("key", "token") and v
+            )
             body = UNAUTHORIZED_PAGE.replace("<!--hidden-->", hidden).encode()
             ctype = b"text/html; charset=utf-8"
         else:
             body = json.dumps({"success": False, "error": MSG_UNAUTHORIZED}).encode()
             ctype = b"application/json"
-        await send({"type": "http.response.start", "status": 401,
-                    "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode()),
-                                (b"www-authenticate", b'Bearer realm="proctor"')]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [
+                    (b"content-type", ctype),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"www-authenticate", b'Bearer realm="proctor"'),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     @staticmethod
@@ -195,8 +218,14 @@ class AccessGuard:
         if message["type"] != "websocket.connect":
             return
         await send({"type": "websocket.accept"})
-        await send({"type": "websocket.send",
-                    "text": json.dumps({"type": "error", "success": False, "error": MSG_UNAUTHORIZED, "status": 401})})
+        await send(
+            {
+                "type": "websocket.send",
+                "text": json.dumps(
+                    {"type": "error", "success": False, "error": MSG_UNAUTHORIZED, "status": 401}
+                ),
+            }
+        )
         await send({"type": "websocket.close", "code": 4401})
 
 

@@ -1,4 +1,5 @@
 """What handlers need arrives through ``Depends``: the service and the settings."""
+
 from __future__ import annotations
 
 from typing import Annotated

@@ -1,4 +1,5 @@
 """Every failure answers ``{"success": false, "error": "..."}`` with a fitting status; never a bare 500."""
+
 from __future__ import annotations
 
 import json
@@ -32,7 +33,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def service_error(_req: Request, exc: ServiceError):
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Busy) else None
-        return JSONResponse(error_body(exc.message, **exc.extra), status_code=exc.status, headers=headers)
+        return JSONResponse(
+            error_body(exc.message, **exc.extra), status_code=exc.status, headers=headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_req: Request, exc: RequestValidationError):
@@ -47,7 +50,9 @@ def install(app: FastAPI) -> None:
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "body"
         if first.get("type") in ("model_attributes_type", "dict_type"):
             return JSONResponse(error_body("Request body must be a JSON object"), status_code=400)
-        return JSONResponse(error_body(f"Invalid request: {where}: {first.get('msg', 'invalid')}"), status_code=400)
+        return JSONResponse(
+            error_body(f"Invalid request: {where}: {first.get('msg', 'invalid')}"), status_code=400
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_req: Request, exc: StarletteHTTPException):
@@ -56,7 +61,9 @@ def install(app: FastAPI) -> None:
             message = "Endpoint not found"
         if exc.status_code == 405:
             message = "Method not allowed"
-        return JSONResponse(error_body(message), status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            error_body(message), status_code=exc.status_code, headers=getattr(exc, "headers", None)
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(_req: Request, exc: Exception):
@@ -117,8 +124,16 @@ class BodyLimit:
     @staticmethod
     async def _reply(send, status: int, message: str):
         body = json.dumps(error_body(message)).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

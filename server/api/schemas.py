@@ -4,6 +4,7 @@ Request fields are typed loosely on purpose (``Any``): a wrong type must answer 
 contract's own error text ("No frame data provided") with a 400, not FastAPI's 422.
 Response models allow extra keys so additions never break the contract's shape.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -17,13 +18,19 @@ class Open(BaseModel):
 
 # --- requests ---------------------------------------------------------------------------
 class StartSessionRequest(Open):
-    job_data: Any = Field(None, description="Free-form job data: jobTitle, company, candidateName, interviewType")
+    job_data: Any = Field(
+        None, description="Free-form job data: jobTitle, company, candidateName, interviewType"
+    )
 
 
 class VerifyDocumentRequest(Open):
-    document: Any = Field(None, description="Base64 image of the ID document (data URL prefix optional)")
+    document: Any = Field(
+        None, description="Base64 image of the ID document (data URL prefix optional)"
+    )
     live_face: Any = Field(None, description="Base64 live face capture")
-    document_type: Any = Field(None, description="aadhaar | pan | passport | driving_license | voter_id | other")
+    document_type: Any = Field(
+        None, description="aadhaar | pan | passport | driving_license | voter_id | other"
+    )
 
 
 class RegisterFaceRequest(Open):
@@ -56,7 +63,9 @@ class HealthResponse(Open):
     timestamp: str
     active_sessions: int
     features: Features
-    models: dict[str, Any] = Field(default_factory=dict, description="Loaded models with licences (addition)")
+    models: dict[str, Any] = Field(
+        default_factory=dict, description="Loaded models with licences (addition)"
+    )
 
 
 class StartSessionResponse(Open):

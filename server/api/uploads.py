@@ -5,6 +5,7 @@ handler would copy it again; here the body is parsed as it arrives and the file 
 written where its job will read it, stopping at the size limit.  Text fields are kept
 in memory (small, bounded).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -42,8 +43,10 @@ def _disposition(headers: dict[str, bytes]) -> tuple[str | None, str | None]:
     _, params = parse_options_header(value)
     name = params.get(b"name")
     filename = params.get(b"filename")
-    return (name.decode("utf-8", "replace") if name is not None else None,
-            filename.decode("utf-8", "replace") if filename is not None else None)
+    return (
+        name.decode("utf-8", "replace") if name is not None else None,
+        filename.decode("utf-8", "replace") if filename is not None else None,
+    )
 
 
 async def receive_upload(request: Request, dest: Path, limit: int) -> Upload:
@@ -57,13 +60,26 @@ async def receive_upload(request: Request, dest: Path, limit: int) -> Upload:
         raise ServiceError("Send the video as multipart/form-data with a 'video' file field")
 
     upload = Upload()
-    state: dict = {"headers": {}, "header_field": b"", "header_value": b"", "name": None, "is_file": False,
-                   "buffer": bytearray()}
+    state: dict = {
+        "headers": {},
+        "header_field": b"",
+        "header_value": b"",
+        "name": None,
+        "is_file": False,
+        "buffer": bytearray(),
+    }
     pending: list[bytes] = []
     out = None
 
     def on_part_begin():
-        state.update(headers={}, header_field=b"", header_value=b"", name=None, is_file=False, buffer=bytearray())
+        state.update(
+            headers={},
+            header_field=b"",
+            header_value=b"",
+            name=None,
+            is_file=False,
+            buffer=bytearray(),
+        )
 
     def on_header_field(data, start, end):
         state["header_field"] += data[start:end]
@@ -105,11 +121,18 @@ async def receive_upload(request: Request, dest: Path, limit: int) -> Upload:
         if not state["is_file"] and state["name"]:
             upload.fields[state["name"]] = state["buffer"].decode("utf-8", "replace")
 
-    parser = MultipartParser(params[b"boundary"], callbacks={
-        "on_part_begin": on_part_begin, "on_header_field": on_header_field, "on_header_value": on_header_value,
-        "on_header_end": on_header_end, "on_headers_finished": on_headers_finished, "on_part_data": on_part_data,
-        "on_part_end": on_part_end,
-    })
+    parser = MultipartParser(
+        params[b"boundary"],
+        callbacks={
+            "on_part_begin": on_part_begin,
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_headers_finished": on_headers_finished,
+            "on_part_data": on_part_data,
+            "on_part_end": on_part_end,
+        },
+    )
 
     async def flush(force: bool = False):
         if out is not None and pending and (force or sum(map(len, pending)) >= FLUSH_BYTES):

@@ -12,6 +12,7 @@ digits only as the facts' own numbers) -> ``validate_summary``. A text with prob
 gets one more try with another seed when time allows; otherwise, or on timeout or
 error, the template's text is returned with ``llm_enhanced=False`` and the reason.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -81,7 +82,9 @@ class SummaryResult:
             "total_tokens_consumed": self.total_tokens,
             "total_prompt_tokens": self.prompt_tokens,
             "total_completion_tokens": self.completion_tokens,
-            "average_tokens_per_call": round(self.total_tokens / self.calls, 1) if self.calls else 0,
+            "average_tokens_per_call": round(self.total_tokens / self.calls, 1)
+            if self.calls
+            else 0,
         }
 
 
@@ -103,7 +106,9 @@ def fact_lines(facts: SummaryFacts) -> list[str]:
         lines.append(f"Interview length: {round(f.duration_s)} seconds")
     if f.questions_answered is not None:
         lines.append(f"Questions answered: {f.questions_answered}")
-    lines.append(f"Overall video score: {f.overall_score} out of 100 ({score_band(f.overall_score)})")
+    lines.append(
+        f"Overall video score: {f.overall_score} out of 100 ({score_band(f.overall_score)})"
+    )
     for name, value in f.metrics().items():
         lines.append(f"{METRIC_WORDS[name].capitalize()}: {value} out of 100")
     emotion = EMOTION_WORDS.get((f.dominant_emotion or "").upper())
@@ -111,14 +116,18 @@ def fact_lines(facts: SummaryFacts) -> list[str]:
         lines.append(f"Most frequent facial expression: {emotion}")
     v = f.verification
     if v.enabled and v.verification_rate is not None:
-        lines.append(f"Face verification: matched on {v.verification_rate:g}% of checks, {v.mismatches} mismatches")
+        lines.append(
+            f"Face verification: matched on {v.verification_rate:g}% of checks, {v.mismatches} mismatches"
+        )
     if f.total_alerts:
         parts = []
         for kind, n in sorted(f.alert_counts.items(), key=lambda kv: -kv[1]):
             one, several = ALERT_PHRASES.get(kind, (kind.replace("_", " "),) * 2)
             parts.append(f"{n} for {one if n == 1 else several}")
         critical = f.severity_counts.get("critical", 0)
-        lines.append(f"Proctoring alerts: {f.total_alerts} ({', '.join(parts)}), {critical} critical")
+        lines.append(
+            f"Proctoring alerts: {f.total_alerts} ({', '.join(parts)}), {critical} critical"
+        )
     else:
         lines.append("Proctoring alerts: none")
     if f.key_strengths:
@@ -187,9 +196,9 @@ def build_grammar(facts: SummaryFacts) -> str:
     lo, hi = MIN_WORDS_PER_SENTENCE - 1, MAX_WORDS_PER_SENTENCE - 1
     return "\n".join(
         [
-            f"root ::= {_gbnf_literal(subject)} (gap item){{{lo},{hi}}} \".\" "
-            f"(\" \" sentence){{{MIN_SENTENCES - 1},{MAX_SENTENCES - 1}}}",
-            f"sentence ::= first (gap item){{{lo},{hi}}} \".\"",
+            f'root ::= {_gbnf_literal(subject)} (gap item){{{lo},{hi}}} "." '
+            f'(" " sentence){{{MIN_SENTENCES - 1},{MAX_SENTENCES - 1}}}',
+            f'sentence ::= first (gap item){{{lo},{hi}}} "."',
             f"first ::= {first}",
             'item ::= word | num ("%" | "-minute" | "-second")?',
             f"word ::= {words_gbnf(allowed | names)}",
@@ -308,7 +317,9 @@ class LocalSummarizer:
             log.exception("LLM summary job failed")
             return self._fallback(facts, f"model error: {exc}", start)
 
-    async def summarize_async(self, facts: SummaryFacts, timeout_s: float | None = None) -> SummaryResult:
+    async def summarize_async(
+        self, facts: SummaryFacts, timeout_s: float | None = None
+    ) -> SummaryResult:
         """As ``summarize``, awaiting the worker without blocking the event loop."""
         start = time.monotonic()
         job_or_result = self._submit(facts, start, timeout_s)
@@ -318,8 +329,10 @@ class LocalSummarizer:
         try:
             # On timeout wait_for cancels the future: a queued job is dropped, a running one
             # stops at its own deadline.
-            return await asyncio.wait_for(asyncio.wrap_future(job.future), max(0.0, job.deadline - time.monotonic()))
-        except asyncio.TimeoutError:
+            return await asyncio.wait_for(
+                asyncio.wrap_future(job.future), max(0.0, job.deadline - time.monotonic())
+            )
+        except TimeoutError:
             job.future.cancel()
             return self._fallback(facts, "timeout", start)
         except Exception as exc:
@@ -344,7 +357,9 @@ class LocalSummarizer:
             **usage,
         )
 
-    def _submit(self, facts: SummaryFacts, start: float, timeout_s: float | None) -> _Job | SummaryResult:
+    def _submit(
+        self, facts: SummaryFacts, start: float, timeout_s: float | None
+    ) -> _Job | SummaryResult:
         if self._unavailable:
             return self._fallback(facts, self._unavailable, start)
         if self._jobs.qsize() >= self.max_pending:
@@ -358,7 +373,9 @@ class LocalSummarizer:
         try:
             self._load()
         except Exception as exc:
-            self._unavailable = f"model not available: failed to load {self.model_path.name} ({exc})"
+            self._unavailable = (
+                f"model not available: failed to load {self.model_path.name} ({exc})"
+            )
             log.exception("LLM model failed to load; template only")
         finally:
             self._ready.set()
@@ -401,11 +418,17 @@ class LocalSummarizer:
             bos_token=llama._model.token_get_text(bos) if bos != -1 else "",
             stop_token_ids=[eos],
         )
-        self.chat_template_source = "gguf" if "tokenizer.chat_template" in llama.metadata else "chatml-default"
+        self.chat_template_source = (
+            "gguf" if "tokenizer.chat_template" in llama.metadata else "chatml-default"
+        )
         self._llama = llama
         self.load_s = round(time.monotonic() - t0, 3)
-        log.info("LLM %s loaded in %.2f s (chat template: %s)", self.model_path.name, self.load_s,
-                 self.chat_template_source)
+        log.info(
+            "LLM %s loaded in %.2f s (chat template: %s)",
+            self.model_path.name,
+            self.load_s,
+            self.chat_template_source,
+        )
 
     def _run_job(self, job: _Job) -> SummaryResult:
         start = time.monotonic()
@@ -430,7 +453,9 @@ class LocalSummarizer:
                 gen = self._generate(messages, grammar, model_deadline, self.seed + attempt)
             except Exception as exc:
                 log.exception("LLM generation failed")
-                return self._fallback(facts, f"model error: {exc}", start, drafts=tuple(drafts), **usage)
+                return self._fallback(
+                    facts, f"model error: {exc}", start, drafts=tuple(drafts), **usage
+                )
             drafts.append(gen.text)
             for key, value in gen.timings.items():
                 timings[key] = round(timings.get(key, 0) + value, 1)
@@ -443,22 +468,32 @@ class LocalSummarizer:
             problems = validate_summary(gen.text, facts)
             if not problems:
                 elapsed = round(time.monotonic() - start, 3)
-                return SummaryResult(gen.text, True, reason="ok", drafts=tuple(drafts), elapsed_s=elapsed, **usage)
+                return SummaryResult(
+                    gen.text, True, reason="ok", drafts=tuple(drafts), elapsed_s=elapsed, **usage
+                )
             log.info("LLM summary rejected (attempt %d): %s | %r", attempt + 1, problems, gen.text)
         if not problems:
             return self._fallback(facts, "timeout", start, **usage)
         return self._fallback(
-            facts, "validation failed: " + "; ".join(problems), start,
-            problems=tuple(problems), drafts=tuple(drafts), **usage,
+            facts,
+            "validation failed: " + "; ".join(problems),
+            start,
+            problems=tuple(problems),
+            drafts=tuple(drafts),
+            **usage,
         )
 
-    def _generate(self, messages: list[dict[str, str]], grammar_text: str, deadline: float, seed: int) -> _Generation:
+    def _generate(
+        self, messages: list[dict[str, str]], grammar_text: str, deadline: float, seed: int
+    ) -> _Generation:
         import llama_cpp
         from llama_cpp import LlamaGrammar, StoppingCriteriaList
 
         llama, formatter = self._llama, self._formatter
         formatted = formatter(messages=messages)
-        prompt = llama.tokenize(formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True)
+        prompt = llama.tokenize(
+            formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
+        )
         timed_out = False
 
         def past_deadline(_ids, _logits) -> bool:
@@ -491,4 +526,6 @@ class LocalSummarizer:
         }
         usage = out["usage"]
         text = out["choices"][0]["text"].strip()
-        return _Generation(text, usage["prompt_tokens"], usage["completion_tokens"], timed_out, seconds, timings)
+        return _Generation(
+            text, usage["prompt_tokens"], usage["completion_tokens"], timed_out, seconds, timings
+        )

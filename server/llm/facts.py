@@ -4,6 +4,7 @@ Rules decide every judgement (the score, the strengths, the areas of growth); th
 summary writers (``template``, ``engine``) only put these facts into sentences, and
 ``validate`` checks that a sentence says nothing the facts do not.
 """
+
 from __future__ import annotations
 
 import math
@@ -74,7 +75,9 @@ class SummaryFacts:
     head_stability: int | None = None
     gestures: int | None = None
     dominant_emotion: str | None = None  # one of the contract's EMOTIONS, e.g. "CALM"
-    verification: VerificationFacts = field(default_factory=lambda: VerificationFacts(enabled=False))
+    verification: VerificationFacts = field(
+        default_factory=lambda: VerificationFacts(enabled=False)
+    )
     alert_counts: Mapping[str, int] = field(default_factory=dict)  # alert type -> count
     severity_counts: Mapping[str, int] = field(default_factory=dict)  # severity -> count
     key_strengths: tuple[str, ...] = ()
@@ -85,11 +88,17 @@ class SummaryFacts:
         # Lists from callers become tuples and zero counts are dropped, so equal facts compare equal.
         object.__setattr__(self, "key_strengths", tuple(self.key_strengths))
         object.__setattr__(self, "areas_of_growth", tuple(self.areas_of_growth))
-        object.__setattr__(self, "alert_counts", {k: int(v) for k, v in self.alert_counts.items() if v})
-        object.__setattr__(self, "severity_counts", {k: int(v) for k, v in self.severity_counts.items() if v})
+        object.__setattr__(
+            self, "alert_counts", {k: int(v) for k, v in self.alert_counts.items() if v}
+        )
+        object.__setattr__(
+            self, "severity_counts", {k: int(v) for k, v in self.severity_counts.items() if v}
+        )
 
     @classmethod
-    def count_alerts(cls, alerts: Iterable[Mapping[str, object]]) -> tuple[dict[str, int], dict[str, int]]:
+    def count_alerts(
+        cls, alerts: Iterable[Mapping[str, object]]
+    ) -> tuple[dict[str, int], dict[str, int]]:
         """Counts by type and by severity from alert records (``{"type":..., "severity":...}``)."""
         by_type: Counter[str] = Counter()
         by_severity: Counter[str] = Counter()
@@ -121,7 +130,13 @@ class SummaryFacts:
 
     def texts(self) -> list[str]:
         """Every free-text fact: words found here may appear in a summary."""
-        parts = [self.candidate_name, self.job_title, self.company, *self.key_strengths, *self.areas_of_growth]
+        parts = [
+            self.candidate_name,
+            self.job_title,
+            self.company,
+            *self.key_strengths,
+            *self.areas_of_growth,
+        ]
         return [p for p in parts if p]
 
     def numbers(self) -> frozenset[float]:
@@ -135,7 +150,12 @@ class SummaryFacts:
         values += [seconds, math.floor(seconds), round(seconds)]
         if seconds >= 30:
             minutes = seconds / 60
-            values += [self.duration_minutes, math.floor(minutes), math.ceil(minutes), round(minutes, 1)]
+            values += [
+                self.duration_minutes,
+                math.floor(minutes),
+                math.ceil(minutes),
+                round(minutes, 1),
+            ]
         v = self.verification
         if v.enabled:
             values.append(v.mismatches)
@@ -167,8 +187,15 @@ class SummaryFacts:
         if seconds >= 30:
             m = seconds / 60
             minutes = [self.duration_minutes, math.floor(m), math.ceil(m), round(m, 1)]
-        alerts = [self.total_alerts, self.serious_alerts, *self.alert_counts.values(), *self.severity_counts.values()]
-        mismatches = [self.alert_counts.get("face_mismatch", 0)] + ([v.mismatches] if v.enabled else [])
+        alerts = [
+            self.total_alerts,
+            self.serious_alerts,
+            *self.alert_counts.values(),
+            *self.severity_counts.values(),
+        ]
+        mismatches = [self.alert_counts.get("face_mismatch", 0)] + (
+            [v.mismatches] if v.enabled else []
+        )
         questions = [self.questions_answered] if self.questions_answered is not None else []
         units = {
             "bare": scores + alerts + mismatches + questions,

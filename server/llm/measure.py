@@ -6,6 +6,7 @@ Runs ``LocalSummarizer`` (production settings: grammar, validation, one retry) o
 sample sessions in ``samples.py`` with several seeds, and prints each answer and the
 totals. Use it before switching to a drop-in model.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,9 @@ from .samples import SAMPLES
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--gguf", type=Path, default=get_settings().models_dir / "SmolLM2-135M-Instruct.Q4_1.gguf")
+    parser.add_argument(
+        "--gguf", type=Path, default=get_settings().models_dir / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=30.0)
     parser.add_argument("--quiet", action="store_true", help="totals only")
@@ -32,8 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     if not summarizer.available:
         print(summarizer.unavailable_reason)
         return 1
-    print(f"model {args.gguf.name}: loaded in {summarizer.load_s:.2f} s "
-          f"(thread start to ready {time.monotonic() - t0:.2f} s), chat template: {summarizer.chat_template_source}")
+    print(
+        f"model {args.gguf.name}: loaded in {summarizer.load_s:.2f} s "
+        f"(thread start to ready {time.monotonic() - t0:.2f} s), chat template: {summarizer.chat_template_source}"
+    )
 
     results = []
     for seed in range(args.seeds):
@@ -42,10 +47,18 @@ def main(argv: list[str] | None = None) -> int:
             r = summarizer.summarize(facts)
             results.append((name, seed, r))
             if not args.quiet:
-                first = "passed" if r.llm_enhanced and r.calls == 1 else "retry passed" if r.llm_enhanced else "fell back"
+                first = (
+                    "passed"
+                    if r.llm_enhanced and r.calls == 1
+                    else "retry passed"
+                    if r.llm_enhanced
+                    else "fell back"
+                )
                 print(f"\n[{name} seed {seed}] {first}: {r.reason[:160]}")
-                print(f"  tokens prompt {r.prompt_tokens} completion {r.completion_tokens} calls {r.calls} "
-                      f"elapsed {r.elapsed_s:.2f} s timings {r.timings}")
+                print(
+                    f"  tokens prompt {r.prompt_tokens} completion {r.completion_tokens} calls {r.calls} "
+                    f"elapsed {r.elapsed_s:.2f} s timings {r.timings}"
+                )
                 for i, draft in enumerate(r.drafts):
                     print(f"  draft {i + 1}: {draft}")
 
@@ -60,15 +73,23 @@ def main(argv: list[str] | None = None) -> int:
     per_call = [r.elapsed_s / r.calls for _, _, r in results if r.calls]
     print("\n== totals ==")
     print(f"summaries {len(results)}, model calls {calls}, drafts {len(drafts)}")
-    print(f"llm_enhanced {passed}/{len(results)} ({100 * passed / len(results):.0f}%), "
-          f"first draft passed {first_pass}/{len(results)}; drafts passing {passed}/{len(drafts)}")
-    print(f"prompt tokens per call {sum(r.prompt_tokens for _, _, r in results) / max(calls, 1):.0f}, "
-          f"completion tokens per call {sum(r.completion_tokens for _, _, r in results) / max(calls, 1):.0f}")
+    print(
+        f"llm_enhanced {passed}/{len(results)} ({100 * passed / len(results):.0f}%), "
+        f"first draft passed {first_pass}/{len(results)}; drafts passing {passed}/{len(drafts)}"
+    )
+    print(
+        f"prompt tokens per call {sum(r.prompt_tokens for _, _, r in results) / max(calls, 1):.0f}, "
+        f"completion tokens per call {sum(r.completion_tokens for _, _, r in results) / max(calls, 1):.0f}"
+    )
     if gen_ms and pre_ms:
-        print(f"prompt evaluation {pre_n / (pre_ms / 1000):.0f} tok/s ({pre_n} tokens not reused from the cache), "
-              f"generation {gen_n / (gen_ms / 1000):.1f} tok/s ({gen_n} tokens)")
+        print(
+            f"prompt evaluation {pre_n / (pre_ms / 1000):.0f} tok/s ({pre_n} tokens not reused from the cache), "
+            f"generation {gen_n / (gen_ms / 1000):.1f} tok/s ({gen_n} tokens)"
+        )
     if per_call:
-        print(f"seconds per model call: median {statistics.median(per_call):.2f}, max {max(per_call):.2f}")
+        print(
+            f"seconds per model call: median {statistics.median(per_call):.2f}, max {max(per_call):.2f}"
+        )
     summarizer.close()
     return 0
 

@@ -4,6 +4,7 @@ Two to four sentences: who and how it went overall, the measured signals, the
 dominant expression, and what a reviewer must check (alerts, verification).
 Every number it writes comes from ``SummaryFacts.numbers()``.
 """
+
 from __future__ import annotations
 
 from .facts import ALERT_SEVERITY, METRIC_WORDS, SummaryFacts
@@ -66,7 +67,9 @@ def _opening(f: SummaryFacts) -> str:
         role = f" with {f.company}"
     else:
         role = ""
-    n, unit = (f.duration_minutes, "minute") if f.duration_minutes else (round(f.duration_s), "second")
+    n, unit = (
+        (f.duration_minutes, "minute") if f.duration_minutes else (round(f.duration_s), "second")
+    )
     # "an 8-second", "an 11-minute", "an 18-minute": the article follows the spoken number
     length = f"{'an' if str(n).startswith('8') or n in (11, 18) else 'a'} {n}-{unit}"
     answered = ""

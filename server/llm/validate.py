@@ -4,6 +4,7 @@
 checks are cheap, lexical and conservative: a sentence the model wrote is thrown
 away on any doubt, because the template can always say it instead.
 """
+
 from __future__ import annotations
 
 import re
@@ -68,36 +69,154 @@ EMOTION_LEXICON = {
 _NUMBER_WORDS = {
     w: i
     for i, w in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
-        "fifteen sixteen seventeen eighteen nineteen".split()
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+        ]
     )
 }
 _TIMES = {"once": 1, "twice": 2, "thrice": 3}
-_TENS = {w: 10 * (i + 2) for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split())}
+_TENS = {
+    w: 10 * (i + 2)
+    for i, w in enumerate(
+        ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+    )
+}
 # The word after a number says what it counts; see SummaryFacts.numbers_by_unit.
 _UNIT_WORDS = {
-    "%": "percent", "percent": "percent", "per": "percent", "percentage": "percent", "out": "percent",
-    "points": "percent", "point": "percent",
-    "minute": "minutes", "minutes": "minutes", "second": "seconds", "seconds": "seconds",
-    "alert": "alerts", "alerts": "alerts", "critical": "alerts", "warning": "alerts", "warnings": "alerts",
-    "frame": "frames", "frames": "frames", "question": "questions", "questions": "questions",
-    "mismatch": "mismatches", "mismatches": "mismatches", "times": "alerts",
-    "hour": "never", "hours": "never", "day": "never", "days": "never", "week": "never", "weeks": "never",
-    "month": "never", "months": "never", "year": "never", "years": "never",
+    "%": "percent",
+    "percent": "percent",
+    "per": "percent",
+    "percentage": "percent",
+    "out": "percent",
+    "points": "percent",
+    "point": "percent",
+    "minute": "minutes",
+    "minutes": "minutes",
+    "second": "seconds",
+    "seconds": "seconds",
+    "alert": "alerts",
+    "alerts": "alerts",
+    "critical": "alerts",
+    "warning": "alerts",
+    "warnings": "alerts",
+    "frame": "frames",
+    "frames": "frames",
+    "question": "questions",
+    "questions": "questions",
+    "mismatch": "mismatches",
+    "mismatches": "mismatches",
+    "times": "alerts",
+    "hour": "never",
+    "hours": "never",
+    "day": "never",
+    "days": "never",
+    "week": "never",
+    "weeks": "never",
+    "month": "never",
+    "months": "never",
+    "year": "never",
+    "years": "never",
     # Nothing counts people or faces: "two other people" is a guess.
-    "people": "never", "persons": "never", "faces": "never", "individuals": "never",
+    "people": "never",
+    "persons": "never",
+    "faces": "never",
+    "individuals": "never",
 }
 _AFTER_NUMBER = re.compile(r"\s*(%)|[\s-]*([a-z]+)")
 
 # Words a summary may capitalise mid-sentence without them being names from the facts.
 _PRODUCT_WORDS = {
-    "candidate", "interview", "video", "overall", "score", "eye", "contact", "posture", "engagement",
-    "confidence", "facial", "expressions", "expression", "head", "stability", "gestures", "face",
-    "verification", "alert", "alerts", "proctoring", "session", "critical", "warning", "the", "and",
+    "candidate",
+    "interview",
+    "video",
+    "overall",
+    "score",
+    "eye",
+    "contact",
+    "posture",
+    "engagement",
+    "confidence",
+    "facial",
+    "expressions",
+    "expression",
+    "head",
+    "stability",
+    "gestures",
+    "face",
+    "verification",
+    "alert",
+    "alerts",
+    "proctoring",
+    "session",
+    "critical",
+    "warning",
+    "the",
+    "and",
 }
 _STOPWORDS = set(
-    "the a an and or of to in on at for with by from was were is are be been has had have that this "
-    "which who as it its their they them there while but not no throughout during over than".split()
+    [
+        "the",
+        "a",
+        "an",
+        "and",
+        "or",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "for",
+        "with",
+        "by",
+        "from",
+        "was",
+        "were",
+        "is",
+        "are",
+        "be",
+        "been",
+        "has",
+        "had",
+        "have",
+        "that",
+        "this",
+        "which",
+        "who",
+        "as",
+        "it",
+        "its",
+        "their",
+        "they",
+        "them",
+        "there",
+        "while",
+        "but",
+        "not",
+        "no",
+        "throughout",
+        "during",
+        "over",
+        "than",
+    ]
 )
 
 
@@ -122,7 +241,11 @@ def _spelled_numbers(lower: str) -> list[tuple[int, str]]:
     found, i = [], 0
     while i < len(tokens):
         tok = tokens[i]
-        if tok in _TENS or tok in _NUMBER_WORDS or (tok == "hundred" and i > 0 and tokens[i - 1] in ("a", "one")):
+        if (
+            tok in _TENS
+            or tok in _NUMBER_WORDS
+            or (tok == "hundred" and i > 0 and tokens[i - 1] in ("a", "one"))
+        ):
             value = 0
             while i < len(tokens):
                 t = tokens[i]
@@ -139,7 +262,9 @@ def _spelled_numbers(lower: str) -> list[tuple[int, str]]:
             if following == ["out", "of"]:
                 found.append((value, "percent"))
             else:
-                unit = next((_UNIT_WORDS[t] for t in following if t != "out" and t in _UNIT_WORDS), None)
+                unit = next(
+                    (_UNIT_WORDS[t] for t in following if t != "out" and t in _UNIT_WORDS), None
+                )
                 if unit:
                     found.append((value, unit))
             continue
@@ -177,7 +302,9 @@ def _check_numbers(text: str, lower: str, facts: SummaryFacts) -> list[str]:
             if value != 100:
                 problems.append(f"gives a scale of {m.group(0)}; scores are out of 100")
         elif not _allowed_number(value, by_unit[unit or "bare"]):
-            problems.append(f"number {m.group(0)} is not among the facts' {unit or 'scores and counts'}")
+            problems.append(
+                f"number {m.group(0)} is not among the facts' {unit or 'scores and counts'}"
+            )
     for value, unit in _spelled_numbers(lower):
         if not _allowed_number(float(value), by_unit[unit]):
             problems.append(f"spelled-out number {value} is not among the facts' {unit}")
@@ -241,9 +368,15 @@ def _check_emotions(lower: str, facts: SummaryFacts, facts_lower: str) -> list[s
         if emotion == dominant:
             continue
         m = re.search(pattern, lower)
-        if m and not re.search(pattern, facts_lower) and not _NEGATOR.search(_clause_before(lower, m.start())):
+        if (
+            m
+            and not re.search(pattern, facts_lower)
+            and not _NEGATOR.search(_clause_before(lower, m.start()))
+        ):
             shown = dominant.lower() or "not measured"
-            problems.append(f"describes the candidate as {m.group(0)!r}; the dominant expression was {shown}")
+            problems.append(
+                f"describes the candidate as {m.group(0)!r}; the dominant expression was {shown}"
+            )
     return problems
 
 
@@ -273,14 +406,20 @@ def _check_language(text: str, facts: SummaryFacts) -> list[str]:
             word, n = content.most_common(1)[0]
             if n / len(lower_words) > 0.2 and n >= 4:
                 problems.append(f"repeats {word!r} {n} times")
-    names = Counter(w for w in words if w[0].isupper() and w.lower() in fact_words and w.lower() not in _STOPWORDS)
+    names = Counter(
+        w
+        for w in words
+        if w[0].isupper() and w.lower() in fact_words and w.lower() not in _STOPWORDS
+    )
     if names and names.most_common(1)[0][1] > 2:
-        problems.append(f"repeats {names.most_common(1)[0][0]!r} {names.most_common(1)[0][1]} times")
-    for a, b in zip(lower_words, lower_words[1:]):
+        problems.append(
+            f"repeats {names.most_common(1)[0][0]!r} {names.most_common(1)[0][1]} times"
+        )
+    for a, b in zip(lower_words, lower_words[1:], strict=False):
         if a == b:
             problems.append(f"repeats {a!r}")
             break
-    trigrams = Counter(zip(lower_words, lower_words[1:], lower_words[2:]))
+    trigrams = Counter(zip(lower_words, lower_words[1:], lower_words[2:], strict=False))
     if trigrams and trigrams.most_common(1)[0][1] >= 3:
         problems.append(f"repeats the phrase {' '.join(trigrams.most_common(1)[0][0])!r}")
     sentences = [s.strip().lower() for s in _SENTENCE_END.split(text) if s.strip()]
@@ -312,15 +451,96 @@ _METRIC_MENTIONS = {
 }
 # Finite verbs of the summary vocabulary: a sentence without one is a fragment.
 _VERBS = set(
-    """was were is are had has have did does do showed shows completed earned maintained maintains kept
-    remained held displayed demonstrated achieved reached received led followed noted observed appeared
-    raised recorded detected flagged indicates suggests reflects needs could should would may might can
-    averaged scored matched answered looked looks stayed""".split()
+    [
+        "was",
+        "were",
+        "is",
+        "are",
+        "had",
+        "has",
+        "have",
+        "did",
+        "does",
+        "do",
+        "showed",
+        "shows",
+        "completed",
+        "earned",
+        "maintained",
+        "maintains",
+        "kept",
+        "remained",
+        "held",
+        "displayed",
+        "demonstrated",
+        "achieved",
+        "reached",
+        "received",
+        "led",
+        "followed",
+        "noted",
+        "observed",
+        "appeared",
+        "raised",
+        "recorded",
+        "detected",
+        "flagged",
+        "indicates",
+        "suggests",
+        "reflects",
+        "needs",
+        "could",
+        "should",
+        "would",
+        "may",
+        "might",
+        "can",
+        "averaged",
+        "scored",
+        "matched",
+        "answered",
+        "looked",
+        "looks",
+        "stayed",
+    ]
 )
 # Words a sentence cannot end on.
 _DANGLING = set(
-    "the a an of to and or with for in on at by only that which be been not than as from its their is was "
-    "were are while but into per very".split()
+    [
+        "the",
+        "a",
+        "an",
+        "of",
+        "to",
+        "and",
+        "or",
+        "with",
+        "for",
+        "in",
+        "on",
+        "at",
+        "by",
+        "only",
+        "that",
+        "which",
+        "be",
+        "been",
+        "not",
+        "than",
+        "as",
+        "from",
+        "its",
+        "their",
+        "is",
+        "was",
+        "were",
+        "are",
+        "while",
+        "but",
+        "into",
+        "per",
+        "very",
+    ]
 )
 # Judgement words and the values they need: (pattern, lowest allowed, highest allowed).
 _JUDGEMENTS = (
@@ -337,7 +557,8 @@ _ANCHORS = re.compile(
     "|".join(_METRIC_MENTIONS.values())
     + r"|\b(alerts?|critical|warnings?|mismatch(es)?|phones?|suspicious|looking away|looked away|out of view|"
     r"verification|verified|matched|minutes?|seconds?|questions?|signals?|expression)\b"
-    + r"|" + "|".join(EMOTION_LEXICON.values())
+    + r"|"
+    + "|".join(EMOTION_LEXICON.values())
 )
 
 
@@ -355,18 +576,30 @@ def _check_content(text: str, lower: str, facts: SummaryFacts) -> list[str]:
             problems.append(f"a sentence has no verb: {sentence[:60]!r}")
         superlative = _TOP.search(sentence) or _BOTTOM.search(sentence)
         if superlative and not re.search(_METRIC_ANY + r"|\bsignals?\b", sentence):
-            problems.append(f"says {superlative.group(0)!r} of something that is not a measured signal")
+            problems.append(
+                f"says {superlative.group(0)!r} of something that is not a measured signal"
+            )
         if words[-1] in _DANGLING and re.search(r"[a-z]\.?$", sentence):
             problems.append(f"a sentence stops mid-phrase: {sentence[-40:]!r}")
     if not re.search(rf"(?<![\d.]){facts.overall_score}(?![\d.]\d)", lower):
         problems.append(f"does not state the overall video score ({facts.overall_score})")
-    critical = [k for k, n in facts.alert_counts.items() if n and k in ("multiple_faces", "face_mismatch")]
-    if critical and not any(_mentions(ALERT_MENTIONS[k], lower)[0] for k in critical) and "critical" not in lower:
+    critical = [
+        k for k, n in facts.alert_counts.items() if n and k in ("multiple_faces", "face_mismatch")
+    ]
+    if (
+        critical
+        and not any(_mentions(ALERT_MENTIONS[k], lower)[0] for k in critical)
+        and "critical" not in lower
+    ):
         problems.append("leaves out the critical alerts")
     values = {**facts.metrics(), "overall_score": facts.overall_score}
     measured = facts.metrics()
     for chunk in re.split(r"[.,;:()]|\b(?:and|while|but|whereas|although)\b", lower):
-        named = [k for k, pattern in _METRIC_MENTIONS.items() if k in values and re.search(pattern, chunk)]
+        named = [
+            k
+            for k, pattern in _METRIC_MENTIONS.items()
+            if k in values and re.search(pattern, chunk)
+        ]
         if len(named) != 1 or (named[0] == "engagement" and "low engagement" in chunk):
             continue
         key, value = named[0], values[named[0]]

@@ -5,6 +5,7 @@ the candidate are accounted for by the ``no_face_detected`` alert, not by draggi
 every score towards 0.  ``emotion_distribution`` is the share of those frames (percent,
 integers) by dominant emotion: the three most frequent by name, the rest as ``OTHER``.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -25,7 +26,9 @@ def face_frames(results: list[dict]) -> list[dict]:
 
 def average_scores(results: list[dict], signals: list[dict]) -> dict[str, int | None]:
     """Mean of each 0-100 score over frames with a face (None when no such frame)."""
-    with_face = [(r, s or {}) for r, s in zip(results, signals) if r and r.get("face_detected")]
+    with_face = [
+        (r, s or {}) for r, s in zip(results, signals, strict=False) if r and r.get("face_detected")
+    ]
     out: dict[str, int | None] = {}
     for key in LIVE_KEYS:
         m = _mean([r["metrics"][key] for r, _ in with_face])
@@ -55,7 +58,9 @@ def emotion_summary(results: list[dict]) -> dict[str, float]:
     frames = face_frames(results)
     if not frames:
         return {k: 0.0 for k in EMOTIONS}
-    return {k: round(sum(r["emotions"].get(k, 0.0) for r in frames) / len(frames), 1) for k in EMOTIONS}
+    return {
+        k: round(sum(r["emotions"].get(k, 0.0) for r in frames) / len(frames), 1) for k in EMOTIONS
+    }
 
 
 def dominant_emotion(results: list[dict]) -> str | None:
@@ -80,8 +85,16 @@ def verification_summary(verifications: list, enabled: bool, registered: bool) -
     }
 
 
-def live_metrics(session_id: str, frames_received: int, frames_analyzed: int, duration: float, active: bool,
-                 results: list[dict], signals: list[dict], alert_count: int) -> dict:
+def live_metrics(
+    session_id: str,
+    frames_received: int,
+    frames_analyzed: int,
+    duration: float,
+    active: bool,
+    results: list[dict],
+    signals: list[dict],
+    alert_count: int,
+) -> dict:
     avg = average_scores(results, signals)
     return {
         "session_id": session_id,

@@ -17,6 +17,7 @@ Re-arm policy (docs/alerts.md):
   scheduled) neither advances nor clears that rule.
 Object rules keep one episode per label, so a phone and a book each raise their own alert.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -32,7 +33,12 @@ class Alert:
     frame_number: int | None = None
 
     def as_contract(self) -> dict:
-        out = {"type": self.type, "severity": self.severity, "message": self.message, "timestamp": self.timestamp}
+        out = {
+            "type": self.type,
+            "severity": self.severity,
+            "message": self.message,
+            "timestamp": self.timestamp,
+        }
         out.update(self.extra)
         return out
 
@@ -120,21 +126,49 @@ class AlertEngine:
         def emit(kind: str, severity: str, message: str, **extra):
             out.append(Alert(kind, severity, message, sig.timestamp, extra, sig.frame_number))
 
-        if self._episode("no_face_detected").step(sig.face_count == 0, c.no_face_frames, c.rearm_frames, c.repeat_frames):
+        if self._episode("no_face_detected").step(
+            sig.face_count == 0, c.no_face_frames, c.rearm_frames, c.repeat_frames
+        ):
             emit("no_face_detected", "warning", "No face detected in frame")
-        if self._episode("multiple_faces").step(sig.face_count > 1, 1, c.rearm_frames, c.repeat_frames):
-            emit("multiple_faces", "critical", f"Multiple faces detected ({sig.face_count} faces)", face_count=sig.face_count)
+        if self._episode("multiple_faces").step(
+            sig.face_count > 1, 1, c.rearm_frames, c.repeat_frames
+        ):
+            emit(
+                "multiple_faces",
+                "critical",
+                f"Multiple faces detected ({sig.face_count} faces)",
+                face_count=sig.face_count,
+            )
         looking = sig.looking_away if sig.face_count == 1 else None
-        if self._episode("looking_away").step(looking, c.looking_away_frames, c.rearm_frames, c.repeat_frames):
+        if self._episode("looking_away").step(
+            looking, c.looking_away_frames, c.rearm_frames, c.repeat_frames
+        ):
             emit("looking_away", "warning", "Candidate looking away from camera")
-        if self._episode("face_mismatch").step(sig.mismatch, c.face_mismatch_frames, c.rearm_frames, c.repeat_frames):
-            emit("face_mismatch", "critical", f"Face verification failed {c.face_mismatch_frames} consecutive times")
+        if self._episode("face_mismatch").step(
+            sig.mismatch, c.face_mismatch_frames, c.rearm_frames, c.repeat_frames
+        ):
+            emit(
+                "face_mismatch",
+                "critical",
+                f"Face verification failed {c.face_mismatch_frames} consecutive times",
+            )
         low = None if sig.engagement is None else sig.engagement < c.low_engagement_below
-        if self._episode("low_engagement").step(low, c.low_engagement_frames, c.rearm_frames, c.repeat_frames):
-            emit("low_engagement", "info", "Low engagement detected", engagement=round(sig.engagement or 0.0, 1))
+        if self._episode("low_engagement").step(
+            low, c.low_engagement_frames, c.rearm_frames, c.repeat_frames
+        ):
+            emit(
+                "low_engagement",
+                "info",
+                "Low engagement detected",
+                engagement=round(sig.engagement or 0.0, 1),
+            )
 
         if sig.objects_measured:
-            seen = {o.name: o for o in sig.suspicious_objects if o.confidence > c.suspicious_object_confidence}
+            seen = {
+                o.name: o
+                for o in sig.suspicious_objects
+                if o.confidence > c.suspicious_object_confidence
+            }
             obj_state = self.state.setdefault("suspicious_object", {})
             for name in set(obj_state) | set(seen):
                 ep = _Episode(obj_state.setdefault(name, {}))
@@ -143,11 +177,20 @@ class AlertEngine:
                     extra = {"confidence": round(o.confidence, 1), "object": name}
                     if o.evidence:
                         extra["evidence"] = o.evidence
-                    emit("suspicious_object", "warning", f"Suspicious object detected: {name}", **extra)
+                    emit(
+                        "suspicious_object",
+                        "warning",
+                        f"Suspicious object detected: {name}",
+                        **extra,
+                    )
 
         if sig.text_confidence is not None:
             present = sig.text_confidence > c.text_confidence
             if self._episode("text_detected").step(present, 1, c.rearm_frames, c.repeat_frames):
-                emit("text_detected", "info", "Readable text detected in frame",
-                     confidence=round(sig.text_confidence, 1))
+                emit(
+                    "text_detected",
+                    "info",
+                    "Readable text detected in frame",
+                    confidence=round(sig.text_confidence, 1),
+                )
         return out

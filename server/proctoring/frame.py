@@ -1,4 +1,5 @@
 """One observation -> the contract's frame result, its alerts and the updated session state."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -87,7 +88,11 @@ def analyse_observation(
         },
         "face_verification": match.as_contract() if match is not None else None,
         "pose": (
-            {"pitch": round(mesh.pose.pitch, 1), "roll": round(mesh.pose.roll, 1), "yaw": round(mesh.pose.yaw, 1)}
+            {
+                "pitch": round(mesh.pose.pitch, 1),
+                "roll": round(mesh.pose.roll, 1),
+                "yaw": round(mesh.pose.yaw, 1),
+            }
             if mesh is not None and obs.face_count
             else None
         ),
@@ -101,7 +106,9 @@ def analyse_observation(
         "gaze_offset": scores.gaze_offset,
         "looking_away": scores.looking_away,
         "text_confidence": None if text_conf is None else round(text_conf, 1),
-        "objects": [{"name": o.name, "confidence": o.confidence, "evidence": o.evidence} for o in suspicious],
+        "objects": [
+            {"name": o.name, "confidence": o.confidence, "evidence": o.evidence} for o in suspicious
+        ],
         "timings_ms": obs.timings_ms,
     }
     if match is not None:

@@ -31,6 +31,7 @@ Definitions (also in docs/metrics.md, which is the text a candidate can be shown
 
 All scores are rounded to integers in 0-100.
 """
+
 from __future__ import annotations
 
 import math
@@ -76,7 +77,9 @@ class MetricsTracker:
 
     def __init__(self, state: dict | None = None):
         self.state = state if state is not None else {}
-        self.state.setdefault("baseline_samples", [])  # [[gaze_yaw, gaze_pitch, head_yaw, head_pitch], ...]
+        self.state.setdefault(
+            "baseline_samples", []
+        )  # [[gaze_yaw, gaze_pitch, head_yaw, head_pitch], ...]
         self.state.setdefault("baseline", None)
         self.state.setdefault("history", [])  # recent [yaw, pitch]
         self.state.setdefault("body", None)  # last body measurement and its age
@@ -93,7 +96,9 @@ class MetricsTracker:
         samples.append([round(v, 2) for v in sample])
         if len(samples) >= BASELINE_FRAMES:
             med = [_median([s[i] for s in samples]) for i in range(4)]
-            self.state["baseline"] = [round(clamp(v, -BASELINE_LIMIT, BASELINE_LIMIT), 2) for v in med]
+            self.state["baseline"] = [
+                round(clamp(v, -BASELINE_LIMIT, BASELINE_LIMIT), 2) for v in med
+            ]
             self.state["baseline_samples"] = []
 
     # --- one frame --------------------------------------------------------------------
@@ -108,7 +113,10 @@ class MetricsTracker:
             del hist[:-HISTORY]
         head_stability = None
         if len(hist) >= 2:
-            deltas = [abs(a[0] - b[0]) + abs(a[1] - b[1]) for a, b in zip(hist[1:], hist[:-1])]
+            deltas = [
+                abs(a[0] - b[0]) + abs(a[1] - b[1])
+                for a, b in zip(hist[1:], hist[:-1], strict=False)
+            ]
             head_stability = clamp(100 - 4 * (sum(deltas) / len(deltas) / 2))
 
         # gaze and looking away, relative to the candidate's baseline
@@ -137,19 +145,33 @@ class MetricsTracker:
         # posture: body landmarks when recent, else head roll and framing
         if obs.body is not None:
             self.state["body"] = {
-                "tilt": obs.body.shoulder_tilt_deg, "lean": obs.body.lean_deg,
-                "width": obs.body.shoulder_width, "vis": obs.body.visibility, "age": 0,
+                "tilt": obs.body.shoulder_tilt_deg,
+                "lean": obs.body.lean_deg,
+                "width": obs.body.shoulder_width,
+                "vis": obs.body.visibility,
+                "age": 0,
             }
         elif self.state["body"] is not None:
             self.state["body"]["age"] += 1
         body = self.state["body"]
-        posture = self._posture(obs, body if body is not None and body["age"] <= 5 and body["vis"] >= 0.5 else None)
+        posture = self._posture(
+            obs, body if body is not None and body["age"] <= 5 and body["vis"] >= 0.5 else None
+        )
 
         facial = None
         if emotions:
             e = {k: emotions.get(k, 0.0) for k in EMOTIONS}
-            facial = clamp(100 * (e["HAPPY"] + 0.9 * e["CALM"] + 0.7 * e["SURPRISED"] + 0.5 * e["CONFUSED"]
-                                  + 0.2 * e["SAD"] + 0.1 * (e["ANGRY"] + e["DISGUSTED"] + e["FEAR"])))
+            facial = clamp(
+                100
+                * (
+                    e["HAPPY"]
+                    + 0.9 * e["CALM"]
+                    + 0.7 * e["SURPRISED"]
+                    + 0.5 * e["CONFUSED"]
+                    + 0.2 * e["SAD"]
+                    + 0.1 * (e["ANGRY"] + e["DISGUSTED"] + e["FEAR"])
+                )
+            )
         else:
             e = {k: 0.0 for k in EMOTIONS}
 
@@ -158,7 +180,9 @@ class MetricsTracker:
             confidence = 0.0
         else:
             expressive = 100 * min(1.0, 0.5 + e["HAPPY"] + e["SURPRISED"] + 0.5 * e["CONFUSED"])
-            engagement = clamp(0.6 * eye_contact + 0.2 * 100 * clamp(openness, 0, 1) + 0.2 * expressive)
+            engagement = clamp(
+                0.6 * eye_contact + 0.2 * 100 * clamp(openness, 0, 1) + 0.2 * expressive
+            )
             composure = clamp(100 * (1 - e["FEAR"] - e["SAD"] - 0.5 * e["CONFUSED"]))
             stab = head_stability if head_stability is not None else 100.0
             confidence = clamp(0.35 * eye_contact + 0.25 * stab + 0.2 * posture + 0.2 * composure)
@@ -209,8 +233,12 @@ class MetricsTracker:
         score = 85.0
         face = obs.primary_face
         if face is not None:
-            x1, y1, x2, y2 = (face.bbox[0] / obs.width, face.bbox[1] / obs.height,
-                              face.bbox[2] / obs.width, face.bbox[3] / obs.height)
+            x1, y1, x2, y2 = (
+                face.bbox[0] / obs.width,
+                face.bbox[1] / obs.height,
+                face.bbox[2] / obs.width,
+                face.bbox[3] / obs.height,
+            )
             for h in hands:
                 cx, cy = h.center
                 if x1 <= cx <= x2 and y1 <= cy <= y2:

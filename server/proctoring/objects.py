@@ -16,6 +16,7 @@ the phone score fuses three signals, each reported in ``evidence``:
 A hand at the ear alone gives 45 (below the 70 alert threshold: people touch their
 ears); with a detector score of 0.5 it gives 72.5 and raises the alert.
 """
+
 from __future__ import annotations
 
 from .alerts import DetectedObject
@@ -91,7 +92,10 @@ def _hand_signals(obs: Observation, history: list) -> tuple[float, float]:
     points = [p for p in history if p]
     still = 0.0
     if len(points) >= 3:
-        moved = max(abs(a[0] - b[0]) + abs(a[1] - b[1]) for a, b in zip(points[1:], points[:-1]))
+        moved = max(
+            abs(a[0] - b[0]) + abs(a[1] - b[1])
+            for a, b in zip(points[1:], points[:-1], strict=False)
+        )
         still = 1.0 if moved < 0.05 else 0.0
     return at_ear, still
 
@@ -108,10 +112,17 @@ def suspicious_objects(obs: Observation, state: dict) -> list[DetectedObject]:
     detector = best.get("cell phone", 0.0)
     phone = 1 - (1 - detector) * (1 - EAR_WEIGHT * at_ear) * (1 - LOW_WEIGHT * low_still)
     if phone > 0:
-        evidence = {"detector": round(detector * 100, 1), "hand_at_ear": bool(at_ear),
-                    "hand_low_still": bool(low_still)}
+        evidence = {
+            "detector": round(detector * 100, 1),
+            "hand_at_ear": bool(at_ear),
+            "hand_low_still": bool(low_still),
+        }
         out.append(DetectedObject("Cell Phone", round(phone * 100, 1), evidence))
     for coco, conf in best.items():
         if coco != "cell phone":
-            out.append(DetectedObject(SUSPICIOUS[coco], round(conf * 100, 1), {"detector": round(conf * 100, 1)}))
+            out.append(
+                DetectedObject(
+                    SUSPICIOUS[coco], round(conf * 100, 1), {"detector": round(conf * 100, 1)}
+                )
+            )
     return out

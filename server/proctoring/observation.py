@@ -6,6 +6,7 @@ them by hand.  Coordinates are pixels of the decoded frame; angles are degrees.
 A field that is ``None`` means "not measured on this frame" (model absent, or the
 schedule skipped it), which is different from "measured and empty".
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -22,7 +23,9 @@ class Face:
 
     bbox: tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels
     score: float  # detector confidence 0-1
-    kps: np.ndarray | None = None  # 5x2: right eye, left eye, nose, right mouth, left mouth (image coords)
+    kps: np.ndarray | None = (
+        None  # 5x2: right eye, left eye, nose, right mouth, left mouth (image coords)
+    )
     embedding: np.ndarray | None = None  # L2-normalised identity vector
 
     @property
@@ -70,7 +73,9 @@ class FaceMesh:
 
 @dataclass
 class ObjectDetection:
-    label: str  # COCO name as the detector reports it ("cell phone", "book", "laptop", "person", ...)
+    label: (
+        str  # COCO name as the detector reports it ("cell phone", "book", "laptop", "person", ...)
+    )
     confidence: float  # 0-1
     bbox: tuple[float, float, float, float]
 

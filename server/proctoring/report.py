@@ -20,12 +20,19 @@ The rules (docs/report.md has the same text):
   checked) and the face count; bucket means beyond 600 frames.  ``interview``: the
   candidate and job fields of the start request's ``job_data``.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
 
-from .aggregate import LIVE_KEYS, average_scores, dominant_emotion, emotion_summary, verification_summary
+from .aggregate import (
+    LIVE_KEYS,
+    average_scores,
+    dominant_emotion,
+    emotion_summary,
+    verification_summary,
+)
 from .observation import EMOTIONS
 
 STRENGTH_TEXT = {
@@ -88,19 +95,26 @@ def emotion_timeline(results: list[dict]) -> list[dict]:
     frames = [r for r in results if r and r.get("face_detected") and r.get("dominant_emotion")]
     if len(frames) > MAX_TIMELINE:  # average buckets of consecutive frames
         size = -(-len(frames) // MAX_TIMELINE)
-        buckets = [frames[i:i + size] for i in range(0, len(frames), size)]
+        buckets = [frames[i : i + size] for i in range(0, len(frames), size)]
         out = []
         for b in buckets:
             emo = {k: sum(r["emotions"][k] for r in b) / len(b) for k in EMOTIONS}
             dom = max(emo, key=emo.get)
-            top = dict(sorted(((k, round(v)) for k, v in emo.items() if v >= 5), key=lambda kv: -kv[1]))
+            top = dict(
+                sorted(((k, round(v)) for k, v in emo.items() if v >= 5), key=lambda kv: -kv[1])
+            )
             out.append({"timestamp": b[0]["timestamp"], "dominant_emotion": dom, "emotions": top})
         return out
     return [
         {
             "timestamp": r["timestamp"],
             "dominant_emotion": r["dominant_emotion"],
-            "emotions": dict(sorted(((k, round(v)) for k, v in r["emotions"].items() if v >= 5), key=lambda kv: -kv[1])),
+            "emotions": dict(
+                sorted(
+                    ((k, round(v)) for k, v in r["emotions"].items() if v >= 5),
+                    key=lambda kv: -kv[1],
+                )
+            ),
         }
         for r in frames
     ]
@@ -125,7 +139,7 @@ def metrics_timeline(results: list[dict], threshold: float | None) -> dict:
     size = max(1, -(-len(frames) // MAX_TIMELINE))
     points = []
     for i in range(0, len(frames), size):
-        bucket = frames[i:i + size]
+        bucket = frames[i : i + size]
         with_face = [r for r in bucket if r.get("face_detected")]
         point = {"timestamp": bucket[0]["timestamp"]}
         for key in LIVE_KEYS:
@@ -140,12 +154,17 @@ def metrics_timeline(results: list[dict], threshold: float | None) -> dict:
 
 def interview_details(job: dict) -> dict:
     """The start request's job_data fields a report header shows (text only, bounded)."""
+
     def text(key: str) -> str | None:
         v = job.get(key)
         return (v.strip()[:200] or None) if isinstance(v, str) else None
 
-    return {"candidate_name": text("candidateName"), "job_title": text("jobTitle"), "company": text("company"),
-            "interview_type": text("interviewType")}
+    return {
+        "candidate_name": text("candidateName"),
+        "job_title": text("jobTitle"),
+        "company": text("company"),
+        "interview_type": text("interviewType"),
+    }
 
 
 def compute_report(
@@ -162,23 +181,37 @@ def compute_report(
     alert_types = Counter(a.type for a in alerts)
     severities = Counter(a.severity for a in alerts)
 
-    detailed = {k: avg[k] for k in ("posture", "gestures", "eye_contact", "facial_expressions", "head_stability")}
+    detailed = {
+        k: avg[k]
+        for k in ("posture", "gestures", "eye_contact", "facial_expressions", "head_stability")
+    }
     measured = [v for v in detailed.values() if v is not None]
     body_avg = round(sum(measured) / len(measured)) if measured else None
 
-    core = [avg[k] for k in ("eye_contact", "confidence", "engagement", "posture", "facial_expressions")]
+    core = [
+        avg[k] for k in ("eye_contact", "confidence", "engagement", "posture", "facial_expressions")
+    ]
     core = [v for v in core if v is not None]
     base = sum(core) / len(core) if core else None
-    penalty = 10 * sum(1 for t in CRITICAL if alert_types.get(t)) + 5 * sum(1 for t in WARNING if alert_types.get(t))
+    penalty = 10 * sum(1 for t in CRITICAL if alert_types.get(t)) + 5 * sum(
+        1 for t in WARNING if alert_types.get(t)
+    )
     overall = None if base is None else max(0, round(base - penalty))
 
     ranked = sorted(((k, v) for k, v in avg.items() if v is not None), key=lambda kv: -kv[1])
     strengths = [STRENGTH_TEXT[k] for k, v in ranked if v >= 75][:4]
-    weak = [k for k, v in sorted(((k, v) for k, v in avg.items() if v is not None), key=lambda kv: kv[1]) if v < 60]
-    growth = [GROWTH_TEXT[k] for k in weak] + [ALERT_GROWTH[t] for t in alert_types if t in ALERT_GROWTH]
+    weak = [
+        k
+        for k, v in sorted(((k, v) for k, v in avg.items() if v is not None), key=lambda kv: kv[1])
+        if v < 60
+    ]
+    growth = [GROWTH_TEXT[k] for k in weak] + [
+        ALERT_GROWTH[t] for t in alert_types if t in ALERT_GROWTH
+    ]
     growth = growth[:5]
-    recs = [RECOMMENDATION_TEXT[k] for k in weak] + [ALERT_RECOMMENDATION[t] for t in alert_types
-                                                      if t in ALERT_RECOMMENDATION]
+    recs = [RECOMMENDATION_TEXT[k] for k in weak] + [
+        ALERT_RECOMMENDATION[t] for t in alert_types if t in ALERT_RECOMMENDATION
+    ]
     if not recs and base is not None:
         recs = ["Keep the same camera set-up and lighting for future interviews"]
     recs = list(dict.fromkeys(recs))[:5]
@@ -209,9 +242,12 @@ def compute_report(
             "emotion_summary": emo,
         },
         "body_language_analysis": {
-            "summary": _band(body_avg, "Good body language with an upright posture and steady presence",
-                             "Adequate body language with some room to improve",
-                             "Body language needs attention: posture, framing or eye contact were weak"),
+            "summary": _band(
+                body_avg,
+                "Good body language with an upright posture and steady presence",
+                "Adequate body language with some room to improve",
+                "Body language needs attention: posture, framing or eye contact were weak",
+            ),
             "overallAveragePercentage": body_avg,
             "detailed_scores": detailed,
         },
@@ -221,9 +257,12 @@ def compute_report(
         },
         "overall_behavior_analysis": {
             "overallAveragePercentage": overall,
-            "summary": _band(overall, "Strong interview presence with few integrity concerns",
-                             "Acceptable interview presence with some concerns",
-                             "Weak interview presence or significant integrity concerns"),
+            "summary": _band(
+                overall,
+                "Strong interview presence with few integrity concerns",
+                "Acceptable interview presence with some concerns",
+                "Weak interview presence or significant integrity concerns",
+            ),
         },
         "video_analysis_insights": {
             "positive_indicators": strengths,
@@ -232,7 +271,9 @@ def compute_report(
         },
         "face_verification_summary": ver,
         "emotion_timeline": emotion_timeline(results),
-        "timeline": metrics_timeline(results, verifications[-1].threshold if verifications else None),
+        "timeline": metrics_timeline(
+            results, verifications[-1].threshold if verifications else None
+        ),
         "alert_history": [a.as_contract() for a in alerts],
         "ai_summary": {
             "summary": "",
@@ -265,8 +306,12 @@ def compute_report(
         "overall_score": overall,
         "scores": {k: v for k, v in avg.items()},
         "dominant_emotion": dominant,
-        "verification": {"enabled": True, "registered": registered, "rate": ver["verification_rate"],
-                         "mismatches": ver["total_mismatches"]},
+        "verification": {
+            "enabled": True,
+            "registered": registered,
+            "rate": ver["verification_rate"],
+            "mismatches": ver["total_mismatches"],
+        },
         "alerts_by_type": dict(alert_types),
         "alerts_by_severity": dict(severities),
         "strengths": strengths,

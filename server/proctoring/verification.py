@@ -13,6 +13,7 @@ whose parameters are chosen per embedder family so that ``similarity == threshol
 photos in ``tests/data/`` and writes ``server/proctoring/calibration.json``; see
 ``docs/verification.md`` for the figures.
 """
+
 from __future__ import annotations
 
 import json
@@ -78,8 +79,12 @@ class FaceMatch:
         }
 
 
-def match(registered: np.ndarray, live: np.ndarray, scale: SimilarityScale, threshold: float) -> FaceMatch:
+def match(
+    registered: np.ndarray, live: np.ndarray, scale: SimilarityScale, threshold: float
+) -> FaceMatch:
     cos = cosine(registered, live)
     sim = scale.to_percent(cos, threshold)
     ok = sim >= threshold
-    return FaceMatch(ok, sim, round(cos, 4), "Face verified" if ok else "Different person detected", threshold)
+    return FaceMatch(
+        ok, sim, round(cos, 4), "Face verified" if ok else "Different person detected", threshold
+    )

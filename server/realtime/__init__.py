@@ -3,6 +3,7 @@
 ``install`` wires them into the FastAPI app; the lifespan calls ``start``/``stop``
 around the service; ``asgi`` wraps the app so one server answers REST and Socket.IO.
 """
+
 from __future__ import annotations
 
 import socketio

@@ -12,6 +12,7 @@ NOTIFY payloads are limited to 8,000 bytes: a larger event (a frame result with 
 text regions, say) is left to its own replica, with a warning.  A lost connection is
 retried every ``retry_s``; events raised while it is down reach the local clients only.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -51,7 +52,9 @@ def conninfo_from_url(url: str) -> str:
 
 def encode(origin: str, session_id: str, event: str, payload: dict) -> str | None:
     """The NOTIFY payload, or None when it is over PostgreSQL's limit."""
-    text = json.dumps({"o": origin, "s": session_id, "e": event, "p": payload}, separators=(",", ":"), default=str)
+    text = json.dumps(
+        {"o": origin, "s": session_id, "e": event, "p": payload}, separators=(",", ":"), default=str
+    )
     return text if len(text.encode()) <= MAX_PAYLOAD else None
 
 
@@ -79,8 +82,10 @@ class PgEventBus:
         self._deliver = deliver
         self._loop = asyncio.get_running_loop()
         self._outbox = asyncio.Queue(maxsize=10_000)
-        self._tasks = [asyncio.create_task(self._listen(), name="push-bus-listen"),
-                       asyncio.create_task(self._publish(), name="push-bus-publish")]
+        self._tasks = [
+            asyncio.create_task(self._listen(), name="push-bus-listen"),
+            asyncio.create_task(self._publish(), name="push-bus-publish"),
+        ]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -97,8 +102,12 @@ class PgEventBus:
             return
         text = encode(self.origin, session_id, event, payload)
         if text is None:
-            log.warning("push event %s of session %s is over %d bytes: not sent to other replicas",
-                        event, session_id, MAX_PAYLOAD)
+            log.warning(
+                "push event %s of session %s is over %d bytes: not sent to other replicas",
+                event,
+                session_id,
+                MAX_PAYLOAD,
+            )
             return
         on_loop(self._loop, self._enqueue, text)
 
@@ -114,7 +123,9 @@ class PgEventBus:
         pending: str | None = None
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as conn:
+                async with await psycopg.AsyncConnection.connect(
+                    self.conninfo, autocommit=True
+                ) as conn:
                     while True:
                         pending = pending or await self._outbox.get()
                         await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, pending))
@@ -122,7 +133,9 @@ class PgEventBus:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # database away: keep the event, retry
-                log.warning("push bus: publishing failed (%s); retrying in %.0f s", exc, self.retry_s)
+                log.warning(
+                    "push bus: publishing failed (%s); retrying in %.0f s", exc, self.retry_s
+                )
                 await asyncio.sleep(self.retry_s)
 
     # --- in -----------------------------------------------------------------------------
@@ -131,7 +144,9 @@ class PgEventBus:
 
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as conn:
+                async with await psycopg.AsyncConnection.connect(
+                    self.conninfo, autocommit=True
+                ) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     self.listening.set()
                     async for note in conn.notifies():
@@ -145,6 +160,8 @@ class PgEventBus:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("push bus: listening failed (%s); retrying in %.0f s", exc, self.retry_s)
+                log.warning(
+                    "push bus: listening failed (%s); retrying in %.0f s", exc, self.retry_s
+                )
             self.listening.clear()
             await asyncio.sleep(self.retry_s)

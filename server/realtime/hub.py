@@ -7,6 +7,7 @@ docs/realtime.md); one task delivers them in order to Socket.IO rooms and to pla
 websocket subscribers, so a client sees a frame's ``frame_result`` before the next one.
 Replies to one client (errors, ``joined``) go through the same queue for the same reason.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -41,8 +42,16 @@ class Outgoing:
 
 def frame_summary(session_id: str, result: dict) -> dict:
     """What the dashboard needs of a frame: the REST result less emotions, pose and labels."""
-    keep = ("frame_number", "timestamp", "face_detected", "face_count", "dominant_emotion", "metrics",
-            "face_verification", "alerts")
+    keep = (
+        "frame_number",
+        "timestamp",
+        "face_detected",
+        "face_count",
+        "dominant_emotion",
+        "metrics",
+        "face_verification",
+        "alerts",
+    )
     return {"session_id": session_id, **{k: result.get(k) for k in keep}}
 
 
@@ -50,8 +59,14 @@ def fan_out(session_id: str, event: str, payload: dict) -> list[Outgoing]:
     """Service event -> client events (pure: tests build the payloads by hand)."""
     room = session_room(session_id)
     if event == "frame_result":
-        return [Outgoing((room,), "frame_result", {"success": True, "session_id": session_id, "result": payload}),
-                Outgoing((DASHBOARD,), "frame_summary", frame_summary(session_id, payload))]
+        return [
+            Outgoing(
+                (room,),
+                "frame_result",
+                {"success": True, "session_id": session_id, "result": payload},
+            ),
+            Outgoing((DASHBOARD,), "frame_summary", frame_summary(session_id, payload)),
+        ]
     if event == "alert":
         return [Outgoing((room, DASHBOARD), "alert", {"session_id": session_id, "alert": payload})]
     if event == "session_started":

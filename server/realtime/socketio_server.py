@@ -11,6 +11,7 @@ as the event the server answers with):
 
 Events carry the REST shapes; docs/realtime.md lists them all.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -32,7 +33,9 @@ def _environ_credential(environ: dict, auth) -> str | None:
         for name in ("key", "token"):
             if isinstance(auth.get(name), str) and auth[name]:
                 return auth[name]
-    headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+    headers = {
+        k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")
+    }
     qs = parse_qs(environ.get("QUERY_STRING", ""))
     return credential_from(headers, {k: v[0] for k, v in qs.items() if v})
 
@@ -41,7 +44,9 @@ def _unauthorized() -> ServiceError:
     return ServiceError(MSG_UNAUTHORIZED, status=401)
 
 
-def build_socketio(hub: PushHub, policy: AccessPolicy, max_message_bytes: int) -> socketio.AsyncServer:
+def build_socketio(
+    hub: PushHub, policy: AccessPolicy, max_message_bytes: int
+) -> socketio.AsyncServer:
     sio = socketio.AsyncServer(
         async_mode="asgi",
         # A frame is one message: leave room for the event framing around the REST limit.
@@ -68,17 +73,24 @@ def build_socketio(hub: PushHub, policy: AccessPolicy, max_message_bytes: int) -
         rec = await asyncio.to_thread(hub.service.store.get_session, session_id)
         if rec is None:
             raise SessionNotFound()
-        return {"session_id": rec.id, "status": rec.status, "frames_received": rec.frames_received,
-                "face_registered": rec.face_registered}
+        return {
+            "session_id": rec.id,
+            "status": rec.status,
+            "frames_received": rec.frames_received,
+            "face_registered": rec.face_registered,
+        }
 
     @sio.event
     async def connect(sid, environ, auth=None):
         credential = _environ_credential(environ, auth)
         # Refuse early what can be neither a proctor key nor a candidate token (checked per session later).
-        plausible = bool(credential) and (credential.startswith(TOKEN_PREFIX) or policy.is_proctor_key(credential))
+        plausible = bool(credential) and (
+            credential.startswith(TOKEN_PREFIX) or policy.is_proctor_key(credential)
+        )
         if policy.enabled and not plausible:
             raise socketio.exceptions.ConnectionRefusedError(
-                {"success": False, "error": MSG_UNAUTHORIZED, "status": 401})
+                {"success": False, "error": MSG_UNAUTHORIZED, "status": 401}
+            )
         await sio.save_session(sid, {"credential": credential, "sessions": set()})
 
     @sio.event
@@ -89,7 +101,10 @@ def build_socketio(hub: PushHub, policy: AccessPolicy, max_message_bytes: int) -
     async def join_session(sid, data=None):
         session_id = data.get("session_id") if isinstance(data, dict) else data
         try:
-            if await principal_for(sid, session_id if isinstance(session_id, str) else None) is None:
+            if (
+                await principal_for(sid, session_id if isinstance(session_id, str) else None)
+                is None
+            ):
                 raise _unauthorized()
             info = await check_session(session_id)
         except ServiceError as exc:
@@ -128,8 +143,12 @@ def build_socketio(hub: PushHub, policy: AccessPolicy, max_message_bytes: int) -
             if session_id is None and len(saved["sessions"]) == 1:
                 session_id = next(iter(saved["sessions"]))  # the one session this client joined
             try:
-                if policy.identify(saved.get("credential"), session_id if isinstance(session_id, str) else None) \
-                        is None:
+                if (
+                    policy.identify(
+                        saved.get("credential"), session_id if isinstance(session_id, str) else None
+                    )
+                    is None
+                ):
                     raise _unauthorized()
                 if isinstance(session_id, str) and session_id not in saved["sessions"]:
                     # The result goes to the session's room: the sender joins it to hear back.

@@ -6,6 +6,7 @@ Content-Security-Policy of ``default-src 'none'`` makes the browser refuse anyth
 else.  Every string from the report is escaped: candidate names and job data are
 user input, and so is anything an alert message repeats.
 """
+
 from __future__ import annotations
 
 import html
@@ -64,7 +65,9 @@ class Plot:
             y = _f(self.y(v))
             out.append(f'<line class="grid" x1="{PAD_L}" x2="{W - PAD_R}" y1="{y}" y2="{y}"/>')
             if y_labels:
-                out.append(f'<text class="tick" x="{PAD_L - 6}" y="{y}" text-anchor="end" dy="3.5">{v:g}</text>')
+                out.append(
+                    f'<text class="tick" x="{PAD_L - 6}" y="{y}" text-anchor="end" dy="3.5">{v:g}</text>'
+                )
         return "".join(out) + self.time_axis()
 
     def time_axis(self) -> str:
@@ -72,9 +75,15 @@ class Plot:
         out = [f'<line class="axis" x1="{PAD_L}" x2="{W - PAD_R}" y1="{base}" y2="{base}"/>']
         for t in S.nice_ticks(self.end):
             x = self.x(t)
-            anchor = "end" if x > W - PAD_R - 24 else "middle"  # the last label stays inside the chart
-            out.append(f'<line class="axis" x1="{_f(x)}" x2="{_f(x)}" y1="{base}" y2="{base + 4}"/>')
-            out.append(f'<text class="tick" x="{_f(x)}" y="{base + 16}" text-anchor="{anchor}">{S.clock(t)}</text>')
+            anchor = (
+                "end" if x > W - PAD_R - 24 else "middle"
+            )  # the last label stays inside the chart
+            out.append(
+                f'<line class="axis" x1="{_f(x)}" x2="{_f(x)}" y1="{base}" y2="{base + 4}"/>'
+            )
+            out.append(
+                f'<text class="tick" x="{_f(x)}" y="{base + 16}" text-anchor="{anchor}">{S.clock(t)}</text>'
+            )
         return "".join(out)
 
     def line(self, pts: list[S.Point]) -> str:
@@ -100,18 +109,24 @@ class Plot:
 
 
 def _svg(kind: str, height: int, label: str, body: str) -> str:
-    return (f'<svg class="chart" data-chart="{kind}" viewBox="0 0 {W} {height}" role="img" '
-            f'aria-label="{e(label)}" preserveAspectRatio="xMidYMid meet">{body}</svg>')
+    return (
+        f'<svg class="chart" data-chart="{kind}" viewBox="0 0 {W} {height}" role="img" '
+        f'aria-label="{e(label)}" preserveAspectRatio="xMidYMid meet">{body}</svg>'
+    )
 
 
 def _legend(items: list[tuple[str, str]], extra: str = "") -> str:
-    cells = "".join(f'<span><i style="background:{color}"></i>{e(name)}</span>' for name, color in items)
+    cells = "".join(
+        f'<span><i style="background:{color}"></i>{e(name)}</span>' for name, color in items
+    )
     return f'<div class="legend">{cells}{extra}</div>'
 
 
 def _empty(plot: Plot, message: str) -> str:
-    return (f'<text class="empty" x="{W / 2}" y="{_f((plot.height - PAD_B + PAD_T) / 2)}" '
-            f'text-anchor="middle">{e(message)}</text>')
+    return (
+        f'<text class="empty" x="{W / 2}" y="{_f((plot.height - PAD_B + PAD_T) / 2)}" '
+        f'text-anchor="middle">{e(message)}</text>'
+    )
 
 
 def metrics_chart(report: dict, end: float) -> str:
@@ -121,8 +136,10 @@ def metrics_chart(report: dict, end: float) -> str:
         cls = "noface" if n == 0 else "multiface"
         what = "no face" if n == 0 else f"{n} faces"
         x0, x1 = plot.x(t0), plot.x(t1)
-        body.append(f'<rect class="{cls}" x="{_f(x0)}" y="{PAD_T}" width="{_f(max(2.0, x1 - x0))}" '
-                    f'height="{plot.height - PAD_T - PAD_B}"><title>{S.clock(t0)}–{S.clock(t1)}: {what}</title></rect>')
+        body.append(
+            f'<rect class="{cls}" x="{_f(x0)}" y="{PAD_T}" width="{_f(max(2.0, x1 - x0))}" '
+            f'height="{plot.height - PAD_T - PAD_B}"><title>{S.clock(t0)}–{S.clock(t1)}: {what}</title></rect>'
+        )
     drawn = 0
     for key, pts in S.metric_series(report).items():
         d = plot.line(pts)
@@ -130,20 +147,34 @@ def metrics_chart(report: dict, end: float) -> str:
             continue
         drawn += 1
         color = S.METRIC_COLORS[key]
-        body.append(f'<path class="series" data-series="{key}" d="{d}" stroke="{color}">'
-                    f'<title>{S.METRIC_LABELS[key]}</title></path>')
+        body.append(
+            f'<path class="series" data-series="{key}" d="{d}" stroke="{color}">'
+            f"<title>{S.METRIC_LABELS[key]}</title></path>"
+        )
         if len(pts) <= 60:
             for t, v in pts:
                 if v is not None:
-                    body.append(f'<circle cx="{_f(plot.x(t))}" cy="{_f(plot.y(v))}" r="3" fill="{color}">'
-                                f'<title>{S.METRIC_LABELS[key]} {v:.0f} at {S.clock(t)}</title></circle>')
+                    body.append(
+                        f'<circle cx="{_f(plot.x(t))}" cy="{_f(plot.y(v))}" r="3" fill="{color}">'
+                        f"<title>{S.METRIC_LABELS[key]} {v:.0f} at {S.clock(t)}</title></circle>"
+                    )
     if not drawn:
         body.append(_empty(plot, "No frame with a face was analysed"))
-    legend = _legend([(S.METRIC_LABELS[k], S.METRIC_COLORS[k]) for k in S.METRICS],
-                     '<span><i class="sw noface"></i>no face</span><span><i class="sw multiface"></i>several faces</span>')
-    return _figure("Live metrics over time", "0–100 per analysed frame; gaps are frames without a face.",
-                   _svg("metrics", plot.height, "Eye contact, confidence, engagement and posture over time",
-                        "".join(body)), legend)
+    legend = _legend(
+        [(S.METRIC_LABELS[k], S.METRIC_COLORS[k]) for k in S.METRICS],
+        '<span><i class="sw noface"></i>no face</span><span><i class="sw multiface"></i>several faces</span>',
+    )
+    return _figure(
+        "Live metrics over time",
+        "0–100 per analysed frame; gaps are frames without a face.",
+        _svg(
+            "metrics",
+            plot.height,
+            "Eye contact, confidence, engagement and posture over time",
+            "".join(body),
+        ),
+        legend,
+    )
 
 
 def similarity_chart(report: dict, end: float) -> str:
@@ -154,30 +185,56 @@ def similarity_chart(report: dict, end: float) -> str:
     measured = [(t, v) for t, v in pts if v is not None]
     if threshold is not None:
         y = _f(plot.y(threshold))
-        body.append(f'<rect class="below" x="{PAD_L}" y="{y}" width="{W - PAD_L - PAD_R}" '
-                    f'height="{_f(plot.y(0) - plot.y(threshold))}"/>')
-        body.append(f'<line class="threshold" x1="{PAD_L}" x2="{W - PAD_R}" y1="{y}" y2="{y}">'
-                    f'<title>Match threshold {threshold:g}</title></line>')
-        body.append(f'<text class="thlabel" x="{W - PAD_R - 4}" y="{y}" dy="-5" text-anchor="end">'
-                    f'threshold {threshold:g}</text>')
+        body.append(
+            f'<rect class="below" x="{PAD_L}" y="{y}" width="{W - PAD_L - PAD_R}" '
+            f'height="{_f(plot.y(0) - plot.y(threshold))}"/>'
+        )
+        body.append(
+            f'<line class="threshold" x1="{PAD_L}" x2="{W - PAD_R}" y1="{y}" y2="{y}">'
+            f"<title>Match threshold {threshold:g}</title></line>"
+        )
+        body.append(
+            f'<text class="thlabel" x="{W - PAD_R - 4}" y="{y}" dy="-5" text-anchor="end">'
+            f"threshold {threshold:g}</text>"
+        )
     if measured:
-        body.append(f'<path class="series" data-series="similarity" d="{plot.line(pts)}" stroke="#0f172a">'
-                    f'<title>Similarity to the registered face</title></path>')
+        body.append(
+            f'<path class="series" data-series="similarity" d="{plot.line(pts)}" stroke="#0f172a">'
+            f"<title>Similarity to the registered face</title></path>"
+        )
         if len(measured) <= 120:
             for t, v in measured:
                 ok = threshold is None or v >= threshold
-                body.append(f'<circle cx="{_f(plot.x(t))}" cy="{_f(plot.y(v))}" r="3.5" '
-                            f'fill="{"#16a34a" if ok else "#dc2626"}"><title>{v:.1f} at {S.clock(t)}: '
-                            f'{"match" if ok else "mismatch"}</title></circle>')
+                body.append(
+                    f'<circle cx="{_f(plot.x(t))}" cy="{_f(plot.y(v))}" r="3.5" '
+                    f'fill="{"#16a34a" if ok else "#dc2626"}"><title>{v:.1f} at {S.clock(t)}: '
+                    f"{'match' if ok else 'mismatch'}</title></circle>"
+                )
     else:
         registered = (report.get("face_verification_summary") or {}).get("registered")
-        body.append(_empty(plot, "No frame was checked against the registered face" if registered
-                           else "No face registered: identity was not checked"))
-    legend = _legend([("Similarity", "#0f172a"), ("match", "#16a34a"), ("mismatch", "#dc2626")],
-                     '<span><i class="sw dash"></i>threshold</span>')
-    return _figure("Identity verification over time", "Similarity (0–100) of each checked frame to the registered face.",
-                   _svg("similarity", plot.height, "Verification similarity over time with the threshold line",
-                        "".join(body)), legend)
+        body.append(
+            _empty(
+                plot,
+                "No frame was checked against the registered face"
+                if registered
+                else "No face registered: identity was not checked",
+            )
+        )
+    legend = _legend(
+        [("Similarity", "#0f172a"), ("match", "#16a34a"), ("mismatch", "#dc2626")],
+        '<span><i class="sw dash"></i>threshold</span>',
+    )
+    return _figure(
+        "Identity verification over time",
+        "Similarity (0–100) of each checked frame to the registered face.",
+        _svg(
+            "similarity",
+            plot.height,
+            "Verification similarity over time with the threshold line",
+            "".join(body),
+        ),
+        legend,
+    )
 
 
 def emotion_chart(report: dict, end: float) -> str:
@@ -192,25 +249,36 @@ def emotion_chart(report: dict, end: float) -> str:
         for k in EMOTIONS:
             if sh[k] > 0:
                 y0, y1 = plot.y(base), plot.y(base + sh[k])
-                body.append(f'<path class="area" data-series="{k}" fill="{S.EMOTION_COLORS[k]}" '
-                            f'd="M{_f(x - 6)} {_f(y0)}H{_f(x + 6)}V{_f(y1)}H{_f(x - 6)}Z"><title>{k.title()} '
-                            f'{sh[k]:.0f}%</title></path>')
+                body.append(
+                    f'<path class="area" data-series="{k}" fill="{S.EMOTION_COLORS[k]}" '
+                    f'd="M{_f(x - 6)} {_f(y0)}H{_f(x + 6)}V{_f(y1)}H{_f(x - 6)}Z"><title>{k.title()} '
+                    f"{sh[k]:.0f}%</title></path>"
+                )
                 base += sh[k]
     else:
         lower = [0.0] * len(shares)
         xs = [plot.x(t) for t, _ in shares]
         for k in EMOTIONS:
-            upper = [lo + sh[k] for lo, (_, sh) in zip(lower, shares)]
-            if max(u - lo for u, lo in zip(upper, lower)) > 0:
-                top = "L".join(f"{_f(x)} {_f(plot.y(u))}" for x, u in zip(xs, upper))
-                bottom = "L".join(f"{_f(x)} {_f(plot.y(lo))}" for x, lo in reversed(list(zip(xs, lower))))
-                mean = sum(u - lo for u, lo in zip(upper, lower)) / len(shares)
-                body.append(f'<path class="area" data-series="{k}" fill="{S.EMOTION_COLORS[k]}" '
-                            f'd="M{top}L{bottom}Z"><title>{k.title()}: {mean:.0f}% on average</title></path>')
+            upper = [lo + sh[k] for lo, (_, sh) in zip(lower, shares, strict=False)]
+            if max(u - lo for u, lo in zip(upper, lower, strict=False)) > 0:
+                top = "L".join(f"{_f(x)} {_f(plot.y(u))}" for x, u in zip(xs, upper, strict=False))
+                bottom = "L".join(
+                    f"{_f(x)} {_f(plot.y(lo))}"
+                    for x, lo in reversed(list(zip(xs, lower, strict=False)))
+                )
+                mean = sum(u - lo for u, lo in zip(upper, lower, strict=False)) / len(shares)
+                body.append(
+                    f'<path class="area" data-series="{k}" fill="{S.EMOTION_COLORS[k]}" '
+                    f'd="M{top}L{bottom}Z"><title>{k.title()}: {mean:.0f}% on average</title></path>'
+                )
             lower = upper
     legend = _legend([(k.title(), S.EMOTION_COLORS[k]) for k in EMOTIONS])
-    return _figure("Emotions over time", "Share of each emotion in the frames with a face (stacked to 100%).",
-                   _svg("emotions", plot.height, "Emotion timeline", "".join(body)), legend)
+    return _figure(
+        "Emotions over time",
+        "Share of each emotion in the frames with a face (stacked to 100%).",
+        _svg("emotions", plot.height, "Emotion timeline", "".join(body)),
+        legend,
+    )
 
 
 def alert_chart(report: dict, end: float) -> str:
@@ -223,27 +291,40 @@ def alert_chart(report: dict, end: float) -> str:
     for i, kind in enumerate(rows):
         y = PAD_T + row_h * i + row_h / 2
         body.append(f'<line class="grid" x1="{PAD_L}" x2="{W - PAD_R}" y1="{_f(y)}" y2="{_f(y)}"/>')
-        body.append(f'<text class="rowlabel" x="{PAD_L + 4}" y="{_f(y)}" dy="-6">'
-                    f'{e(S.ALERT_LABELS.get(kind, kind.replace("_", " ")))}</text>')
+        body.append(
+            f'<text class="rowlabel" x="{PAD_L + 4}" y="{_f(y)}" dy="-6">'
+            f"{e(S.ALERT_LABELS.get(kind, kind.replace('_', ' ')))}</text>"
+        )
     for m in marks:
         y = PAD_T + row_h * rows.index(m.type) + row_h / 2
         x = plot.x(m.timestamp)
         color = S.SEVERITY_COLORS[m.severity]
         # a diamond for critical, a circle otherwise: readable without colour
-        shape = (f'<path class="mark" d="M{_f(x)} {_f(y - 7)}l7 7l-7 7l-7 -7Z" fill="{color}">' if m.severity == "critical"
-                 else f'<circle class="mark" cx="{_f(x)}" cy="{_f(y)}" r="5.5" fill="{color}">')
+        shape = (
+            f'<path class="mark" d="M{_f(x)} {_f(y - 7)}l7 7l-7 7l-7 -7Z" fill="{color}">'
+            if m.severity == "critical"
+            else f'<circle class="mark" cx="{_f(x)}" cy="{_f(y)}" r="5.5" fill="{color}">'
+        )
         tag = "path" if m.severity == "critical" else "circle"
-        body.append(f'{shape}<title>{S.clock(m.timestamp)} {e(m.severity)}: {e(m.message)}</title></{tag}>')
+        body.append(
+            f"{shape}<title>{S.clock(m.timestamp)} {e(m.severity)}: {e(m.message)}</title></{tag}>"
+        )
     if not marks:
         body.append(_empty(plot, "No alert was raised"))
     legend = _legend([(s, c) for s, c in S.SEVERITY_COLORS.items()])
-    return _figure("Alerts over time", "One mark per alert, by type; colour gives the severity.",
-                   _svg("alerts", height, "Alerts on a timeline coloured by severity", "".join(body)), legend)
+    return _figure(
+        "Alerts over time",
+        "One mark per alert, by type; colour gives the severity.",
+        _svg("alerts", height, "Alerts on a timeline coloured by severity", "".join(body)),
+        legend,
+    )
 
 
 def _figure(title: str, note: str, svg: str, legend: str) -> str:
-    return (f'<figure class="card chartcard"><figcaption><h3>{e(title)}</h3><p class="note">{e(note)}</p>'
-            f'</figcaption>{svg}{legend}</figure>')
+    return (
+        f'<figure class="card chartcard"><figcaption><h3>{e(title)}</h3><p class="note">{e(note)}</p>'
+        f"</figcaption>{svg}{legend}</figure>"
+    )
 
 
 def score_ring(score) -> str:
@@ -252,30 +333,47 @@ def score_ring(score) -> str:
     c = 2 * math.pi * r
     dash = 0.0 if v is None else c * min(max(v, 0.0), 100.0) / 100
     label = "—" if v is None else f"{v:.0f}"
-    return (f'<svg class="ring {band_class(score)}" viewBox="0 0 128 128" role="img" aria-label="Overall score {label}">'
-            f'<circle cx="64" cy="64" r="{r}" class="track"/>'
-            f'<circle cx="64" cy="64" r="{r}" class="value" stroke-dasharray="{dash:.1f} {c:.1f}" '
-            f'transform="rotate(-90 64 64)"/>'
-            f'<text x="64" y="64" dy="9" text-anchor="middle" class="big">{label}</text>'
-            f'<text x="64" y="86" text-anchor="middle" class="small">of 100</text></svg>')
+    return (
+        f'<svg class="ring {band_class(score)}" viewBox="0 0 128 128" role="img" aria-label="Overall score {label}">'
+        f'<circle cx="64" cy="64" r="{r}" class="track"/>'
+        f'<circle cx="64" cy="64" r="{r}" class="value" stroke-dasharray="{dash:.1f} {c:.1f}" '
+        f'transform="rotate(-90 64 64)"/>'
+        f'<text x="64" y="64" dy="9" text-anchor="middle" class="big">{label}</text>'
+        f'<text x="64" y="86" text-anchor="middle" class="small">of 100</text></svg>'
+    )
 
 
 def score_bars(report: dict) -> str:
     ba = report.get("behavioral_analysis") or {}
     detailed = (report.get("body_language_analysis") or {}).get("detailed_scores") or {}
-    rows = [("Eye contact", ba.get("eye_contact")), ("Confidence", ba.get("confidence")),
-            ("Engagement", ba.get("engagement")), ("Posture", ba.get("posture")),
-            ("Facial expressions", ba.get("facial_expressions")), ("Head stability", detailed.get("head_stability")),
-            ("Gestures", ba.get("gestures")), ("Voice tone", ba.get("voice_tone"))]
+    rows = [
+        ("Eye contact", ba.get("eye_contact")),
+        ("Confidence", ba.get("confidence")),
+        ("Engagement", ba.get("engagement")),
+        ("Posture", ba.get("posture")),
+        ("Facial expressions", ba.get("facial_expressions")),
+        ("Head stability", detailed.get("head_stability")),
+        ("Gestures", ba.get("gestures")),
+        ("Voice tone", ba.get("voice_tone")),
+    ]
     out = []
     for name, v in rows:
         n = S._num(v)
         width = 0 if n is None else min(max(n, 0), 100)
-        value = num(v) if n is not None else ('<span class="na" title="No audio is analysed">n/a</span>'
-                                              if name == "Voice tone" else "n/a")
-        out.append(f'<div class="bar"><span class="name">{e(name)}</span><span class="track">'
-                   f'<span class="fill {band_class(v)}" style="width:{width:.0f}%"></span></span>'
-                   f'<span class="val">{value}</span></div>')
+        value = (
+            num(v)
+            if n is not None
+            else (
+                '<span class="na" title="No audio is analysed">n/a</span>'
+                if name == "Voice tone"
+                else "n/a"
+            )
+        )
+        out.append(
+            f'<div class="bar"><span class="name">{e(name)}</span><span class="track">'
+            f'<span class="fill {band_class(v)}" style="width:{width:.0f}%"></span></span>'
+            f'<span class="val">{value}</span></div>'
+        )
     return "".join(out)
 
 
@@ -285,11 +383,18 @@ def emotion_bar(report: dict) -> str:
     total = sum(vals.values())
     if total <= 0:
         return '<p class="note">No emotion was measured.</p>'
-    segs = "".join(f'<span style="width:{100 * v / total:.2f}%;background:{S.EMOTION_COLORS[k]}" '
-                   f'title="{k.title()} {v:.1f}%"></span>' for k, v in vals.items() if v > 0)
+    segs = "".join(
+        f'<span style="width:{100 * v / total:.2f}%;background:{S.EMOTION_COLORS[k]}" '
+        f'title="{k.title()} {v:.1f}%"></span>'
+        for k, v in vals.items()
+        if v > 0
+    )
     ranked = sorted(vals.items(), key=lambda kv: -kv[1])
-    legend = "".join(f'<span><i style="background:{S.EMOTION_COLORS[k]}"></i>{k.title()} {v:.1f}%</span>'
-                     for k, v in ranked if v > 0)
+    legend = "".join(
+        f'<span><i style="background:{S.EMOTION_COLORS[k]}"></i>{k.title()} {v:.1f}%</span>'
+        for k, v in ranked
+        if v > 0
+    )
     return f'<div class="stack">{segs}</div><div class="legend">{legend}</div>'
 
 
@@ -303,17 +408,32 @@ def _list(items, empty: str) -> str:
 def verification_block(report: dict) -> str:
     v = report.get("face_verification_summary") or {}
     if not v.get("registered"):
-        return ('<p class="note">No face was registered for this session, so identity was not checked '
-                'during the interview.</p>')
+        return (
+            '<p class="note">No face was registered for this session, so identity was not checked '
+            "during the interview.</p>"
+        )
     rate_cls = band_class(v.get("verification_rate"))
     cells = [
-        ("Verification rate", f'<b class="{rate_cls}">{num(v.get("verification_rate"), "%", 1)}</b>'),
-        ("Checks", f'{num(v.get("successful_verifications"))} of {num(v.get("total_verifications"))} matched'),
+        (
+            "Verification rate",
+            f'<b class="{rate_cls}">{num(v.get("verification_rate"), "%", 1)}</b>',
+        ),
+        (
+            "Checks",
+            f"{num(v.get('successful_verifications'))} of {num(v.get('total_verifications'))} matched",
+        ),
         ("Mismatches", num(v.get("total_mismatches"))),
         ("Similarity avg", num(v.get("average_similarity"), "", 1)),
-        ("Similarity range", f'{num(v.get("min_similarity"), "", 1)} – {num(v.get("max_similarity"), "", 1)}'),
+        (
+            "Similarity range",
+            f"{num(v.get('min_similarity'), '', 1)} – {num(v.get('max_similarity'), '', 1)}",
+        ),
     ]
-    return '<dl class="kv">' + "".join(f"<div><dt>{e(k)}</dt><dd>{val}</dd></div>" for k, val in cells) + "</dl>"
+    return (
+        '<dl class="kv">'
+        + "".join(f"<div><dt>{e(k)}</dt><dd>{val}</dd></div>" for k, val in cells)
+        + "</dl>"
+    )
 
 
 def alert_table(report: dict) -> str:
@@ -325,11 +445,15 @@ def alert_table(report: dict) -> str:
         sev = a.get("severity") if a.get("severity") in S.SEVERITY_COLORS else "info"
         t = S._num(a.get("timestamp"))
         kind = str(a.get("type") or "")
-        rows.append(f'<tr><td class="t">{S.clock(t) if t is not None else "—"}</td>'
-                    f'<td><span class="chip {sev}">{e(sev)}</span></td>'
-                    f'<td>{e(S.ALERT_LABELS.get(kind, kind))}</td><td>{e(a.get("message"))}</td></tr>')
-    return ('<table class="alerts"><thead><tr><th>Time</th><th>Severity</th><th>Type</th><th>Message</th></tr>'
-            '</thead><tbody>' + "".join(rows) + "</tbody></table>")
+        rows.append(
+            f'<tr><td class="t">{S.clock(t) if t is not None else "—"}</td>'
+            f'<td><span class="chip {sev}">{e(sev)}</span></td>'
+            f"<td>{e(S.ALERT_LABELS.get(kind, kind))}</td><td>{e(a.get('message'))}</td></tr>"
+        )
+    return (
+        '<table class="alerts"><thead><tr><th>Time</th><th>Severity</th><th>Type</th><th>Message</th></tr>'
+        "</thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )
 
 
 def severity_chips(report: dict) -> str:
@@ -338,8 +462,10 @@ def severity_chips(report: dict) -> str:
         counts[m.severity] = counts.get(m.severity, 0) + 1
     if not counts:
         return '<span class="chip ok">no alerts</span>'
-    return " ".join(f'<span class="chip {s}">{counts[s]} {e(s)}</span>'
-                    for s in sorted(counts, key=lambda s: S.SEVERITY_ORDER.get(s, 3)))
+    return " ".join(
+        f'<span class="chip {s}">{counts[s]} {e(s)}</span>'
+        for s in sorted(counts, key=lambda s: S.SEVERITY_ORDER.get(s, 3))
+    )
 
 
 CSS = """
@@ -421,7 +547,14 @@ section h2.section{font-size:13px;text-transform:uppercase;letter-spacing:.07em;
 
 def render_report_html(report: dict) -> str:
     r = S.ReportParts.of(report)
-    summary, ai, meta, insights, overall, end = r.summary, r.ai, r.meta, r.insights, r.overall, r.end
+    summary, ai, meta, insights, overall, end = (
+        r.summary,
+        r.ai,
+        r.meta,
+        r.insights,
+        r.overall,
+        r.end,
+    )
     body_lang, culture, tokens, ver = r.body_language, r.cultural_fit, r.tokens, r.verification
     candidate, score = r.candidate, r.score
     job = " · ".join(e(v) for v in r.job_parts)
@@ -473,15 +606,28 @@ def render_report_html(report: dict) -> str:
 
     lists = f"""
 <div class="grid3">
-  <section class="card strengths"><h3>Strengths</h3>{_list(ai.get("keyStrengths") or insights.get("positive_indicators"),
-                                                          "No score reached the strength band (75).")}</section>
-  <section class="card growth"><h3>Areas of growth</h3>{_list(ai.get("areasOfGrowth") or insights.get("areas_for_improvement"),
-                                                              "Nothing stood out.")}</section>
-  <section class="card recs"><h3>Recommendations</h3>{_list(insights.get("recommendations"), "None.")}</section>
+  <section class="card strengths"><h3>Strengths</h3>{
+        _list(
+            ai.get("keyStrengths") or insights.get("positive_indicators"),
+            "No score reached the strength band (75).",
+        )
+    }</section>
+  <section class="card growth"><h3>Areas of growth</h3>{
+        _list(
+            ai.get("areasOfGrowth") or insights.get("areas_for_improvement"), "Nothing stood out."
+        )
+    }</section>
+  <section class="card recs"><h3>Recommendations</h3>{
+        _list(insights.get("recommendations"), "None.")
+    }</section>
 </div>"""
 
-    charts = (metrics_chart(report, end) + similarity_chart(report, end) + emotion_chart(report, end)
-              + alert_chart(report, end))
+    charts = (
+        metrics_chart(report, end)
+        + similarity_chart(report, end)
+        + emotion_chart(report, end)
+        + alert_chart(report, end)
+    )
 
     details = f"""
 <section class="card chartcard"><h3>Face verification</h3>{verification_block(report)}</section>
@@ -489,10 +635,12 @@ def render_report_html(report: dict) -> str:
 <section class="card chartcard"><h3>Alerts ({num(summary.get("total_alerts"))})</h3>{alert_table(report)}</section>"""
 
     model = meta.get("llm_model")
-    footer = (f'<footer>Generated by proctor from the stored report. Summary source: {e(meta.get("summary_source") or ("llm" if meta.get("llm_enhanced") else "template"))}'
-              f'{" · model " + e(model) if model else ""} · provider {e(meta.get("llm_provider"))}'
-              f' · tokens {num(tokens.get("total_tokens_consumed"))}. Times on the charts are minutes:seconds'
-              f' from the session start.</footer>')
+    footer = (
+        f"<footer>Generated by proctor from the stored report. Summary source: {e(meta.get('summary_source') or ('llm' if meta.get('llm_enhanced') else 'template'))}"
+        f"{' · model ' + e(model) if model else ''} · provider {e(meta.get('llm_provider'))}"
+        f" · tokens {num(tokens.get('total_tokens_consumed'))}. Times on the charts are minutes:seconds"
+        f" from the session start.</footer>"
+    )
 
     title = f"Proctoring report: {candidate}"
     return f"""<!DOCTYPE html>

@@ -4,6 +4,7 @@ Same numbers and the same four time charts as the HTML view, as simple vector
 drawings.  Text uses DejaVu Sans when the machine has it (any script a candidate's
 name is written in); otherwise the PDF core font, with characters it lacks replaced.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -99,7 +100,9 @@ class ReportPDF(FPDF):
         self.font(9)
         for item in items:
             self.set_x(MARGIN + 2)
-            self.multi_cell(CONTENT_W - 2, 4.4, self.txt(f"- {item}"), new_x="LMARGIN", new_y="NEXT")
+            self.multi_cell(
+                CONTENT_W - 2, 4.4, self.txt(f"- {item}"), new_x="LMARGIN", new_y="NEXT"
+            )
 
     # --- charts ----------------------------------------------------------------------------
     def chart_box(self, title: str, height: float, end: float, y_ticks=(0, 50, 100)):
@@ -165,7 +168,15 @@ def render_report_pdf(report: dict) -> bytes:
     pdf.set_creator("proctor")
     pdf.add_page()
     r = S.ReportParts.of(report)
-    summary, ai, meta, insights, overall, ver, end = r.summary, r.ai, r.meta, r.insights, r.overall, r.verification, r.end
+    summary, ai, meta, insights, overall, ver, end = (
+        r.summary,
+        r.ai,
+        r.meta,
+        r.insights,
+        r.overall,
+        r.verification,
+        r.end,
+    )
 
     # header
     pdf.font(8, color="#64748b")
@@ -175,10 +186,13 @@ def render_report_pdf(report: dict) -> bytes:
     job = " - ".join(r.job_parts)
     if job:
         pdf.para(job, 10, "#334155")
-    pdf.para(f"Started {_when(summary.get('start_time'))}  |  Ended {_when(summary.get('end_time'))}  |  "
-             f"Duration {S.clock(S._num(summary.get('duration_seconds')) or 0)}  |  "
-             f"Frames {_fmt(summary.get('frames_analyzed'))} analysed of {_fmt(summary.get('total_frames_received'))}",
-             8.5, "#475569")
+    pdf.para(
+        f"Started {_when(summary.get('start_time'))}  |  Ended {_when(summary.get('end_time'))}  |  "
+        f"Duration {S.clock(S._num(summary.get('duration_seconds')) or 0)}  |  "
+        f"Frames {_fmt(summary.get('frames_analyzed'))} analysed of {_fmt(summary.get('total_frames_received'))}",
+        8.5,
+        "#475569",
+    )
     pdf.para(f"Session {report.get('session_id') or '-'}", 7.5, "#64748b")
 
     # score line
@@ -193,11 +207,15 @@ def render_report_pdf(report: dict) -> bytes:
     pdf.set_xy(MARGIN, y0 + 11)
     pdf.font(7, color="#ffffff")
     pdf.cell(30, 4, "overall of 100", align="C")
-    minis = [("Body language", _fmt(r.body_language.get("overallAveragePercentage"), "%")),
-             ("Identity verified", _fmt(ver.get("verification_rate"), "%", 1) if ver.get("registered") else "-"),
-             ("Alerts", _fmt(summary.get("total_alerts"))),
-             ("Cultural fit", _fmt(r.cultural_fit.get("overallAveragePercentage"), "%",
-                                   none="n/a"))]
+    minis = [
+        ("Body language", _fmt(r.body_language.get("overallAveragePercentage"), "%")),
+        (
+            "Identity verified",
+            _fmt(ver.get("verification_rate"), "%", 1) if ver.get("registered") else "-",
+        ),
+        ("Alerts", _fmt(summary.get("total_alerts"))),
+        ("Cultural fit", _fmt(r.cultural_fit.get("overallAveragePercentage"), "%", none="n/a")),
+    ]
     for i, (name, value) in enumerate(minis):
         x = MARGIN + 34 + i * 37
         pdf.set_fill_color(*_rgb("#f1f5f9"))
@@ -218,10 +236,16 @@ def render_report_pdf(report: dict) -> bytes:
     pdf.heading("Scores (session means over frames with a face)")
     ba = report.get("behavioral_analysis") or {}
     detailed = (report.get("body_language_analysis") or {}).get("detailed_scores") or {}
-    rows = [("Eye contact", ba.get("eye_contact")), ("Confidence", ba.get("confidence")),
-            ("Engagement", ba.get("engagement")), ("Posture", ba.get("posture")),
-            ("Facial expressions", ba.get("facial_expressions")), ("Head stability", detailed.get("head_stability")),
-            ("Gestures", ba.get("gestures")), ("Voice tone (no audio)", ba.get("voice_tone"))]
+    rows = [
+        ("Eye contact", ba.get("eye_contact")),
+        ("Confidence", ba.get("confidence")),
+        ("Engagement", ba.get("engagement")),
+        ("Posture", ba.get("posture")),
+        ("Facial expressions", ba.get("facial_expressions")),
+        ("Head stability", detailed.get("head_stability")),
+        ("Gestures", ba.get("gestures")),
+        ("Voice tone (no audio)", ba.get("voice_tone")),
+    ]
     for name, v in rows:
         y = pdf.get_y()
         pdf.font(8.5, color="#334155")
@@ -236,24 +260,32 @@ def render_report_pdf(report: dict) -> bytes:
         pdf.text(MARGIN + 164, y + 3, _fmt(v, none="n/a"))
         pdf.set_y(y + 5)
 
-    for title, items, empty in (("Strengths", ai.get("keyStrengths"), "No score reached the strength band (75)."),
-                                ("Areas of growth", ai.get("areasOfGrowth"), "Nothing stood out."),
-                                ("Recommendations", insights.get("recommendations"), "None.")):
+    for title, items, empty in (
+        ("Strengths", ai.get("keyStrengths"), "No score reached the strength band (75)."),
+        ("Areas of growth", ai.get("areasOfGrowth"), "Nothing stood out."),
+        ("Recommendations", insights.get("recommendations"), "None."),
+    ):
         pdf.heading(title)
         pdf.bullets(items, empty)
 
     # charts
     pdf.add_page()
-    x, y, top, bottom = pdf.chart_box("Live metrics over time (0-100; gaps: no face)", 42, end, (0, 25, 50, 75, 100))
+    x, y, top, bottom = pdf.chart_box(
+        "Live metrics over time (0-100; gaps: no face)", 42, end, (0, 25, 50, 75, 100)
+    )
     for t0, t1, n in S.face_count_spans(report, end):
         pdf.set_fill_color(*_rgb("#e2e8f0" if n == 0 else "#fee2e2"))
         pdf.rect(x(t0), top, max(0.4, x(t1) - x(t0)), bottom - top, style="F")
     for key, pts in S.metric_series(report).items():
         pdf.polyline_runs(pts, x, y, S.METRIC_COLORS[key])
-    pdf.legend([(S.METRIC_LABELS[k], S.METRIC_COLORS[k]) for k in S.METRICS]
-               + [("no face", "#e2e8f0"), ("several faces", "#fecaca")])
+    pdf.legend(
+        [(S.METRIC_LABELS[k], S.METRIC_COLORS[k]) for k in S.METRICS]
+        + [("no face", "#e2e8f0"), ("several faces", "#fecaca")]
+    )
 
-    x, y, top, bottom = pdf.chart_box("Identity verification: similarity to the registered face", 34, end)
+    x, y, top, bottom = pdf.chart_box(
+        "Identity verification: similarity to the registered face", 34, end
+    )
     threshold = S.verification_threshold(report)
     if threshold is not None:
         pdf.set_draw_color(*_rgb("#dc2626"))
@@ -262,18 +294,29 @@ def render_report_pdf(report: dict) -> bytes:
             pdf.set_dash_pattern(dash=1.5, gap=1)
             pdf.line(x(0), y(threshold), x(end), y(threshold))
     pdf.polyline_runs(S.similarity_series(report), x, y, "#0f172a")
-    pdf.legend([("similarity", "#0f172a"), (f"threshold {threshold:g}" if threshold is not None
-                                            else "no face registered", "#dc2626")])
+    pdf.legend(
+        [
+            ("similarity", "#0f172a"),
+            (
+                f"threshold {threshold:g}" if threshold is not None else "no face registered",
+                "#dc2626",
+            ),
+        ]
+    )
 
-    x, y, top, bottom = pdf.chart_box("Emotions over time (share of each emotion, stacked to 100%)", 36, end)
+    x, y, top, bottom = pdf.chart_box(
+        "Emotions over time (share of each emotion, stacked to 100%)", 36, end
+    )
     shares = S.emotion_shares(report)
     if len(shares) >= 2:
         lower = [0.0] * len(shares)
         for k in EMOTIONS:
-            upper = [lo + sh[k] for lo, (_, sh) in zip(lower, shares)]
-            if max(u - lo for u, lo in zip(upper, lower)) > 0:
-                poly = [(x(t), y(u)) for (t, _), u in zip(shares, upper)]
-                poly += [(x(t), y(lo)) for (t, _), lo in reversed(list(zip(shares, lower)))]
+            upper = [lo + sh[k] for lo, (_, sh) in zip(lower, shares, strict=False)]
+            if max(u - lo for u, lo in zip(upper, lower, strict=False)) > 0:
+                poly = [(x(t), y(u)) for (t, _), u in zip(shares, upper, strict=False)]
+                poly += [
+                    (x(t), y(lo)) for (t, _), lo in reversed(list(zip(shares, lower, strict=False)))
+                ]
                 pdf.set_fill_color(*_rgb(S.EMOTION_COLORS[k]))
                 pdf.polygon(poly, style="F")
             lower = upper
@@ -288,8 +331,9 @@ def render_report_pdf(report: dict) -> bytes:
 
     marks = S.alert_marks(report)
     rows = S.alert_rows(marks)
-    x, y, top, bottom = pdf.chart_box("Alerts over time (by type; colour = severity)", 5 * max(1, len(rows)) + 4,
-                                      end, ())
+    x, y, top, bottom = pdf.chart_box(
+        "Alerts over time (by type; colour = severity)", 5 * max(1, len(rows)) + 4, end, ()
+    )
     for i, kind in enumerate(rows):
         ry = top + 4 + 5 * i
         pdf.set_draw_color(*_rgb("#e2e8f0"))
@@ -304,11 +348,14 @@ def render_report_pdf(report: dict) -> bytes:
     # verification and alert table
     pdf.heading("Face verification")
     if ver.get("registered"):
-        pdf.para(f"Verification rate {_fmt(ver.get('verification_rate'), '%', 1)}: "
-                 f"{_fmt(ver.get('successful_verifications'))} of {_fmt(ver.get('total_verifications'))} checks matched, "
-                 f"{_fmt(ver.get('total_mismatches'))} mismatches. Similarity average "
-                 f"{_fmt(ver.get('average_similarity'), '', 1)}, range {_fmt(ver.get('min_similarity'), '', 1)} to "
-                 f"{_fmt(ver.get('max_similarity'), '', 1)}.", 9)
+        pdf.para(
+            f"Verification rate {_fmt(ver.get('verification_rate'), '%', 1)}: "
+            f"{_fmt(ver.get('successful_verifications'))} of {_fmt(ver.get('total_verifications'))} checks matched, "
+            f"{_fmt(ver.get('total_mismatches'))} mismatches. Similarity average "
+            f"{_fmt(ver.get('average_similarity'), '', 1)}, range {_fmt(ver.get('min_similarity'), '', 1)} to "
+            f"{_fmt(ver.get('max_similarity'), '', 1)}.",
+            9,
+        )
     else:
         pdf.para("No face was registered for this session, so identity was not checked.", 9)
 
@@ -328,13 +375,25 @@ def render_report_pdf(report: dict) -> bytes:
         pdf.circle(MARGIN + 13, yy + 2.1, 0.9, style="F")
         pdf.text(MARGIN + 16, yy + 3, pdf.txt(sev))
         pdf.set_xy(MARGIN + 34, yy)
-        pdf.multi_cell(CONTENT_W - 34, 4, pdf.txt(f"{S.ALERT_LABELS.get(str(a.get('type')), a.get('type'))}: "
-                                                  f"{a.get('message') or ''}"), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(
+            CONTENT_W - 34,
+            4,
+            pdf.txt(
+                f"{S.ALERT_LABELS.get(str(a.get('type')), a.get('type'))}: {a.get('message') or ''}"
+            ),
+            new_x="LMARGIN",
+            new_y="NEXT",
+        )
     if len(alerts) > MAX_ALERT_ROWS:
-        pdf.para(f"... and {len(alerts) - MAX_ALERT_ROWS} more (see the JSON report).", 8, "#64748b")
+        pdf.para(
+            f"... and {len(alerts) - MAX_ALERT_ROWS} more (see the JSON report).", 8, "#64748b"
+        )
 
     pdf.ln(2)
-    pdf.para(f"Summary source: {meta.get('summary_source') or ('llm' if meta.get('llm_enhanced') else 'template')}"
-             f"; provider {meta.get('llm_provider')}. Times are minutes:seconds from the session start.", 7.5,
-             "#64748b")
+    pdf.para(
+        f"Summary source: {meta.get('summary_source') or ('llm' if meta.get('llm_enhanced') else 'template')}"
+        f"; provider {meta.get('llm_provider')}. Times are minutes:seconds from the session start.",
+        7.5,
+        "#64748b",
+    )
     return bytes(pdf.output())

@@ -5,6 +5,7 @@ the same charts: ``timeline`` (live metrics, similarity, face count per analysed
 frame), ``emotion_timeline`` and ``alert_history``.  Times are seconds since the
 session started.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,18 +15,37 @@ from dataclasses import dataclass
 from ..proctoring.observation import EMOTIONS
 
 METRICS = ("eye_contact", "confidence", "engagement", "posture")
-METRIC_LABELS = {"eye_contact": "Eye contact", "confidence": "Confidence", "engagement": "Engagement",
-                 "posture": "Posture"}
-METRIC_COLORS = {"eye_contact": "#2563eb", "confidence": "#7c3aed", "engagement": "#059669", "posture": "#ea580c"}
+METRIC_LABELS = {
+    "eye_contact": "Eye contact",
+    "confidence": "Confidence",
+    "engagement": "Engagement",
+    "posture": "Posture",
+}
+METRIC_COLORS = {
+    "eye_contact": "#2563eb",
+    "confidence": "#7c3aed",
+    "engagement": "#059669",
+    "posture": "#ea580c",
+}
 EMOTION_COLORS = {
-    "HAPPY": "#22c55e", "CALM": "#14b8a6", "CONFUSED": "#a855f7", "SURPRISED": "#eab308",
-    "SAD": "#3b82f6", "ANGRY": "#ef4444", "DISGUSTED": "#a16207", "FEAR": "#64748b",
+    "HAPPY": "#22c55e",
+    "CALM": "#14b8a6",
+    "CONFUSED": "#a855f7",
+    "SURPRISED": "#eab308",
+    "SAD": "#3b82f6",
+    "ANGRY": "#ef4444",
+    "DISGUSTED": "#a16207",
+    "FEAR": "#64748b",
 }
 SEVERITY_COLORS = {"critical": "#dc2626", "warning": "#f59e0b", "info": "#3b82f6"}
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 ALERT_LABELS = {
-    "no_face_detected": "No face", "multiple_faces": "Multiple faces", "looking_away": "Looking away",
-    "face_mismatch": "Face mismatch", "low_engagement": "Low engagement", "suspicious_object": "Suspicious object",
+    "no_face_detected": "No face",
+    "multiple_faces": "Multiple faces",
+    "looking_away": "Looking away",
+    "face_mismatch": "Face mismatch",
+    "low_engagement": "Low engagement",
+    "suspicious_object": "Suspicious object",
     "text_detected": "Text in view",
 }
 
@@ -48,7 +68,11 @@ def _num(v) -> float | None:
 
 def timeline_points(report: dict) -> list[dict]:
     tl = report.get("timeline")
-    return [p for p in (tl or {}).get("points", []) if isinstance(p, dict) and _num(p.get("timestamp")) is not None]
+    return [
+        p
+        for p in (tl or {}).get("points", [])
+        if isinstance(p, dict) and _num(p.get("timestamp")) is not None
+    ]
 
 
 @dataclass(frozen=True)
@@ -68,14 +92,23 @@ class ReportParts:
     end: float  # right end of every time axis
 
     @classmethod
-    def of(cls, report: dict) -> "ReportParts":
+    def of(cls, report: dict) -> ReportParts:
         def part(key: str) -> dict:
             return report.get(key) or {}
 
-        return cls(part("session_summary"), part("interview"), part("ai_summary"), part("analysis_metadata"),
-                   part("video_analysis_insights"), part("overall_behavior_analysis"),
-                   part("body_language_analysis"), part("cultural_fit_analysis"), part("face_verification_summary"),
-                   part("token_consumption"), time_domain(report))
+        return cls(
+            part("session_summary"),
+            part("interview"),
+            part("ai_summary"),
+            part("analysis_metadata"),
+            part("video_analysis_insights"),
+            part("overall_behavior_analysis"),
+            part("body_language_analysis"),
+            part("cultural_fit_analysis"),
+            part("face_verification_summary"),
+            part("token_consumption"),
+            time_domain(report),
+        )
 
     @property
     def candidate(self) -> str:
@@ -84,8 +117,15 @@ class ReportParts:
     @property
     def job_parts(self) -> list[str]:
         """Job title, company and interview type, those given."""
-        return [v for v in (self.interview.get("job_title"), self.interview.get("company"),
-                            self.interview.get("interview_type")) if v]
+        return [
+            v
+            for v in (
+                self.interview.get("job_title"),
+                self.interview.get("company"),
+                self.interview.get("interview_type"),
+            )
+            if v
+        ]
 
     @property
     def score(self):
@@ -97,7 +137,11 @@ def time_domain(report: dict) -> float:
     """Right end of every time axis: the session's duration or the last event, at least 1 s."""
     ends = [_num((report.get("session_summary") or {}).get("duration_seconds")) or 0.0]
     ends += [float(p["timestamp"]) for p in timeline_points(report)]
-    ends += [t for t in (_num(e.get("timestamp")) for e in report.get("emotion_timeline") or []) if t is not None]
+    ends += [
+        t
+        for t in (_num(e.get("timestamp")) for e in report.get("emotion_timeline") or [])
+        if t is not None
+    ]
     ends += [m.timestamp for m in alert_marks(report)]
     return max(1.0, max(ends))
 

@@ -1,4 +1,5 @@
 """Errors a use case raises; the API turns each into ``{"success": false, "error": ...}``."""
+
 from __future__ import annotations
 
 

@@ -12,9 +12,11 @@
 - A synchronous request is a job it waits for, so it queues like the others and a
   restart during it leaves a resumable job instead of nothing.
 """
+
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -45,7 +47,9 @@ log = logging.getLogger(__name__)
 
 PROGRESS_EVERY_S = 1.0
 POLL_S = 5.0  # also picks up jobs queued by another replica on a shared database
-MSG_INTERRUPTED_RESTART = "The server stopped while this job was running; resume it with POST /api/jobs/{id}/resume"
+MSG_INTERRUPTED_RESTART = (
+    "The server stopped while this job was running; resume it with POST /api/jobs/{id}/resume"
+)
 
 
 class JobNotFound(ServiceError):
@@ -61,7 +65,9 @@ class VideoJobs:
         self.store = service.store
         self.settings = settings
         self.analysis = VideoAnalysis(service)
-        self.concurrency = max(0, settings.video_jobs_concurrency if concurrency is None else concurrency)
+        self.concurrency = max(
+            0, settings.video_jobs_concurrency if concurrency is None else concurrency
+        )
         self._tasks: dict[str, asyncio.Task] = {}
         self._events: dict[str, asyncio.Event] = {}
         self._wake = asyncio.Event()
@@ -73,10 +79,14 @@ class VideoJobs:
         if self.concurrency == 0:  # this replica takes requests; another one runs the jobs
             return
         self.interrupted_at_start = await asyncio.to_thread(
-            self.store.interrupt_running_jobs, utcnow(), MSG_INTERRUPTED_RESTART)
+            self.store.interrupt_running_jobs, utcnow(), MSG_INTERRUPTED_RESTART
+        )
         if self.interrupted_at_start:
-            log.warning("%d video job(s) were interrupted by a restart: %s", len(self.interrupted_at_start),
-                        ", ".join(self.interrupted_at_start))
+            log.warning(
+                "%d video job(s) were interrupted by a restart: %s",
+                len(self.interrupted_at_start),
+                ", ".join(self.interrupted_at_start),
+            )
         self._dispatcher = asyncio.create_task(self._dispatch(), name="video-jobs")
 
     async def close(self) -> None:
@@ -85,7 +95,9 @@ class VideoJobs:
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, *([self._dispatcher] if self._dispatcher else []), return_exceptions=True)
+        await asyncio.gather(
+            *tasks, *([self._dispatcher] if self._dispatcher else []), return_exceptions=True
+        )
 
     async def _dispatch(self) -> None:
         while True:
@@ -95,15 +107,15 @@ class VideoJobs:
                     job = await asyncio.to_thread(self.store.claim_next_job, utcnow())
                     if job is None:
                         break
-                    self._tasks[job.id] = asyncio.create_task(self._run(job), name=f"video-job-{job.id}")
+                    self._tasks[job.id] = asyncio.create_task(
+                        self._run(job), name=f"video-job-{job.id}"
+                    )
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("video job dispatcher failed; retrying")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=POLL_S)
-            except TimeoutError:
-                pass
 
     # --- one job -----------------------------------------------------------------------------
     async def _run(self, job: JobRecord) -> None:
@@ -130,15 +142,23 @@ class VideoJobs:
         try:
             if not Path(job.path).is_file():
                 raise VideoError("The video file of this job is gone; submit the video again")
-            await self.analysis.run(Path(job.path), params, source=job.source, session_id=job.session_id,
-                                    on_session=on_session, on_progress=on_progress)
+            await self.analysis.run(
+                Path(job.path),
+                params,
+                source=job.source,
+                session_id=job.session_id,
+                on_session=on_session,
+                on_progress=on_progress,
+            )
             await asyncio.to_thread(self.store.finish_job, job.id, DONE, utcnow())
             if job.owns_file:
                 remove_quietly(Path(job.path))
             log.info("video job %s done in %.1f s", job.id, time.monotonic() - started)
         except asyncio.CancelledError:
             # Shutting down: blocking is fine here, and the job must not stay "running".
-            self.store.finish_job(job.id, INTERRUPTED, utcnow(), "The server stopped during the analysis")
+            self.store.finish_job(
+                job.id, INTERRUPTED, utcnow(), "The server stopped during the analysis"
+            )
             raise
         except (VideoError, ServiceError) as exc:
             message = getattr(exc, "message", None) or str(exc)
@@ -146,8 +166,13 @@ class VideoJobs:
             await asyncio.to_thread(self.store.finish_job, job.id, FAILED, utcnow(), message)
         except Exception as exc:
             log.exception("video job %s failed", job.id)
-            await asyncio.to_thread(self.store.finish_job, job.id, FAILED, utcnow(),
-                                    f"Internal error: {type(exc).__name__}")
+            await asyncio.to_thread(
+                self.store.finish_job,
+                job.id,
+                FAILED,
+                utcnow(),
+                f"Internal error: {type(exc).__name__}",
+            )
         finally:
             self._tasks.pop(job.id, None)
             event = self._events.pop(job.id, None)
@@ -170,12 +195,21 @@ class VideoJobs:
             except BaseException:
                 remove_quietly(dest)
                 raise
-            return await self.submit(dest, params, source=public_name(video_url), owns_file=True, job_id=job_id)
+            return await self.submit(
+                dest, params, source=public_name(video_url), owns_file=True, job_id=job_id
+            )
         path, name = resolve_media_path(video_url, self.settings.media_root)
         return await self.submit(path, params, source=name, owns_file=False)
 
-    async def submit(self, path: Path, params: VideoParams, *, source: str, owns_file: bool,
-                     job_id: str | None = None) -> JobRecord:
+    async def submit(
+        self,
+        path: Path,
+        params: VideoParams,
+        *,
+        source: str,
+        owns_file: bool,
+        job_id: str | None = None,
+    ) -> JobRecord:
         try:
             info = await probe_or_refuse(path, self.settings)
         except BaseException:
@@ -183,9 +217,18 @@ class VideoJobs:
                 remove_quietly(path)
             raise
         now = utcnow()
-        job = JobRecord(id=job_id or new_job_id(), kind="video", state=QUEUED, source=source, path=str(path),
-                        owns_file=owns_file, params=params.as_dict(), created_at=now, updated_at=now,
-                        frames_total=info.frames_to_analyse(params.frame_interval))
+        job = JobRecord(
+            id=job_id or new_job_id(),
+            kind="video",
+            state=QUEUED,
+            source=source,
+            path=str(path),
+            owns_file=owns_file,
+            params=params.as_dict(),
+            created_at=now,
+            updated_at=now,
+            frames_total=info.frames_to_analyse(params.frame_interval),
+        )
         await asyncio.to_thread(self.store.create_job, job)
         self._wake.set()
         return job
@@ -203,7 +246,9 @@ class VideoJobs:
     async def wait(self, job_id: str) -> JobRecord:
         """Until the job is no longer queued or running."""
         while True:
-            event = self._events.setdefault(job_id, asyncio.Event())  # before the read: no missed wake-up
+            event = self._events.setdefault(
+                job_id, asyncio.Event()
+            )  # before the read: no missed wake-up
             job = await asyncio.to_thread(self.store.get_job, job_id)
             if job is None or job.state not in (QUEUED, RUNNING):
                 if job_id not in self._tasks:  # nothing will set it: do not keep it
@@ -211,17 +256,19 @@ class VideoJobs:
                 if job is None:
                     raise JobNotFound()
                 return job
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), timeout=POLL_S)
-            except TimeoutError:
-                pass
 
     async def resume(self, job_id: str) -> JobRecord:
         job = await self.get(job_id)
         if job.state not in RESUMABLE:
-            raise ServiceError(f"Job is {job.state}; only failed or interrupted jobs can be resumed", status=409)
+            raise ServiceError(
+                f"Job is {job.state}; only failed or interrupted jobs can be resumed", status=409
+            )
         if not Path(job.path).is_file():
-            raise ServiceError("The video file of this job is gone; submit the video again", status=409)
+            raise ServiceError(
+                "The video file of this job is gone; submit the video again", status=409
+            )
         if not await asyncio.to_thread(self.store.requeue_job, job_id, utcnow()):
             raise ServiceError("Job changed meanwhile; read it again", status=409)
         self._wake.set()
@@ -232,7 +279,9 @@ class VideoJobs:
     async def delete(self, job_id: str) -> None:
         job = await self.get(job_id)
         if job.state in (QUEUED, RUNNING):
-            raise ServiceError(f"Job is {job.state}; it can be deleted once it has finished", status=409)
+            raise ServiceError(
+                f"Job is {job.state}; it can be deleted once it has finished", status=409
+            )
         if await asyncio.to_thread(self.store.delete_job, job_id) and job.owns_file:
             remove_quietly(Path(job.path))
 
@@ -248,11 +297,21 @@ class VideoJobs:
             report = await self.report(job)
             if report is None:
                 raise ServiceError("The session of this job was deleted", status=410, job_id=job.id)
-            return {"success": True, "session_id": job.session_id, "job_id": job.id, "report": report}
+            return {
+                "success": True,
+                "session_id": job.session_id,
+                "job_id": job.id,
+                "report": report,
+            }
         if job.state == INTERRUPTED:
-            raise ServiceError(f"Video analysis interrupted: {job.error}", status=503, job_id=job.id)
-        raise ServiceError(f"Video analysis failed: {job.error}", status=422 if job.state == FAILED else 500,
-                           job_id=job.id)
+            raise ServiceError(
+                f"Video analysis interrupted: {job.error}", status=503, job_id=job.id
+            )
+        raise ServiceError(
+            f"Video analysis failed: {job.error}",
+            status=422 if job.state == FAILED else 500,
+            job_id=job.id,
+        )
 
 
 def job_view(job: JobRecord) -> dict:
@@ -278,4 +337,3 @@ def job_view(job: JobRecord) -> dict:
         "finished_at": iso(job.finished_at) if job.finished_at else None,
         "status_url": f"/api/jobs/{job.id}",
     }
-

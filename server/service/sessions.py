@@ -4,6 +4,7 @@ This is the only module that knows vision, proctoring, the store and the LLM tog
 Each use case: load the session, run vision in the inference pool (off the event
 loop), apply the model-free proctoring rules, save in one transaction.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -35,7 +36,9 @@ log = logging.getLogger(__name__)
 
 DOCUMENT_TYPES = ("aadhaar", "pan", "passport", "driving_license", "voter_id", "other")
 
-MSG_NO_FACE_DOCUMENT = "No face detected in the document. Please upload a clear image of your ID with a visible photo."
+MSG_NO_FACE_DOCUMENT = (
+    "No face detected in the document. Please upload a clear image of your ID with a visible photo."
+)
 MSG_MULTI_LIVE = "Multiple faces detected in live image. Please ensure only you are in the frame."
 MSG_NO_FACE_LIVE = "No face detected in live image. Please ensure your face is clearly visible."
 MSG_NO_FACE = "No face detected in the image. Please ensure your face is clearly visible."
@@ -44,7 +47,7 @@ MSG_ALREADY = "Face already registered for this session"
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def iso(t: dt.datetime) -> str:
@@ -62,8 +65,14 @@ def bounding_box(face, width: int, height: int) -> dict:
 
 
 class ProctorService:
-    def __init__(self, settings: Settings, store: SessionStore, models: SharedModels, pool: InferencePool,
-                 summarizer: Summarizer):
+    def __init__(
+        self,
+        settings: Settings,
+        store: SessionStore,
+        models: SharedModels,
+        pool: InferencePool,
+        summarizer: Summarizer,
+    ):
         self.settings = settings
         self.store = store
         self.models = models
@@ -83,7 +92,9 @@ class ProctorService:
         )
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._thumbs: dict[str, SceneThumb] = {}
-        self._verified: dict[str, tuple[float, VerifiedFace]] = {}  # session -> (timestamp, last verified face)
+        self._verified: dict[
+            str, tuple[float, VerifiedFace]
+        ] = {}  # session -> (timestamp, last verified face)
         self.listeners: list = []  # callables(session_id, event, payload) for push channels
 
     # --- helpers -----------------------------------------------------------------------
@@ -122,12 +133,24 @@ class ProctorService:
     # --- start -------------------------------------------------------------------------
     async def start_session(self, job_data: dict | None, kind: str = "live") -> SessionRecord:
         rec = SessionRecord(
-            id=str(uuid.uuid4()), status="active", start_time=utcnow(), last_activity=time.time(),
-            job_data=job_data or {}, kind=kind,
+            id=str(uuid.uuid4()),
+            status="active",
+            start_time=utcnow(),
+            last_activity=time.time(),
+            job_data=job_data or {},
+            kind=kind,
         )
         await self._db(self.store.create_session, rec)
-        self._emit(rec.id, "session_started", {"status": rec.status, "start_time": iso(rec.start_time),
-                                               "job_data": rec.job_data, "kind": rec.kind})
+        self._emit(
+            rec.id,
+            "session_started",
+            {
+                "status": rec.status,
+                "start_time": iso(rec.start_time),
+                "job_data": rec.job_data,
+                "kind": rec.kind,
+            },
+        )
         return rec
 
     # --- identity ----------------------------------------------------------------------
@@ -157,28 +180,52 @@ class ProctorService:
                 f"Face detection confidence too low ({conf}%). Please ensure good lighting and face the camera directly."
             )
         box = bounding_box(face, shape[1], shape[0])
-        info = {"face_confidence": conf, "face_bounding_box": box, "source": "register-face",
-                "timestamp": iso(utcnow())}
-        ok = await self._db(self.store.save_registration, session_id, face.embedding, self.models.embedder_id, info,
-                            time.time())
+        info = {
+            "face_confidence": conf,
+            "face_bounding_box": box,
+            "source": "register-face",
+            "timestamp": iso(utcnow()),
+        }
+        ok = await self._db(
+            self.store.save_registration,
+            session_id,
+            face.embedding,
+            self.models.embedder_id,
+            info,
+            time.time(),
+        )
         if not ok:
             raise ServiceError(MSG_ALREADY, face_registered=True)
-        self._emit(session_id, "identity", {"source": "register-face", "face_registered": True,
-                                            "face_confidence": conf})
-        return {"success": True, "message": "Face registered successfully", "face_confidence": conf,
-                "face_bounding_box": box, "verification_enabled": True}
+        self._emit(
+            session_id,
+            "identity",
+            {"source": "register-face", "face_registered": True, "face_confidence": conf},
+        )
+        return {
+            "success": True,
+            "message": "Face registered successfully",
+            "face_confidence": conf,
+            "face_bounding_box": box,
+            "verification_enabled": True,
+        }
 
     async def verify_document(self, session_id: str, document, live_face, document_type) -> dict:
         session = await self._session(session_id, active=True)
         if document_type is None:
             document_type = "other"
         if not isinstance(document_type, str) or document_type.lower() not in DOCUMENT_TYPES:
-            raise ServiceError(f"Invalid document_type. Use one of: {', '.join(DOCUMENT_TYPES)}", verified=False)
+            raise ServiceError(
+                f"Invalid document_type. Use one of: {', '.join(DOCUMENT_TYPES)}", verified=False
+            )
         document_type = document_type.lower()
         if not isinstance(document, str) or not document.strip():
-            raise ServiceError("No document data provided", verified=False, document_type=document_type)
+            raise ServiceError(
+                "No document data provided", verified=False, document_type=document_type
+            )
         if not isinstance(live_face, str) or not live_face.strip():
-            raise ServiceError("No live_face data provided", verified=False, document_type=document_type)
+            raise ServiceError(
+                "No live_face data provided", verified=False, document_type=document_type
+            )
 
         def work(p: FramePipeline):
             doc = self._decode(document, "document")
@@ -215,15 +262,31 @@ class ProctorService:
         threshold = self.settings.verification_threshold
         m = match(doc.embedding, live.embedding, self.scale, threshold)
         now = utcnow()
-        result = {"verified": m.verified, "similarity": m.similarity, "document_type": document_type,
-                  "timestamp": iso(now), "document_face_confidence": round(doc.score * 100, 1),
-                  "live_face_confidence": round(live.score * 100, 1), "document_rotation": rotation}
+        result = {
+            "verified": m.verified,
+            "similarity": m.similarity,
+            "document_type": document_type,
+            "timestamp": iso(now),
+            "document_face_confidence": round(doc.score * 100, 1),
+            "live_face_confidence": round(live.score * 100, 1),
+            "document_rotation": rotation,
+        }
         registered_now = False
         if m.verified:
-            info = {"face_confidence": round(live.score * 100, 1), "source": "verify-document",
-                    "timestamp": iso(now)}
-            registered_now = await self._db(self.store.save_document, session_id, result, time.time(),
-                                            live.embedding, self.models.embedder_id, info)
+            info = {
+                "face_confidence": round(live.score * 100, 1),
+                "source": "verify-document",
+                "timestamp": iso(now),
+            }
+            registered_now = await self._db(
+                self.store.save_document,
+                session_id,
+                result,
+                time.time(),
+                live.embedding,
+                self.models.embedder_id,
+                info,
+            )
         else:
             await self._db(self.store.save_document, session_id, result, time.time())
         face_registered = registered_now or session.face_registered
@@ -241,12 +304,22 @@ class ProctorService:
             out["face_registered"] = face_registered
             out["next_step"] = "You can now proceed with the interview."
         else:
-            out["message"] = (f"Identity verification failed. Face similarity ({m.similarity}%) is below "
-                              f"threshold ({threshold:g}%).")
+            out["message"] = (
+                f"Identity verification failed. Face similarity ({m.similarity}%) is below "
+                f"threshold ({threshold:g}%)."
+            )
             out["face_registered"] = face_registered
             out["next_step"] = "Please try again with a clearer document or better lighting."
-        self._emit(session_id, "identity", {"source": "verify-document", "verified": m.verified,
-                                            "similarity": m.similarity, "face_registered": face_registered})
+        self._emit(
+            session_id,
+            "identity",
+            {
+                "source": "verify-document",
+                "verified": m.verified,
+                "similarity": m.similarity,
+                "face_registered": face_registered,
+            },
+        )
         return out
 
     async def document_status(self, session_id: str) -> dict:
@@ -258,7 +331,9 @@ class ProctorService:
             "document_verified": bool(doc and doc.get("verified")),
             "document_type": doc.get("document_type") if doc else None,
             "verification_result": (
-                {k: doc[k] for k in ("verified", "similarity", "document_type", "timestamp")} if doc else None
+                {k: doc[k] for k in ("verified", "similarity", "document_type", "timestamp")}
+                if doc
+                else None
             ),
             "face_registered": s.face_registered,
         }
@@ -266,7 +341,7 @@ class ProctorService:
     async def verification_status(self, session_id: str) -> dict:
         s = await self._session(session_id)
         vers = await self._db(self.store.verifications, session_id)
-        recent = vers[-self.settings.recent_verifications:]
+        recent = vers[-self.settings.recent_verifications :]
         return {
             "success": True,
             "session_id": s.id,
@@ -274,14 +349,21 @@ class ProctorService:
             "verification_enabled": True,
             "verification_summary": verification_summary(vers, True, s.face_registered),
             "recent_verifications": [
-                {"timestamp": v.timestamp, "verified": v.verified, "similarity": v.similarity, "message": v.message,
-                 "threshold": v.threshold}
+                {
+                    "timestamp": v.timestamp,
+                    "verified": v.verified,
+                    "similarity": v.similarity,
+                    "message": v.message,
+                    "threshold": v.threshold,
+                }
                 for v in recent
             ],
         }
 
     # --- frames ------------------------------------------------------------------------
-    async def analyse_frame(self, session_id: str, frame_b64, *, timestamp: float | None = None) -> dict:
+    async def analyse_frame(
+        self, session_id: str, frame_b64, *, timestamp: float | None = None
+    ) -> dict:
         await self._session(session_id, active=True)
         if not isinstance(frame_b64, str) or not frame_b64.strip():
             raise ServiceError("No frame data provided")
@@ -289,20 +371,35 @@ class ProctorService:
         load = lambda: self._decode(frame_b64, "frame", self.settings.frame_max_width)  # noqa: E731
         return await self._analyse(session_id, load, timestamp, LIVE)
 
-    async def analyse_image(self, session_id: str, image: np.ndarray, *, timestamp: float | None = None,
-                            priority: int = LIVE) -> dict:
+    async def analyse_image(
+        self,
+        session_id: str,
+        image: np.ndarray,
+        *,
+        timestamp: float | None = None,
+        priority: int = LIVE,
+    ) -> dict:
         """The frame use case on an already decoded BGR image (a video's frames: no re-encoding)."""
         return await self._analyse(session_id, lambda: image, timestamp, priority)
 
-    async def _analyse(self, session_id: str, load: Callable[[], np.ndarray], timestamp: float | None,
-                       priority: int) -> dict:
+    async def _analyse(
+        self,
+        session_id: str,
+        load: Callable[[], np.ndarray],
+        timestamp: float | None,
+        priority: int,
+    ) -> dict:
         async with self._locks[session_id]:  # frames of one session are analysed in order
             session = await self._session(session_id, active=True)
             frame_number = session.frames_received + 1
             previous = self._thumbs.get(session_id)
             registered = session.face_embedding
-            reuse = self._reusable(session_id, timestamp if timestamp is not None
-                                   else (utcnow() - session.start_time).total_seconds())
+            reuse = self._reusable(
+                session_id,
+                timestamp
+                if timestamp is not None
+                else (utcnow() - session.start_time).total_seconds(),
+            )
 
             def work(p: FramePipeline):
                 image = load()
@@ -320,33 +417,70 @@ class ProctorService:
                 raise
             except Exception:
                 log.exception("frame analysis failed for session %s", session_id)
-                ts = timestamp if timestamp is not None else (utcnow() - session.start_time).total_seconds()
-                await self._db(self.store.commit_frame, session_id, session.version,
-                               FrameRecord(frame_number, ts, False, None, None), None, [], session.state, time.time())
+                ts = (
+                    timestamp
+                    if timestamp is not None
+                    else (utcnow() - session.start_time).total_seconds()
+                )
+                await self._db(
+                    self.store.commit_frame,
+                    session_id,
+                    session.version,
+                    FrameRecord(frame_number, ts, False, None, None),
+                    None,
+                    [],
+                    session.state,
+                    time.time(),
+                )
                 raise ServiceError("Frame could not be analysed", status=500) from None
-            self._thumbs[session_id] = SceneThumb(thumb, face_fraction(obs.primary_face, obs.width, obs.height))
-            ts = timestamp if timestamp is not None else (utcnow() - session.start_time).total_seconds()
+            self._thumbs[session_id] = SceneThumb(
+                thumb, face_fraction(obs.primary_face, obs.width, obs.height)
+            )
+            ts = (
+                timestamp
+                if timestamp is not None
+                else (utcnow() - session.start_time).total_seconds()
+            )
 
             fm: FaceMatch | None = None
             primary = obs.primary_face
             if registered is not None and primary is not None and primary.embedding is not None:
                 if session.embedder and session.embedder != self.models.embedder_id:
-                    log.warning("session %s registered with %s, server runs %s", session_id, session.embedder,
-                                self.models.embedder_id)
+                    log.warning(
+                        "session %s registered with %s, server runs %s",
+                        session_id,
+                        session.embedder,
+                        self.models.embedder_id,
+                    )
                 try:
-                    fm = match(registered, primary.embedding, self.scale, self.settings.verification_threshold)
+                    fm = match(
+                        registered,
+                        primary.embedding,
+                        self.scale,
+                        self.settings.verification_threshold,
+                    )
                 except ValueError:
                     fm = None
             self._remember_verified(session_id, ts, obs, fm, reuse)
-            outcome = analyse_observation(obs, session.state, frame_number, ts, fm, self.alert_config)
+            outcome = analyse_observation(
+                obs, session.state, frame_number, ts, fm, self.alert_config
+            )
             ver = None
             if fm is not None:
-                ver = VerificationRecord(frame_number, round(ts, 2), fm.verified, fm.similarity, fm.message,
-                                         fm.threshold)
+                ver = VerificationRecord(
+                    frame_number, round(ts, 2), fm.verified, fm.similarity, fm.message, fm.threshold
+                )
             try:
-                await self._db(self.store.commit_frame, session_id, session.version,
-                               FrameRecord(frame_number, round(ts, 2), True, outcome.result, outcome.signals), ver,
-                               outcome.alerts, outcome.state, time.time())
+                await self._db(
+                    self.store.commit_frame,
+                    session_id,
+                    session.version,
+                    FrameRecord(frame_number, round(ts, 2), True, outcome.result, outcome.signals),
+                    ver,
+                    outcome.alerts,
+                    outcome.state,
+                    time.time(),
+                )
             except StaleSession:
                 fresh = await self._db(self.store.get_session, session_id)
                 if fresh is not None and not fresh.is_active:
@@ -366,8 +500,9 @@ class ProctorService:
         at, face = last
         return face if 0.0 <= ts - at <= window else None
 
-    def _remember_verified(self, session_id: str, ts: float, obs, fm: FaceMatch | None,
-                           reuse: VerifiedFace | None) -> None:
+    def _remember_verified(
+        self, session_id: str, ts: float, obs, fm: FaceMatch | None, reuse: VerifiedFace | None
+    ) -> None:
         """Keep a freshly computed, verified single face for the next frames; forget on anything else.
 
         A reused frame keeps the window where it started (an embedding is computed at least
@@ -377,7 +512,10 @@ class ProctorService:
         if reuse is not None and primary is not None and primary.embedding is reuse.embedding:
             return
         if fm is not None and fm.verified and obs.face_count == 1 and primary is not None:
-            self._verified[session_id] = (ts, VerifiedFace(primary.bbox, primary.embedding, (obs.width, obs.height)))
+            self._verified[session_id] = (
+                ts,
+                VerifiedFace(primary.bbox, primary.embedding, (obs.width, obs.height)),
+            )
         else:
             self._verified.pop(session_id, None)
 
@@ -387,8 +525,16 @@ class ProctorService:
         frames = await self._db(self.store.frames, session_id)
         analysed = [f for f in frames if f.analyzed]
         end = s.end_time or utcnow()
-        return live_metrics(s.id, s.frames_received, s.frames_analyzed, (end - s.start_time).total_seconds(),
-                            s.is_active, [f.result for f in analysed], [f.signals for f in analysed], s.alert_count)
+        return live_metrics(
+            s.id,
+            s.frames_received,
+            s.frames_analyzed,
+            (end - s.start_time).total_seconds(),
+            s.is_active,
+            [f.result for f in analysed],
+            [f.signals for f in analysed],
+            s.alert_count,
+        )
 
     async def alerts(self, session_id: str) -> list[dict]:
         await self._session(session_id)
@@ -402,10 +548,19 @@ class ProctorService:
         for f in frames[-last:] if last else frames:
             r = f.result or {}
             fv = r.get("face_verification") or {}
-            out.append({"frame_number": f.frame_number, "timestamp": f.timestamp, "analyzed": f.analyzed,
-                        "face_count": r.get("face_count", 0), "dominant_emotion": r.get("dominant_emotion"),
-                        "metrics": r.get("metrics"), "similarity": fv.get("similarity"),
-                        "verified": fv.get("verified"), "alerts": [a["type"] for a in r.get("alerts", ())]})
+            out.append(
+                {
+                    "frame_number": f.frame_number,
+                    "timestamp": f.timestamp,
+                    "analyzed": f.analyzed,
+                    "face_count": r.get("face_count", 0),
+                    "dominant_emotion": r.get("dominant_emotion"),
+                    "metrics": r.get("metrics"),
+                    "similarity": fv.get("similarity"),
+                    "verified": fv.get("verified"),
+                    "alerts": [a["type"] for a in r.get("alerts", ())],
+                }
+            )
         return out
 
     async def list_sessions(self) -> list[SessionRecord]:
@@ -427,9 +582,16 @@ class ProctorService:
         return s.report
 
     # --- end ---------------------------------------------------------------------------
-    async def end_session(self, session_id: str, reason: str = "client", *, end_time: dt.datetime | None = None,
-                          extra_facts: dict | None = None, metadata: dict | None = None,
-                          requested_provider: str | None = None) -> dict:
+    async def end_session(
+        self,
+        session_id: str,
+        reason: str = "client",
+        *,
+        end_time: dt.datetime | None = None,
+        extra_facts: dict | None = None,
+        metadata: dict | None = None,
+        requested_provider: str | None = None,
+    ) -> dict:
         """End and report.  A video passes ``end_time`` = start + its length (durations in video
         time), its questions as ``extra_facts`` and what it was as ``metadata`` (into analysis_metadata)."""
         s = await self._session(session_id)
@@ -444,8 +606,9 @@ class ProctorService:
             alerts = await self._db(self.store.alerts, session_id)
             vers = await self._db(self.store.verifications, session_id)
             analysed = [f for f in frames if f.analyzed]
-            report, facts = compute_report(s, [f.result for f in analysed], [f.signals for f in analysed], alerts,
-                                           vers, end)
+            report, facts = compute_report(
+                s, [f.result for f in analysed], [f.signals for f in analysed], alerts, vers, end
+            )
             facts.update(extra_facts or {})
             report["analysis_metadata"].update(metadata or {})
             report["analysis_metadata"]["end_reason"] = reason

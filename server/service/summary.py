@@ -1,4 +1,5 @@
 """The AI summary step of ``end``: report facts -> ``SummaryFacts`` -> local model or template."""
+
 from __future__ import annotations
 
 import logging
@@ -31,8 +32,18 @@ def to_summary_facts(facts: dict) -> SummaryFacts:
         key_strengths=facts.get("strengths", []),
         areas_of_growth=facts.get("growth", []),
         questions_answered=facts.get("questions_answered"),
-        **{k: scores.get(k) for k in ("eye_contact", "confidence", "engagement", "posture", "facial_expressions",
-                                      "head_stability", "gestures")},
+        **{
+            k: scores.get(k)
+            for k in (
+                "eye_contact",
+                "confidence",
+                "engagement",
+                "posture",
+                "facial_expressions",
+                "head_stability",
+                "gestures",
+            )
+        },
     )
 
 
@@ -43,12 +54,16 @@ class Summarizer:
         self.engine = engine
         self.provider_label = provider_label
 
-    async def fill(self, report: dict, facts: dict, requested_provider: str | None = None) -> SummaryResult:
+    async def fill(
+        self, report: dict, facts: dict, requested_provider: str | None = None
+    ) -> SummaryResult:
         sf = to_summary_facts(facts)
         if self.engine is not None and facts.get("frames_analyzed"):
             result = await self.engine.summarize_async(sf)
         else:
-            reason = "no frames analysed" if self.engine is not None else "no local model configured"
+            reason = (
+                "no frames analysed" if self.engine is not None else "no local model configured"
+            )
             result = SummaryResult(text=template_summary(sf), llm_enhanced=False, reason=reason)
         report["ai_summary"]["summary"] = result.text
         report["token_consumption"] = result.token_consumption()
@@ -60,7 +75,9 @@ class Summarizer:
         meta["summary_reason"] = result.reason
         if requested_provider and requested_provider not in ("local", self.provider_label):
             meta["requested_llm_provider"] = requested_provider
-            meta["note"] = f"'{requested_provider}' was requested; served by the local model, no cloud call is made."
+            meta["note"] = (
+                f"'{requested_provider}' was requested; served by the local model, no cloud call is made."
+            )
         return result
 
     def close(self) -> None:

@@ -11,6 +11,7 @@ Where a ``video_url`` may point:
   limit, no proxies from the environment, and redirects followed only to allowed hosts.
 Everything else is refused with a 400 before any session or job exists.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -35,8 +36,23 @@ LLM_PROVIDERS = ("local", "openai", "anthropic")
 MAX_FRAME_INTERVAL = 100_000
 MAX_QUESTIONS = 1000
 MAX_REDIRECTS = 5
-VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg",
-                  ".flv", ".ogv", ".wmv", ".3gp"}
+VIDEO_SUFFIXES = {
+    ".mp4",
+    ".m4v",
+    ".mov",
+    ".webm",
+    ".mkv",
+    ".avi",
+    ".ts",
+    ".mts",
+    ".m2ts",
+    ".mpg",
+    ".mpeg",
+    ".flv",
+    ".ogv",
+    ".wmv",
+    ".3gp",
+}
 
 
 class VideoSourceError(ServiceError):
@@ -56,9 +72,19 @@ class VideoParams:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, raw: dict) -> "VideoParams":
-        return cls(**{k: raw.get(k) for k in ("frame_interval", "job_data", "questions_total", "questions_answered",
-                                               "llm_provider")})
+    def from_dict(cls, raw: dict) -> VideoParams:
+        return cls(
+            **{
+                k: raw.get(k)
+                for k in (
+                    "frame_interval",
+                    "job_data",
+                    "questions_total",
+                    "questions_answered",
+                    "llm_provider",
+                )
+            }
+        )
 
 
 def parse_frame_interval(value, default: int) -> int:
@@ -88,11 +114,17 @@ def parse_params(raw: dict, settings: Settings) -> VideoParams:
     total = answered = None
     if questions is not None:
         if not isinstance(questions, list) or len(questions) > MAX_QUESTIONS:
-            raise VideoSourceError(f"questionsWithAnswer must be a list of at most {MAX_QUESTIONS} objects")
+            raise VideoSourceError(
+                f"questionsWithAnswer must be a list of at most {MAX_QUESTIONS} objects"
+            )
         if not all(isinstance(q, dict) for q in questions):
-            raise VideoSourceError("questionsWithAnswer items must be objects with question and answer")
+            raise VideoSourceError(
+                "questionsWithAnswer items must be objects with question and answer"
+            )
         total = len(questions)
-        answered = sum(1 for q in questions if isinstance(q.get("answer"), str) and q["answer"].strip())
+        answered = sum(
+            1 for q in questions if isinstance(q.get("answer"), str) and q["answer"].strip()
+        )
     provider = raw.get("llm_provider")
     if provider in (None, ""):
         provider = None
@@ -100,8 +132,13 @@ def parse_params(raw: dict, settings: Settings) -> VideoParams:
         raise VideoSourceError(f"llm_provider must be one of: {', '.join(LLM_PROVIDERS)}")
     else:
         provider = provider.strip().lower()
-    return VideoParams(frame_interval=interval, job_data=job, questions_total=total, questions_answered=answered,
-                       llm_provider=provider)
+    return VideoParams(
+        frame_interval=interval,
+        job_data=job,
+        questions_total=total,
+        questions_answered=answered,
+        llm_provider=provider,
+    )
 
 
 def truthy(value) -> bool:
@@ -123,12 +160,18 @@ def resolve_media_path(video_url: str, media_root: Path | None) -> tuple[Path, s
         if parts.netloc not in ("", "localhost"):
             raise VideoSourceError("file:// URLs must name a local file (file:///path)")
         raw = unquote(parts.path)
-    elif parts.scheme and len(parts.scheme) > 1:  # "c:" would be a drive letter, anything else a scheme
-        raise VideoSourceError(f"Unsupported video_url scheme '{parts.scheme}': use a path, file:// or http(s)://")
+    elif (
+        parts.scheme and len(parts.scheme) > 1
+    ):  # "c:" would be a drive letter, anything else a scheme
+        raise VideoSourceError(
+            f"Unsupported video_url scheme '{parts.scheme}': use a path, file:// or http(s)://"
+        )
     if not raw or "\x00" in raw:
         raise VideoSourceError("video_url is empty or invalid")
     if media_root is None:
-        raise VideoSourceError("Local video paths are disabled on this server (PROCTOR_MEDIA_ROOT is not set)")
+        raise VideoSourceError(
+            "Local video paths are disabled on this server (PROCTOR_MEDIA_ROOT is not set)"
+        )
     try:
         root = Path(media_root).resolve(strict=True)
     except OSError:
@@ -172,7 +215,9 @@ def check_remote(url: str, settings: Settings) -> None:
         raise VideoSourceError("Only http(s) video URLs can be downloaded")
     allowed = allowed_hosts(settings.allowed_video_hosts)
     if not allowed:
-        raise VideoSourceError("Downloading videos is disabled on this server (PROCTOR_ALLOWED_VIDEO_HOSTS is empty)")
+        raise VideoSourceError(
+            "Downloading videos is disabled on this server (PROCTOR_ALLOWED_VIDEO_HOSTS is empty)"
+        )
     if not host_allowed(parts.hostname, allowed):
         raise VideoSourceError(f"Video host '{parts.hostname or ''}' is not allowed")
 
@@ -210,13 +255,17 @@ def download(url: str, dest: Path, settings: Settings) -> None:
                         raise VideoSourceError(f"Video download failed: HTTP {resp.status_code}")
                     declared = resp.headers.get("content-length")
                     if declared and declared.isdigit() and int(declared) > limit:
-                        raise VideoSourceError(f"Video too large (limit {limit // (1024 * 1024)} MB)")
+                        raise VideoSourceError(
+                            f"Video too large (limit {limit // (1024 * 1024)} MB)"
+                        )
                     size = 0
                     with dest.open("wb") as out:
                         for chunk in resp.iter_content(1 << 20):
                             size += len(chunk)
                             if size > limit:
-                                raise VideoSourceError(f"Video too large (limit {limit // (1024 * 1024)} MB)")
+                                raise VideoSourceError(
+                                    f"Video too large (limit {limit // (1024 * 1024)} MB)"
+                                )
                             out.write(chunk)
                     if size == 0:
                         raise VideoSourceError("Video download returned no data")
@@ -279,7 +328,12 @@ class VideoAnalysis:
         store = self.service.store
         interval = params.frame_interval
         session = await asyncio.to_thread(store.get_session, session_id) if session_id else None
-        if session is not None and session.kind == "video" and not session.is_active and session.report:
+        if (
+            session is not None
+            and session.kind == "video"
+            and not session.is_active
+            and session.report
+        ):
             return session.id, session.report  # finished before the job could be marked done
         if session is None or session.kind != "video" or not session.is_active:
             session = await self.service.start_session(params.job_data, kind="video")
@@ -295,13 +349,17 @@ class VideoAnalysis:
                 if frame is None:
                     break
                 try:
-                    await self.service.analyse_image(sid, frame.image, timestamp=frame.timestamp, priority=BATCH)
+                    await self.service.analyse_image(
+                        sid, frame.image, timestamp=frame.timestamp, priority=BATCH
+                    )
                 except ServiceError as exc:
                     if exc.status != 500:
                         raise
                     failures += 1  # stored as a frame that could not be analysed; go on
                     if failures > max(5, total // 10):
-                        raise VideoError(f"Too many frames could not be analysed ({failures})") from None
+                        raise VideoError(
+                            f"Too many frames could not be analysed ({failures})"
+                        ) from None
                 done += 1
                 total = max(total, done)
                 if on_progress is not None:
@@ -335,8 +393,12 @@ class VideoAnalysis:
             metadata["questions_answered"] = params.questions_answered
             facts["questions_answered"] = params.questions_answered
         report = await self.service.end_session(
-            sid, reason="video", end_time=session.start_time + dt.timedelta(seconds=duration), extra_facts=facts,
-            metadata=metadata, requested_provider=params.llm_provider,
+            sid,
+            reason="video",
+            end_time=session.start_time + dt.timedelta(seconds=duration),
+            extra_facts=facts,
+            metadata=metadata,
+            requested_provider=params.llm_provider,
         )
         return sid, report
 

@@ -4,6 +4,7 @@
 state change is one conditional UPDATE, so two workers (or two replicas on PostgreSQL)
 never both claim a job, and a job that finished cannot be marked interrupted later.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -42,10 +43,23 @@ class JobRecord:
 def _row_to_job(row) -> JobRecord:
     m = row._mapping
     return JobRecord(
-        id=m["id"], kind=m["kind"], state=m["state"], source=m["source"], path=m["path"], owns_file=m["owns_file"],
-        params=m["params"] or {}, created_at=m["created_at"], updated_at=m["updated_at"], session_id=m["session_id"],
-        frames_done=m["frames_done"], frames_total=m["frames_total"], eta_seconds=m["eta_seconds"], error=m["error"],
-        attempts=m["attempts"], started_at=m["started_at"], finished_at=m["finished_at"],
+        id=m["id"],
+        kind=m["kind"],
+        state=m["state"],
+        source=m["source"],
+        path=m["path"],
+        owns_file=m["owns_file"],
+        params=m["params"] or {},
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        session_id=m["session_id"],
+        frames_done=m["frames_done"],
+        frames_total=m["frames_total"],
+        eta_seconds=m["eta_seconds"],
+        error=m["error"],
+        attempts=m["attempts"],
+        started_at=m["started_at"],
+        finished_at=m["finished_at"],
     )
 
 
@@ -54,12 +68,27 @@ class JobStore:
 
     def create_job(self, rec: JobRecord) -> None:
         with self.engine.begin() as c:
-            c.execute(schema.jobs.insert().values(
-                id=rec.id, kind=rec.kind, state=rec.state, source=rec.source[:2048], path=rec.path,
-                owns_file=rec.owns_file, params=rec.params, session_id=rec.session_id, frames_done=rec.frames_done,
-                frames_total=rec.frames_total, eta_seconds=None, error=None, attempts=rec.attempts,
-                created_at=rec.created_at, started_at=None, finished_at=None, updated_at=rec.updated_at,
-            ))
+            c.execute(
+                schema.jobs.insert().values(
+                    id=rec.id,
+                    kind=rec.kind,
+                    state=rec.state,
+                    source=rec.source[:2048],
+                    path=rec.path,
+                    owns_file=rec.owns_file,
+                    params=rec.params,
+                    session_id=rec.session_id,
+                    frames_done=rec.frames_done,
+                    frames_total=rec.frames_total,
+                    eta_seconds=None,
+                    error=None,
+                    attempts=rec.attempts,
+                    created_at=rec.created_at,
+                    started_at=None,
+                    finished_at=None,
+                    updated_at=rec.updated_at,
+                )
+            )
 
     def get_job(self, job_id: str) -> JobRecord | None:
         with self.engine.connect() as c:
@@ -80,14 +109,25 @@ class JobStore:
         while True:
             with self.engine.begin() as c:
                 row = c.execute(
-                    sa.select(j.id).where(j.state == QUEUED, j.kind == kind).order_by(j.created_at, j.id).limit(1)
+                    sa.select(j.id)
+                    .where(j.state == QUEUED, j.kind == kind)
+                    .order_by(j.created_at, j.id)
+                    .limit(1)
                 ).first()
                 if row is None:
                     return None
                 res = c.execute(
-                    schema.jobs.update().where(j.id == row.id, j.state == QUEUED)
-                    .values(state=RUNNING, started_at=now, updated_at=now, finished_at=None, error=None,
-                            eta_seconds=None, attempts=j.attempts + 1)
+                    schema.jobs.update()
+                    .where(j.id == row.id, j.state == QUEUED)
+                    .values(
+                        state=RUNNING,
+                        started_at=now,
+                        updated_at=now,
+                        finished_at=None,
+                        error=None,
+                        eta_seconds=None,
+                        attempts=j.attempts + 1,
+                    )
                 )
             if res.rowcount == 1:
                 return self.get_job(row.id)
@@ -95,31 +135,61 @@ class JobStore:
 
     def set_job_session(self, job_id: str, session_id: str, now: dt.datetime) -> None:
         with self.engine.begin() as c:
-            c.execute(schema.jobs.update().where(schema.jobs.c.id == job_id)
-                      .values(session_id=session_id, updated_at=now))
+            c.execute(
+                schema.jobs.update()
+                .where(schema.jobs.c.id == job_id)
+                .values(session_id=session_id, updated_at=now)
+            )
 
-    def job_progress(self, job_id: str, frames_done: int, frames_total: int, eta_seconds: float | None,
-                     now: dt.datetime) -> None:
+    def job_progress(
+        self,
+        job_id: str,
+        frames_done: int,
+        frames_total: int,
+        eta_seconds: float | None,
+        now: dt.datetime,
+    ) -> None:
         j = schema.jobs.c
         with self.engine.begin() as c:
-            c.execute(schema.jobs.update().where(j.id == job_id, j.state == RUNNING).values(
-                frames_done=frames_done, frames_total=frames_total, eta_seconds=eta_seconds, updated_at=now))
+            c.execute(
+                schema.jobs.update()
+                .where(j.id == job_id, j.state == RUNNING)
+                .values(
+                    frames_done=frames_done,
+                    frames_total=frames_total,
+                    eta_seconds=eta_seconds,
+                    updated_at=now,
+                )
+            )
 
-    def finish_job(self, job_id: str, state: str, now: dt.datetime, error: str | None = None) -> bool:
+    def finish_job(
+        self, job_id: str, state: str, now: dt.datetime, error: str | None = None
+    ) -> bool:
         """``running`` -> done | failed | interrupted; False if the job was not running."""
         j = schema.jobs.c
-        values = dict(state=state, finished_at=now, updated_at=now, error=(error or None) and error[:1000])
+        values = dict(
+            state=state, finished_at=now, updated_at=now, error=(error or None) and error[:1000]
+        )
         if state == DONE:
             values["eta_seconds"] = 0.0
         with self.engine.begin() as c:
-            res = c.execute(schema.jobs.update().where(j.id == job_id, j.state == RUNNING).values(**values))
+            res = c.execute(
+                schema.jobs.update().where(j.id == job_id, j.state == RUNNING).values(**values)
+            )
         return res.rowcount > 0
 
-    def requeue_job(self, job_id: str, now: dt.datetime, from_states: tuple[str, ...] = RESUMABLE) -> bool:
+    def requeue_job(
+        self, job_id: str, now: dt.datetime, from_states: tuple[str, ...] = RESUMABLE
+    ) -> bool:
         j = schema.jobs.c
         with self.engine.begin() as c:
-            res = c.execute(schema.jobs.update().where(j.id == job_id, j.state.in_(from_states))
-                            .values(state=QUEUED, updated_at=now, finished_at=None, eta_seconds=None, error=None))
+            res = c.execute(
+                schema.jobs.update()
+                .where(j.id == job_id, j.state.in_(from_states))
+                .values(
+                    state=QUEUED, updated_at=now, finished_at=None, eta_seconds=None, error=None
+                )
+            )
         return res.rowcount > 0
 
     def interrupt_running_jobs(self, now: dt.datetime, message: str) -> list[str]:
@@ -128,8 +198,17 @@ class JobStore:
         with self.engine.begin() as c:
             ids = [r.id for r in c.execute(sa.select(j.id).where(j.state == RUNNING)).all()]
             if ids:
-                c.execute(schema.jobs.update().where(j.id.in_(ids), j.state == RUNNING)
-                          .values(state=INTERRUPTED, finished_at=now, updated_at=now, eta_seconds=None, error=message))
+                c.execute(
+                    schema.jobs.update()
+                    .where(j.id.in_(ids), j.state == RUNNING)
+                    .values(
+                        state=INTERRUPTED,
+                        finished_at=now,
+                        updated_at=now,
+                        eta_seconds=None,
+                        error=message,
+                    )
+                )
         return ids
 
     def delete_job(self, job_id: str) -> bool:

@@ -1,4 +1,5 @@
 """Plain records the store reads and writes; the service and the domain use these."""
+
 from __future__ import annotations
 
 import datetime as dt

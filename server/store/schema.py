@@ -1,4 +1,5 @@
 """Tables of the store, in SQLAlchemy Core: the same schema on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -33,7 +34,12 @@ sessions = sa.Table(
 frames = sa.Table(
     "frames",
     metadata,
-    sa.Column("session_id", sa.String(64), sa.ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column(
+        "session_id",
+        sa.String(64),
+        sa.ForeignKey("sessions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
     sa.Column("frame_number", sa.Integer, primary_key=True),
     sa.Column("timestamp", sa.Float, nullable=False),
     sa.Column("analyzed", sa.Boolean, nullable=False),
@@ -45,7 +51,13 @@ verifications = sa.Table(
     "verifications",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("session_id", sa.String(64), sa.ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column(
+        "session_id",
+        sa.String(64),
+        sa.ForeignKey("sessions.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
     sa.Column("frame_number", sa.Integer, nullable=True),
     sa.Column("timestamp", sa.Float, nullable=False),
     sa.Column("verified", sa.Boolean, nullable=False),
@@ -58,7 +70,13 @@ alerts = sa.Table(
     "alerts",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("session_id", sa.String(64), sa.ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column(
+        "session_id",
+        sa.String(64),
+        sa.ForeignKey("sessions.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
     sa.Column("frame_number", sa.Integer, nullable=True),
     sa.Column("timestamp", sa.Float, nullable=False),
     sa.Column("type", sa.String(40), nullable=False),
@@ -74,10 +92,16 @@ jobs = sa.Table(
     metadata,
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("kind", sa.String(16), nullable=False),  # video
-    sa.Column("state", sa.String(16), nullable=False, index=True),  # queued | running | done | failed | interrupted
-    sa.Column("source", sa.String(2048), nullable=False),  # what the client named (URL without query, file name)
+    sa.Column(
+        "state", sa.String(16), nullable=False, index=True
+    ),  # queued | running | done | failed | interrupted
+    sa.Column(
+        "source", sa.String(2048), nullable=False
+    ),  # what the client named (URL without query, file name)
     sa.Column("path", sa.String(4096), nullable=False),  # the local file analysed
-    sa.Column("owns_file", sa.Boolean, nullable=False),  # an upload/download: removed when the job is done
+    sa.Column(
+        "owns_file", sa.Boolean, nullable=False
+    ),  # an upload/download: removed when the job is done
     sa.Column("params", sa.JSON, nullable=False),
     sa.Column("session_id", sa.String(64), nullable=True),
     sa.Column("frames_done", sa.Integer, nullable=False, default=0),

@@ -6,6 +6,7 @@ it.  A session row carries a ``version``; ``commit_frame`` only applies when the
 version it read is still current, so two replicas writing the same session cannot
 interleave their rule state silently (the loser gets ``StaleSession`` and retries).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -82,15 +83,27 @@ class SqlSessionStore(JobStore):
         with self.engine.begin() as c:
             c.execute(
                 schema.sessions.insert().values(
-                    id=rec.id, status=rec.status, start_time=rec.start_time, end_time=None, end_reason=None,
-                    last_activity=rec.last_activity, job_data=rec.job_data, frames_received=0, frames_analyzed=0,
-                    alert_count=0, state=rec.state or {}, version=0, kind=rec.kind,
+                    id=rec.id,
+                    status=rec.status,
+                    start_time=rec.start_time,
+                    end_time=None,
+                    end_reason=None,
+                    last_activity=rec.last_activity,
+                    job_data=rec.job_data,
+                    frames_received=0,
+                    frames_analyzed=0,
+                    alert_count=0,
+                    state=rec.state or {},
+                    version=0,
+                    kind=rec.kind,
                 )
             )
 
     def get_session(self, session_id: str) -> SessionRecord | None:
         with self.engine.connect() as c:
-            row = c.execute(sa.select(schema.sessions).where(schema.sessions.c.id == session_id)).first()
+            row = c.execute(
+                sa.select(schema.sessions).where(schema.sessions.c.id == session_id)
+            ).first()
         return _row_to_session(row) if row else None
 
     def list_sessions(self) -> list[SessionRecord]:
@@ -102,11 +115,21 @@ class SqlSessionStore(JobStore):
             m = row._mapping
             out.append(
                 SessionRecord(
-                    id=m["id"], status=m["status"], start_time=m["start_time"], end_time=m["end_time"],
-                    end_reason=m["end_reason"], last_activity=m["last_activity"], job_data=m["job_data"] or {},
-                    frames_received=m["frames_received"], frames_analyzed=m["frames_analyzed"],
-                    alert_count=m["alert_count"], registration=m["registration"], document=m["document"],
-                    embedder=m["embedder"], version=m["version"], kind=m["kind"],
+                    id=m["id"],
+                    status=m["status"],
+                    start_time=m["start_time"],
+                    end_time=m["end_time"],
+                    end_reason=m["end_reason"],
+                    last_activity=m["last_activity"],
+                    job_data=m["job_data"] or {},
+                    frames_received=m["frames_received"],
+                    frames_analyzed=m["frames_analyzed"],
+                    alert_count=m["alert_count"],
+                    registration=m["registration"],
+                    document=m["document"],
+                    embedder=m["embedder"],
+                    version=m["version"],
+                    kind=m["kind"],
                 )
             )
         return out
@@ -120,44 +143,73 @@ class SqlSessionStore(JobStore):
 
     def touch(self, session_id: str, when: float) -> None:
         with self.engine.begin() as c:
-            c.execute(schema.sessions.update().where(schema.sessions.c.id == session_id).values(last_activity=when))
+            c.execute(
+                schema.sessions.update()
+                .where(schema.sessions.c.id == session_id)
+                .values(last_activity=when)
+            )
 
     def idle_sessions(self, older_than: float) -> list[str]:
         s = schema.sessions.c
         with self.engine.connect() as c:
-            rows = c.execute(sa.select(s.id).where(s.status == "active", s.kind == "live", s.last_activity < older_than))
+            rows = c.execute(
+                sa.select(s.id).where(
+                    s.status == "active", s.kind == "live", s.last_activity < older_than
+                )
+            )
             return [r.id for r in rows]
 
     # --- identity ----------------------------------------------------------------------
-    def save_registration(self, session_id: str, embedding: np.ndarray, embedder: str, info: dict, when: float) -> bool:
+    def save_registration(
+        self, session_id: str, embedding: np.ndarray, embedder: str, info: dict, when: float
+    ) -> bool:
         """Store the registration embedding unless one exists; False when already registered."""
         s = schema.sessions.c
         with self.engine.begin() as c:
             res = c.execute(
                 schema.sessions.update()
                 .where(s.id == session_id, s.face_embedding.is_(None))
-                .values(face_embedding=np.asarray(embedding, np.float32).tobytes(), embedder=embedder,
-                        registration=info, last_activity=when, version=s.version + 1)
+                .values(
+                    face_embedding=np.asarray(embedding, np.float32).tobytes(),
+                    embedder=embedder,
+                    registration=info,
+                    last_activity=when,
+                    version=s.version + 1,
+                )
             )
         return res.rowcount > 0
 
-    def save_document(self, session_id: str, document: dict, when: float,
-                      embedding: np.ndarray | None = None, embedder: str | None = None,
-                      registration: dict | None = None) -> bool:
+    def save_document(
+        self,
+        session_id: str,
+        document: dict,
+        when: float,
+        embedding: np.ndarray | None = None,
+        embedder: str | None = None,
+        registration: dict | None = None,
+    ) -> bool:
         """Store the document result; register the live face too when given and none is registered.
 
         Returns True when the live face was registered by this call.
         """
         s = schema.sessions.c
         with self.engine.begin() as c:
-            c.execute(schema.sessions.update().where(s.id == session_id).values(document=document, last_activity=when))
+            c.execute(
+                schema.sessions.update()
+                .where(s.id == session_id)
+                .values(document=document, last_activity=when)
+            )
             if embedding is None:
                 return False
             res = c.execute(
                 schema.sessions.update()
                 .where(s.id == session_id, s.face_embedding.is_(None))
-                .values(face_embedding=np.asarray(embedding, np.float32).tobytes(), embedder=embedder,
-                        registration=registration, version=s.version + 1)
+                .values(
+                    face_embedding=np.asarray(embedding, np.float32).tobytes(),
+                    embedder=embedder,
+                    registration=registration,
+                    version=s.version + 1,
+                )
             )
             return res.rowcount > 0
 
@@ -191,54 +243,97 @@ class SqlSessionStore(JobStore):
                 raise StaleSession(session_id)
             c.execute(
                 schema.frames.insert().values(
-                    session_id=session_id, frame_number=frame.frame_number, timestamp=frame.timestamp,
-                    analyzed=frame.analyzed, result=frame.result, signals=frame.signals,
+                    session_id=session_id,
+                    frame_number=frame.frame_number,
+                    timestamp=frame.timestamp,
+                    analyzed=frame.analyzed,
+                    result=frame.result,
+                    signals=frame.signals,
                 )
             )
             if verification is not None:
-                c.execute(schema.verifications.insert().values(session_id=session_id, **verification.__dict__))
+                c.execute(
+                    schema.verifications.insert().values(
+                        session_id=session_id, **verification.__dict__
+                    )
+                )
             if alerts:
                 c.execute(
                     schema.alerts.insert(),
-                    [dict(session_id=session_id, frame_number=frame.frame_number, timestamp=a.timestamp, type=a.type,
-                          severity=a.severity, message=a.message, extra=a.extra) for a in alerts],
+                    [
+                        dict(
+                            session_id=session_id,
+                            frame_number=frame.frame_number,
+                            timestamp=a.timestamp,
+                            type=a.type,
+                            severity=a.severity,
+                            message=a.message,
+                            extra=a.extra,
+                        )
+                        for a in alerts
+                    ],
                 )
 
     def frames(self, session_id: str) -> list[FrameRecord]:
         f = schema.frames.c
         with self.engine.connect() as c:
-            rows = c.execute(sa.select(schema.frames).where(f.session_id == session_id).order_by(f.frame_number)).all()
-        return [FrameRecord(r.frame_number, r.timestamp, r.analyzed, r.result, r.signals) for r in rows]
+            rows = c.execute(
+                sa.select(schema.frames).where(f.session_id == session_id).order_by(f.frame_number)
+            ).all()
+        return [
+            FrameRecord(r.frame_number, r.timestamp, r.analyzed, r.result, r.signals) for r in rows
+        ]
 
     def alerts(self, session_id: str) -> list[AlertRecord]:
         a = schema.alerts.c
         with self.engine.connect() as c:
-            rows = c.execute(sa.select(schema.alerts).where(a.session_id == session_id).order_by(a.id)).all()
-        return [AlertRecord(r.type, r.severity, r.message, r.timestamp, r.extra or {}, r.frame_number) for r in rows]
+            rows = c.execute(
+                sa.select(schema.alerts).where(a.session_id == session_id).order_by(a.id)
+            ).all()
+        return [
+            AlertRecord(r.type, r.severity, r.message, r.timestamp, r.extra or {}, r.frame_number)
+            for r in rows
+        ]
 
     def verifications(self, session_id: str) -> list[VerificationRecord]:
         v = schema.verifications.c
         with self.engine.connect() as c:
-            rows = c.execute(sa.select(schema.verifications).where(v.session_id == session_id).order_by(v.id)).all()
-        return [VerificationRecord(r.frame_number, r.timestamp, r.verified, r.similarity, r.message, r.threshold)
-                for r in rows]
+            rows = c.execute(
+                sa.select(schema.verifications).where(v.session_id == session_id).order_by(v.id)
+            ).all()
+        return [
+            VerificationRecord(
+                r.frame_number, r.timestamp, r.verified, r.similarity, r.message, r.threshold
+            )
+            for r in rows
+        ]
 
     # --- end -------------------------------------------------------------------------
-    def end_session(self, session_id: str, end_time: dt.datetime, reason: str, report: dict) -> bool:
+    def end_session(
+        self, session_id: str, end_time: dt.datetime, reason: str, report: dict
+    ) -> bool:
         """Mark ended and store the report; False if it was already ended (first end wins)."""
         s = schema.sessions.c
         with self.engine.begin() as c:
             res = c.execute(
                 schema.sessions.update()
                 .where(s.id == session_id, s.status == "active")
-                .values(status="ended", end_time=end_time, end_reason=reason, report=report, version=s.version + 1)
+                .values(
+                    status="ended",
+                    end_time=end_time,
+                    end_reason=reason,
+                    report=report,
+                    version=s.version + 1,
+                )
             )
         return res.rowcount > 0
 
     def count_active(self) -> int:
         s = schema.sessions.c
         with self.engine.connect() as c:
-            return int(c.execute(sa.select(sa.func.count()).where(s.status == "active")).scalar_one())
+            return int(
+                c.execute(sa.select(sa.func.count()).where(s.status == "active")).scalar_one()
+            )
 
     def close(self) -> None:
         self.engine.dispose()

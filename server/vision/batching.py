@@ -16,6 +16,7 @@ of two gives the same rows as two single runs and falls back to the plain sessio
 not.  On the CPU this is off: there the two workers already keep both cores busy and
 waiting for a batch would only add latency (``batching_enabled``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -126,7 +127,7 @@ class BatchingSession:
                 outs = self.session.run(names, feeds)
                 parts, start = [], 0
                 for g in group:
-                    parts.append([o[start:start + g[2]] for o in outs])
+                    parts.append([o[start : start + g[2]] for o in outs])
                     start += g[2]
             self.calls += 1
             self.requests += len(group)
@@ -134,7 +135,7 @@ class BatchingSession:
             for f in futs:
                 f.set_exception(exc)
             return
-        for f, p in zip(futs, parts):
+        for f, p in zip(futs, parts, strict=False):
             f.set_result(p)
 
 
@@ -220,9 +221,9 @@ def batch_consistent(session, atol: float = 1e-3) -> bool:
         both = _probe_feed(session, 2)
         batched = session.run(None, both)
         for r in range(2):
-            single = session.run(None, {k: v[r:r + 1] for k, v in both.items()})
-            for a, b in zip(batched, single):
-                if a.shape[0] != 2 or not np.allclose(a[r:r + 1], b, atol=atol, rtol=1e-3):
+            single = session.run(None, {k: v[r : r + 1] for k, v in both.items()})
+            for a, b in zip(batched, single, strict=False):
+                if a.shape[0] != 2 or not np.allclose(a[r : r + 1], b, atol=atol, rtol=1e-3):
                     return False
         return True
     except Exception:  # a graph that cannot batch fails here
@@ -230,8 +231,13 @@ def batch_consistent(session, atol: float = 1e-3) -> bool:
         return False
 
 
-def batched_session(path: Path | str | bytes, providers: list[str], threads: int = 1, max_batch: int = 8,
-                    max_wait_ms: float = 3.0) -> BatchingSession | None:
+def batched_session(
+    path: Path | str | bytes,
+    providers: list[str],
+    threads: int = 1,
+    max_batch: int = 8,
+    max_wait_ms: float = 3.0,
+) -> BatchingSession | None:
     """A ``BatchingSession`` over the model with its batch axis freed, or None if it cannot batch."""
     import onnx
 
@@ -244,18 +250,28 @@ def batched_session(path: Path | str | bytes, providers: list[str], threads: int
     try:
         session = make_session(dynamic.SerializeToString(), providers, threads)
     except Exception:
-        log.warning("%s: cannot build a batched session", path if not isinstance(path, bytes) else "model",
-                    exc_info=True)
+        log.warning(
+            "%s: cannot build a batched session",
+            path if not isinstance(path, bytes) else "model",
+            exc_info=True,
+        )
         return None
     if not batch_consistent(session):
-        log.warning("%s: batched output differs from single runs; not batching",
-                    path if not isinstance(path, bytes) else "model")
+        log.warning(
+            "%s: batched output differs from single runs; not batching",
+            path if not isinstance(path, bytes) else "model",
+        )
         return None
     return BatchingSession(session, max_batch=max_batch, max_wait_ms=max_wait_ms)
 
 
-def attach_batching(adapters: list[tuple[object, Path]], providers: list[str], threads: int, max_batch: int,
-                    max_wait_ms: float) -> list[BatchingSession]:
+def attach_batching(
+    adapters: list[tuple[object, Path]],
+    providers: list[str],
+    threads: int,
+    max_batch: int,
+    max_wait_ms: float,
+) -> list[BatchingSession]:
     """Swap each adapter's onnxruntime ``session`` for a batched one where the graph allows it."""
     from .faces import _loadable_onnx
 
@@ -269,5 +285,10 @@ def attach_batching(adapters: list[tuple[object, Path]], providers: list[str], t
             continue
         adapter.session = batched
         attached.append(batched)
-        log.info("%s: batched across sessions (up to %d, wait %.1f ms)", Path(path).name, max_batch, max_wait_ms)
+        log.info(
+            "%s: batched across sessions (up to %d, wait %.1f ms)",
+            Path(path).name,
+            max_batch,
+            max_wait_ms,
+        )
     return attached

@@ -4,6 +4,7 @@ Angles are measured in pixels (x scaled by the frame width, y by its height), so
 level shoulder line reads 0 on any aspect ratio.  Signs follow ``HeadPose.roll``:
 positive is clockwise in the image.
 """
+
 from __future__ import annotations
 
 import math
@@ -51,8 +52,11 @@ class PoseEstimator:
         lms = result.pose_landmarks[0]
         return body_pose_from_landmarks(
             np.array([(p.x, p.y) for p in lms], dtype=np.float64),
-            np.array([p.visibility if p.visibility is not None else 0.0 for p in lms], dtype=np.float64),
-            w, h,
+            np.array(
+                [p.visibility if p.visibility is not None else 0.0 for p in lms], dtype=np.float64
+            ),
+            w,
+            h,
         )
 
     def close(self) -> None:
@@ -67,7 +71,9 @@ class PoseEstimator:
         self.close()
 
 
-def body_pose_from_landmarks(xy: np.ndarray, visibility: np.ndarray, width: int, height: int) -> BodyPose:
+def body_pose_from_landmarks(
+    xy: np.ndarray, visibility: np.ndarray, width: int, height: int
+) -> BodyPose:
     """``BodyPose`` from the 33 normalised pose landmarks (x, y) and their visibility.
 
     * shoulder_tilt_deg: + when the shoulder line turns clockwise in the image (the
@@ -99,7 +105,9 @@ class HandTracker:
     worker thread and ``close()`` it when done.
     """
 
-    def __init__(self, path: str | Path, *, num_hands: int = 2, min_confidence: float = 0.5) -> None:
+    def __init__(
+        self, path: str | Path, *, num_hands: int = 2, min_confidence: float = 0.5
+    ) -> None:
         options = vision.HandLandmarkerOptions(
             base_options=BaseOptions(model_asset_path=str(path)),
             running_mode=vision.RunningMode.IMAGE,
@@ -120,19 +128,26 @@ class HandTracker:
             raise RuntimeError("HandTracker is closed")
         result = self._task.detect(to_mp_image(image_bgr))
         hands = []
-        for lms, cats in zip(result.hand_landmarks, result.handedness):
+        for lms, cats in zip(result.hand_landmarks, result.handedness, strict=False):
             raw = np.array([(p.x, p.y) for p in lms], dtype=np.float64)
             # Centre from the unclipped points: a wrist below the frame edge still
             # places the palm correctly; then clip what is reported.
             cx, cy = np.clip(raw[list(PALM)].mean(axis=0), 0.0, 1.0)
             xy = np.clip(raw, 0.0, 1.0)
             best = max(cats, key=lambda c: c.score or 0.0) if cats else None
-            hands.append(Hand(
-                handedness=(best.category_name or "") if best else "",
-                center=(float(cx), float(cy)),
-                bbox=(float(xy[:, 0].min()), float(xy[:, 1].min()), float(xy[:, 0].max()), float(xy[:, 1].max())),
-                score=float(best.score) if best and best.score is not None else 0.0,
-            ))
+            hands.append(
+                Hand(
+                    handedness=(best.category_name or "") if best else "",
+                    center=(float(cx), float(cy)),
+                    bbox=(
+                        float(xy[:, 0].min()),
+                        float(xy[:, 1].min()),
+                        float(xy[:, 0].max()),
+                        float(xy[:, 1].max()),
+                    ),
+                    score=float(best.score) if best and best.score is not None else 0.0,
+                )
+            )
         hands.sort(key=lambda hnd: -hnd.score)
         return hands
 
@@ -151,4 +166,7 @@ class HandTracker:
 def to_mp_image(image_bgr: np.ndarray) -> mp.Image:
     if image_bgr.ndim != 3 or image_bgr.shape[2] != 3 or image_bgr.dtype != np.uint8:
         raise ValueError("expected an HxWx3 uint8 BGR image")
-    return mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)))
+    return mp.Image(
+        image_format=mp.ImageFormat.SRGB,
+        data=np.ascontiguousarray(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)),
+    )

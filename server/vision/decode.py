@@ -4,6 +4,7 @@ Checks happen before the expensive step: the header is read (Pillow, lazily) to 
 the pixel count, so a decompression bomb (a tiny PNG that claims 50k x 50k pixels) is
 refused without allocating it.
 """
+
 from __future__ import annotations
 
 import base64
@@ -30,7 +31,9 @@ def b64_to_bytes(data: str) -> bytes:
     text = re.sub(r"\s+", "", text)
     text += "=" * (-len(text) % 4)
     try:
-        raw = base64.b64decode(text, altchars=b"-_" if ("-" in text or "_" in text) else None, validate=True)
+        raw = base64.b64decode(
+            text, altchars=b"-_" if ("-" in text or "_" in text) else None, validate=True
+        )
     except (binascii.Error, ValueError):
         raise ImageError("Invalid base64 image data") from None
     if not raw:
@@ -40,7 +43,11 @@ def b64_to_bytes(data: str) -> bytes:
 
 # JPEG decodes straight to 1/2, 1/4 or 1/8 size (DCT scaling: faster than full size, and
 # no resize after); other formats are decoded and shrunk by OpenCV.
-_REDUCED = ((2, cv2.IMREAD_REDUCED_COLOR_2), (4, cv2.IMREAD_REDUCED_COLOR_4), (8, cv2.IMREAD_REDUCED_COLOR_8))
+_REDUCED = (
+    (2, cv2.IMREAD_REDUCED_COLOR_2),
+    (4, cv2.IMREAD_REDUCED_COLOR_4),
+    (8, cv2.IMREAD_REDUCED_COLOR_8),
+)
 
 
 def bytes_to_image(raw: bytes, max_pixels: int, max_width: int | None = None) -> np.ndarray:

@@ -4,6 +4,7 @@ blendshape-derived CONFUSED score, as the contract's eight ``EMOTIONS``.
 How the seven FER classes map, how CONFUSED is derived and what was measured on the
 test media is written down in ``docs/emotions.md``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -58,8 +59,12 @@ def confusion_score(bs: dict[str, float] | None) -> float:
     g = lambda k: float(bs.get(k, 0.0))  # noqa: E731
     brow = _ramp((g("browDownLeft") + g("browDownRight")) / 2.0, 0.5, 1.0)
     asym = _ramp(
-        max(abs(g("browOuterUpLeft") - g("browOuterUpRight")), abs(g("browDownLeft") - g("browDownRight"))),
-        0.15, 0.45,
+        max(
+            abs(g("browOuterUpLeft") - g("browOuterUpRight")),
+            abs(g("browDownLeft") - g("browDownRight")),
+        ),
+        0.15,
+        0.45,
     )
     press = _ramp((g("mouthPressLeft") + g("mouthPressRight")) / 2.0, 0.2, 0.6)
     raw = max(brow * (0.5 + 0.5 * max(press, asym)), 0.6 * asym)
@@ -96,7 +101,9 @@ class EmotionClassifier:
         if len(shape) != 4 or shape[0] != 1 or shape[3] != 1:
             raise ValueError(f"{path}: expected a 1xHxWx1 grey input, got {shape}")
         if int(out["shape"][-1]) != len(FER_CLASSES):
-            raise ValueError(f"{path}: expected {len(FER_CLASSES)} outputs, got {tuple(out['shape'])}")
+            raise ValueError(
+                f"{path}: expected {len(FER_CLASSES)} outputs, got {tuple(out['shape'])}"
+            )
         self.input_size = (shape[2], shape[1])  # w, h
         self._in_index, self._out_index = inp["index"], out["index"]
         self._in_dtype = inp["dtype"]
@@ -105,10 +112,14 @@ class EmotionClassifier:
         scale = self.input_size[0] / 64.0
         self._template = CROP_TEMPLATE_64 * np.float32(scale)
 
-    def classify(self, image_bgr: np.ndarray, face: Face, blendshapes: dict[str, float] | None = None) -> dict[str, float]:
+    def classify(
+        self, image_bgr: np.ndarray, face: Face, blendshapes: dict[str, float] | None = None
+    ) -> dict[str, float]:
         """Probabilities of the eight ``EMOTIONS`` (all keys present, summing to 1)."""
         probs = self.fer_probabilities(self.crop(image_bgr, face))
-        mapped = {FER_TO_CONTRACT[name]: float(p) for name, p in zip(FER_CLASSES, probs)}
+        mapped = {
+            FER_TO_CONTRACT[name]: float(p) for name, p in zip(FER_CLASSES, probs, strict=False)
+        }
         return mix_confusion(mapped, confusion_score(blendshapes))
 
     def crop(self, image_bgr: np.ndarray, face: Face) -> np.ndarray:
@@ -116,7 +127,9 @@ class EmotionClassifier:
         gray = image_bgr if image_bgr.ndim == 2 else cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
         w, h = self.input_size
         if face.kps is not None and np.all(np.isfinite(face.kps)):
-            m, _ = cv2.estimateAffinePartial2D(np.asarray(face.kps, np.float32).reshape(5, 2), self._template)
+            m, _ = cv2.estimateAffinePartial2D(
+                np.asarray(face.kps, np.float32).reshape(5, 2), self._template
+            )
             if m is not None:
                 return _warp(gray, m, (w, h))
         x1, y1, x2, y2 = face.bbox
@@ -139,7 +152,9 @@ class EmotionClassifier:
         if np.issubdtype(self._in_dtype, np.integer):
             info = np.iinfo(self._in_dtype)
             x = np.clip(np.round(x / scale + zero), info.min, info.max)
-        self._interp.set_tensor(self._in_index, x.astype(self._in_dtype).reshape(1, crop.shape[0], crop.shape[1], 1))
+        self._interp.set_tensor(
+            self._in_index, x.astype(self._in_dtype).reshape(1, crop.shape[0], crop.shape[1], 1)
+        )
         self._interp.invoke()
         y = self._interp.get_tensor(self._out_index)[0].astype(np.float64)
         oscale, ozero = self._out_quant

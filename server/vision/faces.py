@@ -10,6 +10,7 @@
 All return ``Face`` records (``server.proctoring.observation``) with pixel boxes, a 0-1
 score and five keypoints (right eye, left eye, nose, right mouth corner, left mouth corner).
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,7 +26,13 @@ log = logging.getLogger(__name__)
 
 # InsightFace's 5-point template for a 112x112 aligned face.
 ARCFACE_TEMPLATE = np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
+    [
+        [38.2946, 51.6963],
+        [73.5318, 51.5014],
+        [56.0252, 71.7366],
+        [41.5493, 92.3655],
+        [70.7299, 92.2041],
+    ],
     dtype=np.float32,
 )
 
@@ -61,7 +68,9 @@ class YuNetDetector:
 
     family = "yunet"
 
-    def __init__(self, path: Path, providers: list[str], threads: int = 1, score_threshold: float = 0.6):
+    def __init__(
+        self, path: Path, providers: list[str], threads: int = 1, score_threshold: float = 0.6
+    ):
         loadable = _loadable_onnx(path)
         self.input_h, self.input_w = _input_hw(loadable)
         # Height and width freed: a 16:9 frame runs at 640x384 instead of a 640x640
@@ -79,16 +88,34 @@ class YuNetDetector:
         scale = min(self.input_w / w, self.input_h / h)
         nw, nh = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
         ch, cw = self.input_h, self.input_w
-        if not isinstance(self.session.get_inputs()[0].shape[2], int):  # free: pad to the stride only
+        if not isinstance(
+            self.session.get_inputs()[0].shape[2], int
+        ):  # free: pad to the stride only
             ch, cw = min(ch, -(-nh // 32) * 32), min(cw, -(-nw // 32) * 32)
         canvas = np.zeros((ch, cw, 3), np.float32)
-        canvas[:nh, :nw] = cv2.resize(image_bgr, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        canvas[:nh, :nw] = cv2.resize(
+            image_bgr, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        )
         blob = canvas.transpose(2, 0, 1)[None]
-        outs = dict(zip(self.output_names, self.session.run(self.output_names, {self.input_name: blob})))
-        return self._decode(outs, scale, w, h, self.score_threshold if score_threshold is None else score_threshold,
-                            cw)
+        outs = dict(
+            zip(
+                self.output_names,
+                self.session.run(self.output_names, {self.input_name: blob}),
+                strict=False,
+            )
+        )
+        return self._decode(
+            outs,
+            scale,
+            w,
+            h,
+            self.score_threshold if score_threshold is None else score_threshold,
+            cw,
+        )
 
-    def _decode(self, outs: dict, scale: float, w: int, h: int, threshold: float, input_w: int | None = None) -> list[Face]:
+    def _decode(
+        self, outs: dict, scale: float, w: int, h: int, threshold: float, input_w: int | None = None
+    ) -> list[Face]:
         boxes, scores, kpss = [], [], []
         for s in self.strides:
             cols = (input_w or self.input_w) // s
@@ -141,7 +168,11 @@ class SFaceEmbedder:
 def _input_hw(model: Path | bytes) -> tuple[int, int]:
     import onnx
 
-    m = onnx.load_from_string(model) if isinstance(model, bytes) else onnx.load(str(model), load_external_data=False)
+    m = (
+        onnx.load_from_string(model)
+        if isinstance(model, bytes)
+        else onnx.load(str(model), load_external_data=False)
+    )
     dims = m.graph.input[0].type.tensor_type.shape.dim
     return (dims[2].dim_value or 640), (dims[3].dim_value or 640)
 
@@ -152,7 +183,9 @@ def _free_hw(model: Path | bytes) -> bytes | None:
     import onnx
 
     m = onnx.load_from_string(model) if isinstance(model, bytes) else onnx.load(str(model))
-    if len(m.graph.input) != 1 or any(n.op_type == "Resize" and len(n.input) > 3 and n.input[3] for n in m.graph.node):
+    if len(m.graph.input) != 1 or any(
+        n.op_type == "Resize" and len(n.input) > 3 and n.input[3] for n in m.graph.node
+    ):
         return None  # Resize by fixed sizes would break on another input size
     dims = m.graph.input[0].type.tensor_type.shape.dim
     if len(dims) != 4:
@@ -183,7 +216,9 @@ def _loadable_onnx(path: Path) -> Path | bytes:
     model = onnx.load(str(path))
     if not needs_preparation(model):
         return Path(path)
-    log.warning("%s is not prepared for onnxruntime; preparing in memory (run `proctor models fetch`)", path)
+    log.warning(
+        "%s is not prepared for onnxruntime; preparing in memory (run `proctor models fetch`)", path
+    )
     return prepare_in_memory(model)
 
 
@@ -192,12 +227,17 @@ class InsightFaceDetector:
 
     family = "scrfd"
 
-    def __init__(self, path: Path, providers: list[str], threads: int = 1, score_threshold: float = 0.5):
+    def __init__(
+        self, path: Path, providers: list[str], threads: int = 1, score_threshold: float = 0.5
+    ):
         from insightface.model_zoo import model_zoo
 
         self.model = model_zoo.get_model(str(path), providers=providers)
-        self.model.prepare(ctx_id=0 if "CUDAExecutionProvider" in providers else -1, input_size=(640, 640),
-                           det_thresh=score_threshold)
+        self.model.prepare(
+            ctx_id=0 if "CUDAExecutionProvider" in providers else -1,
+            input_size=(640, 640),
+            det_thresh=score_threshold,
+        )
 
     def detect(self, image_bgr: np.ndarray, score_threshold: float | None = None) -> list[Face]:
         if score_threshold is not None:
@@ -219,7 +259,9 @@ class InsightFaceEmbedder:
     def __init__(self, path: Path, providers: list[str], threads: int = 1):
         from insightface.model_zoo.arcface_onnx import ArcFaceONNX
 
-        self.model = ArcFaceONNX(model_file=str(path), session=make_session(path, providers, threads))
+        self.model = ArcFaceONNX(
+            model_file=str(path), session=make_session(path, providers, threads)
+        )
         self.model.prepare(ctx_id=-1)
 
     def embed(self, image_bgr: np.ndarray, face: Face) -> np.ndarray:
@@ -228,7 +270,9 @@ class InsightFaceEmbedder:
         return vec / (np.linalg.norm(vec) + 1e-12)
 
 
-def load_face_detector(family: str, path: Path, providers: list[str], threads: int, score_threshold: float):
+def load_face_detector(
+    family: str, path: Path, providers: list[str], threads: int, score_threshold: float
+):
     if family == "yunet":
         return YuNetDetector(path, providers, threads, score_threshold)
     if family == "scrfd":
@@ -246,7 +290,12 @@ def load_face_embedder(family: str, path: Path, providers: list[str], threads: i
 
 # --- ID documents -----------------------------------------------------------------------
 
-ROTATIONS = {0: None, 90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+ROTATIONS = {
+    0: None,
+    90: cv2.ROTATE_90_CLOCKWISE,
+    180: cv2.ROTATE_180,
+    270: cv2.ROTATE_90_COUNTERCLOCKWISE,
+}
 
 
 def _upright(face: Face) -> bool:
@@ -258,7 +307,9 @@ def _upright(face: Face) -> bool:
     return mouth_y > eyes_y
 
 
-def detect_multiscale(detector, image_bgr: np.ndarray, tile: int = 640, threshold: float | None = None) -> list[Face]:
+def detect_multiscale(
+    detector, image_bgr: np.ndarray, tile: int = 640, threshold: float | None = None
+) -> list[Face]:
     """Detect small faces too: the whole image, then overlapping full-resolution tiles.
 
     A face on an ID card photographed by a webcam can be 40 px tall; shrunk to fit
@@ -270,11 +321,13 @@ def detect_multiscale(detector, image_bgr: np.ndarray, tile: int = 640, threshol
         step = tile * 3 // 4
         for y0 in range(0, max(1, h - tile // 4), step):
             for x0 in range(0, max(1, w - tile // 4), step):
-                crop = image_bgr[y0:y0 + tile, x0:x0 + tile]
+                crop = image_bgr[y0 : y0 + tile, x0 : x0 + tile]
                 for f in detector.detect(crop, threshold):
                     x1, y1, x2, y2 = f.bbox
                     kps = f.kps + np.array([x0, y0], np.float32) if f.kps is not None else None
-                    faces.append(Face(bbox=(x1 + x0, y1 + y0, x2 + x0, y2 + y0), score=f.score, kps=kps))
+                    faces.append(
+                        Face(bbox=(x1 + x0, y1 + y0, x2 + x0, y2 + y0), score=f.score, kps=kps)
+                    )
     if len(faces) < 2:
         return faces
     boxes = np.array([f.bbox for f in faces], np.float32)

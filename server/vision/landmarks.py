@@ -19,6 +19,7 @@ Procrustes fit of MediaPipe's own canonical mesh (and landmark weights, read fro
 sight, so that fit is the head's rotation relative to the face-to-camera ray, and a face
 in a corner of the frame looking into the lens is on camera.
 """
+
 from __future__ import annotations
 
 import math
@@ -132,12 +133,12 @@ def _pb_fields(buf: bytes):
         if wire == 0:
             value, i = _pb_varint(buf, i)
         elif wire == 1:
-            value, i = buf[i:i + 8], i + 8
+            value, i = buf[i : i + 8], i + 8
         elif wire == 2:
             n, i = _pb_varint(buf, i)
-            value, i = buf[i:i + n], i + n
+            value, i = buf[i : i + n], i + n
         elif wire == 5:
-            value, i = buf[i:i + 4], i + 4
+            value, i = buf[i : i + 4], i + 4
         else:
             raise ValueError(f"unsupported protobuf wire type {wire}")
         yield key >> 3, value
@@ -183,10 +184,14 @@ def _direction(yaw_deg: float, pitch_deg: float) -> np.ndarray:
 
 def camera_space_points(landmarks: np.ndarray, width: int, height: int) -> np.ndarray:
     """Normalised landmarks -> pixel-scaled points with x right, y up, z toward the camera."""
-    return np.column_stack([landmarks[:, 0] * width, -landmarks[:, 1] * height, -landmarks[:, 2] * width])
+    return np.column_stack(
+        [landmarks[:, 0] * width, -landmarks[:, 1] * height, -landmarks[:, 2] * width]
+    )
 
 
-def eye_angles_from_iris(points: np.ndarray, head_rotation: np.ndarray) -> tuple[float, float] | None:
+def eye_angles_from_iris(
+    points: np.ndarray, head_rotation: np.ndarray
+) -> tuple[float, float] | None:
     """Eye-in-head yaw/pitch (degrees) from the iris centres relative to the eye corners.
 
     ``points`` from ``camera_space_points``; rotated into the head frame so that head
@@ -221,13 +226,29 @@ def eye_angles_from_blendshapes(bs: dict[str, float]) -> tuple[float, float] | N
 
     Looking to the candidate's left is eyeLookOutLeft + eyeLookInRight (image right, +yaw).
     """
-    keys = ("eyeLookOutLeft", "eyeLookInLeft", "eyeLookInRight", "eyeLookOutRight",
-            "eyeLookUpLeft", "eyeLookUpRight", "eyeLookDownLeft", "eyeLookDownRight")
+    keys = (
+        "eyeLookOutLeft",
+        "eyeLookInLeft",
+        "eyeLookInRight",
+        "eyeLookOutRight",
+        "eyeLookUpLeft",
+        "eyeLookUpRight",
+        "eyeLookDownLeft",
+        "eyeLookDownRight",
+    )
     if not all(k in bs for k in keys):
         return None
-    h = ((bs["eyeLookOutLeft"] - bs["eyeLookInLeft"]) + (bs["eyeLookInRight"] - bs["eyeLookOutRight"])) / 2.0
-    v = ((bs["eyeLookUpLeft"] + bs["eyeLookUpRight"]) - (bs["eyeLookDownLeft"] + bs["eyeLookDownRight"])) / 2.0
-    return (h - BLENDSHAPE_YAW_BIAS) * BLENDSHAPE_YAW_DEG, (v - BLENDSHAPE_PITCH_BIAS) * BLENDSHAPE_PITCH_DEG
+    h = (
+        (bs["eyeLookOutLeft"] - bs["eyeLookInLeft"])
+        + (bs["eyeLookInRight"] - bs["eyeLookOutRight"])
+    ) / 2.0
+    v = (
+        (bs["eyeLookUpLeft"] + bs["eyeLookUpRight"])
+        - (bs["eyeLookDownLeft"] + bs["eyeLookDownRight"])
+    ) / 2.0
+    return (h - BLENDSHAPE_YAW_BIAS) * BLENDSHAPE_YAW_DEG, (
+        v - BLENDSHAPE_PITCH_BIAS
+    ) * BLENDSHAPE_PITCH_DEG
 
 
 def eye_openness_from_blendshapes(bs: dict[str, float]) -> float | None:
@@ -236,7 +257,9 @@ def eye_openness_from_blendshapes(bs: dict[str, float]) -> float | None:
     return float(np.clip(1.0 - (bs["eyeBlinkLeft"] + bs["eyeBlinkRight"]) / 2.0, 0.0, 1.0))
 
 
-def gaze_from(head_to_camera: np.ndarray, eye_yaw: float, eye_pitch: float, openness: float) -> Gaze:
+def gaze_from(
+    head_to_camera: np.ndarray, eye_yaw: float, eye_pitch: float, openness: float
+) -> Gaze:
     """Gaze from the head rotation relative to the face-to-camera ray plus the eye-in-head angles.
 
     In that frame +z is the ray from the face to the camera, so the gaze direction's
@@ -259,7 +282,9 @@ class FaceLandmarker:
     worker thread and ``close()`` it (or use it as a context manager) when done.
     """
 
-    def __init__(self, path: str | Path, *, num_faces: int = 2, min_confidence: float = 0.5) -> None:
+    def __init__(
+        self, path: str | Path, *, num_faces: int = 2, min_confidence: float = 0.5
+    ) -> None:
         self.canonical = CanonicalFace.from_task(path)
         options = vision.FaceLandmarkerOptions(
             base_options=BaseOptions(model_asset_path=str(path)),
@@ -293,9 +318,14 @@ class FaceLandmarker:
             if result.face_landmarks:
                 meshes = _meshes(result)
                 # the mesh nearest the crop centre, where the requested face is
-                i = min(range(len(meshes)), key=lambda k: float(np.hypot(*(meshes[k][:, :2].mean(0) - 0.5))))
+                i = min(
+                    range(len(meshes)),
+                    key=lambda k: float(np.hypot(*(meshes[k][:, :2].mean(0) - 0.5))),
+                )
                 lm = meshes[i]
-                frame_lm = np.column_stack([(lm[:, 0] * side + x0) / w, (lm[:, 1] * side + y0) / h, lm[:, 2] * side / w])
+                frame_lm = np.column_stack(
+                    [(lm[:, 0] * side + x0) / w, (lm[:, 1] * side + y0) / h, lm[:, 2] * side / w]
+                )
                 return self._mesh(result, i, frame_lm, w, h)
         result = self._task.detect(_to_mp_image(image_bgr))
         if not result.face_landmarks:
@@ -314,15 +344,25 @@ class FaceLandmarker:
 
     def _mesh(self, result, i: int, landmarks: np.ndarray, w: int, h: int) -> FaceMesh:
         landmarks = landmarks.astype(np.float32)
-        blendshapes = {c.category_name: float(c.score) for c in result.face_blendshapes[i]} if result.face_blendshapes else {}
+        blendshapes = (
+            {c.category_name: float(c.score) for c in result.face_blendshapes[i]}
+            if result.face_blendshapes
+            else {}
+        )
         if len(result.facial_transformation_matrixes) <= i:
-            raise RuntimeError("FaceLandmarker returned no transformation matrix although it was requested")
+            raise RuntimeError(
+                "FaceLandmarker returned no transformation matrix although it was requested"
+            )
         pose = head_pose_from_matrix(np.asarray(result.facial_transformation_matrixes[i]))
         points = camera_space_points(landmarks, w, h)
         to_camera = self.canonical.rotation_to(points)
-        return FaceMesh(pose=pose, gaze=_gaze(points, to_camera, blendshapes),
-                        blendshapes=blendshapes, landmarks=landmarks,
-                        pose_to_camera=head_pose_from_matrix(to_camera))
+        return FaceMesh(
+            pose=pose,
+            gaze=_gaze(points, to_camera, blendshapes),
+            blendshapes=blendshapes,
+            landmarks=landmarks,
+            pose_to_camera=head_pose_from_matrix(to_camera),
+        )
 
     def close(self) -> None:
         if self._task is not None:
@@ -339,7 +379,11 @@ class FaceLandmarker:
 def _gaze(points: np.ndarray, head_to_camera: np.ndarray, bs: dict[str, float]) -> Gaze | None:
     # Both eye cues are noisy in different ways (iris points jitter on small faces,
     # blendshapes saturate and carry a person-specific bias): average what is there.
-    cues = [c for c in (eye_angles_from_iris(points, head_to_camera), eye_angles_from_blendshapes(bs)) if c]
+    cues = [
+        c
+        for c in (eye_angles_from_iris(points, head_to_camera), eye_angles_from_blendshapes(bs))
+        if c
+    ]
     if not cues:
         return None
     eye_yaw = float(np.mean([c[0] for c in cues]))
@@ -363,16 +407,28 @@ def _face_crop(image_bgr: np.ndarray, face: Face) -> tuple[np.ndarray, float, tu
     s = out / side
     m = np.array([[s, 0.0, -s * x0], [0.0, s, -s * y0]], dtype=np.float64)
     interp = cv2.INTER_AREA if s < 1.0 else cv2.INTER_LINEAR
-    crop = cv2.warpAffine(image_bgr, m, (out, out), flags=interp, borderMode=cv2.BORDER_CONSTANT, borderValue=(127, 127, 127))
+    crop = cv2.warpAffine(
+        image_bgr,
+        m,
+        (out, out),
+        flags=interp,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(127, 127, 127),
+    )
     return crop, side, (x0, y0)
 
 
 def _meshes(result) -> list[np.ndarray]:
-    return [np.array([(p.x, p.y, p.z) for p in lms], dtype=np.float64) for lms in result.face_landmarks]
+    return [
+        np.array([(p.x, p.y, p.z) for p in lms], dtype=np.float64) for lms in result.face_landmarks
+    ]
 
 
 def _contains(landmarks: np.ndarray, x: float, y: float) -> bool:
-    return bool(landmarks[:, 0].min() <= x <= landmarks[:, 0].max() and landmarks[:, 1].min() <= y <= landmarks[:, 1].max())
+    return bool(
+        landmarks[:, 0].min() <= x <= landmarks[:, 0].max()
+        and landmarks[:, 1].min() <= y <= landmarks[:, 1].max()
+    )
 
 
 def _pixel_area(landmarks: np.ndarray, w: int, h: int) -> float:

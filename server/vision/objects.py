@@ -16,6 +16,7 @@ message instead of producing nonsense boxes:
 
 Boxes come back in pixels of the caller's image after class-wise NMS.
 """
+
 from __future__ import annotations
 
 import ast
@@ -94,20 +95,30 @@ class Letterbox:
         return out
 
 
-def letterbox(image: np.ndarray, size_hw: tuple[int, int], fill: int = 114, center: bool = True) -> tuple[np.ndarray, Letterbox]:
+def letterbox(
+    image: np.ndarray, size_hw: tuple[int, int], fill: int = 114, center: bool = True
+) -> tuple[np.ndarray, Letterbox]:
     """Resize keeping aspect ratio into ``size_hw`` and pad the rest with ``fill``."""
     h, w = image.shape[:2]
     th, tw = size_hw
     scale = min(th / h, tw / w)
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-    resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR) if (nh, nw) != (h, w) else image
+    resized = (
+        cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR) if (nh, nw) != (h, w) else image
+    )
     canvas = np.full((th, tw, image.shape[2]), fill, dtype=np.uint8)
     px, py = ((tw - nw) // 2, (th - nh) // 2) if center else (0, 0)
     canvas[py : py + nh, px : px + nw] = resized
     return canvas, Letterbox(scale, float(px), float(py))
 
 
-def nms_classwise(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou: float = 0.45, max_det: int = 100) -> np.ndarray:
+def nms_classwise(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    classes: np.ndarray,
+    iou: float = 0.45,
+    max_det: int = 100,
+) -> np.ndarray:
     """Greedy NMS run per class (boxes of different classes never suppress each other)."""
     if len(boxes) == 0:
         return np.zeros(0, dtype=np.int64)
@@ -137,7 +148,13 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 def _static_hw(session) -> tuple[int, int] | None:
     shape = session.get_inputs()[0].shape
-    if len(shape) == 4 and isinstance(shape[2], int) and isinstance(shape[3], int) and shape[2] > 0 and shape[3] > 0:
+    if (
+        len(shape) == 4
+        and isinstance(shape[2], int)
+        and isinstance(shape[3], int)
+        and shape[2] > 0
+        and shape[3] > 0
+    ):
         return shape[2], shape[3]
     return None
 
@@ -146,7 +163,9 @@ def _cells(h: int, w: int, strides=(8, 16, 32)) -> int:
     return sum((h // s) * (w // s) for s in strides)
 
 
-def classify_output_shapes(shapes: list[tuple[int, ...]], input_hw: tuple[int, int], num_classes: int = 80) -> str | None:
+def classify_output_shapes(
+    shapes: list[tuple[int, ...]], input_hw: tuple[int, int], num_classes: int = 80
+) -> str | None:
     """Family implied by the output shapes of one run at ``input_hw``; None if unknown.
 
     yolov3: >= 2 outputs, each N x A*(5+C) x H/s x W/s.  yolox: one N x cells x (5+C).
@@ -158,7 +177,9 @@ def classify_output_shapes(shapes: list[tuple[int, ...]], input_hw: tuple[int, i
     if len(shapes) >= 2 and all(len(s) == 4 for s in shapes):
         if all(s[2] and h % s[2] == 0 and w % s[3] == 0 and h // s[2] == w // s[3] for s in shapes):
             ch = shapes[0][1]
-            if all(s[1] == ch for s in shapes) and any(ch % a == 0 and ch // a > 5 for a in (3, 2, 1)):
+            if all(s[1] == ch for s in shapes) and any(
+                ch % a == 0 and ch // a > 5 for a in (3, 2, 1)
+            ):
                 return "yolov3"
         return None
     if len(shapes) == 1 and len(shapes[0]) == 3:
@@ -188,7 +209,12 @@ class _Decoder:
         self.rect = static is None  # graph takes any size: pad only to a multiple of 32
         if static is not None:
             if input_size is not None and (input_size, input_size) != static:
-                log.warning("%s graph has a fixed %sx%s input; requested size %s ignored", self.family, *static, input_size)
+                log.warning(
+                    "%s graph has a fixed %sx%s input; requested size %s ignored",
+                    self.family,
+                    *static,
+                    input_size,
+                )
             self.input_hw = static
         else:
             side = input_size or self.default_size
@@ -235,7 +261,9 @@ class YoloV3Decoder(_Decoder):
         anchors = np.array(json.loads(meta["anchors"]), dtype=np.float32)
         masks = json.loads(meta["masks"])
         if len(masks) != len(session.get_outputs()):
-            raise ModelSignatureError(f"yolov3 metadata lists {len(masks)} heads, graph has {len(session.get_outputs())} outputs")
+            raise ModelSignatureError(
+                f"yolov3 metadata lists {len(masks)} heads, graph has {len(session.get_outputs())} outputs"
+            )
         self.head_anchors = [anchors[m] for m in masks]  # per output, A x 2 in input pixels
         if "names" in meta:
             names = tuple(DARKNET_ALIASES.get(n, n) for n in json.loads(meta["names"]))
@@ -244,7 +272,7 @@ class YoloV3Decoder(_Decoder):
     def decode(self, outputs, input_hw, conf):
         ih, iw = input_hw
         all_boxes, all_scores, all_cls = [], [], []
-        for out, anchors in zip(outputs, self.head_anchors):
+        for out, anchors in zip(outputs, self.head_anchors, strict=False):
             _, ch, gh, gw = out.shape
             na = len(anchors)
             p = out[0].reshape(na, ch // na, gh, gw).transpose(0, 2, 3, 1)  # A x gh x gw x (5+C)
@@ -266,7 +294,11 @@ class YoloV3Decoder(_Decoder):
             all_cls.append(cls_id)
         if not all_boxes:
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
-        scores, classes, boxes = np.concatenate(all_scores), np.concatenate(all_cls), np.concatenate(all_boxes)
+        scores, classes, boxes = (
+            np.concatenate(all_scores),
+            np.concatenate(all_cls),
+            np.concatenate(all_boxes),
+        )
         keep = scores > conf
         return boxes[keep], scores[keep], classes[keep]
 
@@ -292,7 +324,10 @@ class YoloxDecoder(_Decoder):
                 yv, xv = np.meshgrid(np.arange(gh), np.arange(gw), indexing="ij")
                 grids.append(np.stack([xv, yv], -1).reshape(-1, 2))
                 strides.append(np.full((gh * gw, 1), s))
-            self._grid_cache[hw] = (np.concatenate(grids).astype(np.float32), np.concatenate(strides).astype(np.float32))
+            self._grid_cache[hw] = (
+                np.concatenate(grids).astype(np.float32),
+                np.concatenate(strides).astype(np.float32),
+            )
         return self._grid_cache[hw]
 
     def decode(self, outputs, input_hw, conf):
@@ -319,7 +354,11 @@ class YoloV8Decoder(_Decoder):
         if "names" in meta:  # Ultralytics stores "{0: 'person', 1: 'bicycle', ...}"
             try:
                 parsed = ast.literal_eval(meta["names"])
-                names = tuple(parsed[k] for k in sorted(parsed)) if isinstance(parsed, dict) else tuple(parsed)
+                names = (
+                    tuple(parsed[k] for k in sorted(parsed))
+                    if isinstance(parsed, dict)
+                    else tuple(parsed)
+                )
             except (ValueError, SyntaxError):
                 log.warning("yolov8 names metadata unreadable; using COCO-80")
         super().__init__(session, names, input_size)
@@ -335,10 +374,16 @@ class YoloV8Decoder(_Decoder):
         return boxes, score[keep], cls_id[keep]
 
 
-DECODERS: dict[str, type[_Decoder]] = {"yolov3": YoloV3Decoder, "yolox": YoloxDecoder, "yolov8": YoloV8Decoder}
+DECODERS: dict[str, type[_Decoder]] = {
+    "yolov3": YoloV3Decoder,
+    "yolox": YoloxDecoder,
+    "yolov8": YoloV8Decoder,
+}
 
 
-def probe_family(session, input_hw: tuple[int, int] | None = None, num_classes: int = 80) -> tuple[str | None, list[tuple[int, ...]]]:
+def probe_family(
+    session, input_hw: tuple[int, int] | None = None, num_classes: int = 80
+) -> tuple[str | None, list[tuple[int, ...]]]:
     """Run the graph once on a blank image and name the family its outputs imply.
 
     Shapes are read from a real run because exported graphs often leave output
@@ -372,7 +417,9 @@ class ObjectDetector:
     ):
         family = (family or "").lower()
         if family not in DECODERS:
-            raise ValueError(f"unknown object detector family {family!r}; supported: {', '.join(FAMILIES)}")
+            raise ValueError(
+                f"unknown object detector family {family!r}; supported: {', '.join(FAMILIES)}"
+            )
         self.path = Path(path)
         self.session = make_session(self.path, providers or ["CPUExecutionProvider"], threads)
         probe_side = input_size or DECODERS[family].default_size
@@ -395,7 +442,9 @@ class ObjectDetector:
     def input_size(self) -> tuple[int, int]:
         return self.decoder.input_hw
 
-    def detect(self, image_bgr: np.ndarray, conf: float = 0.25, max_det: int = 100) -> list[ObjectDetection]:
+    def detect(
+        self, image_bgr: np.ndarray, conf: float = 0.25, max_det: int = 100
+    ) -> list[ObjectDetection]:
         if image_bgr is None or image_bgr.ndim != 3 or image_bgr.shape[2] != 3:
             raise ValueError("detect expects an HxWx3 BGR image")
         h, w = image_bgr.shape[:2]
@@ -407,13 +456,18 @@ class ObjectDetector:
         keep = nms_classwise(boxes, scores, classes, self.iou, max_det)
         boxes = lb.to_image(boxes[keep], w, h)
         result = []
-        for box, score, cls in zip(boxes, scores[keep], classes[keep]):
+        for box, score, cls in zip(boxes, scores[keep], classes[keep], strict=False):
             label = self.names[cls] if cls < len(self.names) else str(int(cls))
             result.append(ObjectDetection(label, float(score), tuple(float(v) for v in box)))
         return result
 
 
-def load_object_detector(spec: _SpecLike, path: Path | str, providers: list[str] | None = None, threads: int = 1,
-                         input_size: int | None = None) -> ObjectDetector:
+def load_object_detector(
+    spec: _SpecLike,
+    path: Path | str,
+    providers: list[str] | None = None,
+    threads: int = 1,
+    input_size: int | None = None,
+) -> ObjectDetector:
     """Build the detector for a registry ``ModelSpec`` (routes by ``spec.family``)."""
     return ObjectDetector(spec.family, path, providers, threads, input_size=input_size)

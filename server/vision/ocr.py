@@ -24,6 +24,7 @@ Cost per 1280x720 frame, one thread: detection at ``limit_side=640`` ~70 ms; eac
 read ~25 ms (up to 320 px wide at height 48) to ~65 ms (800 px, the cap). A page held
 up to the camera (3 lines read): ~155 ms; a frame without text: 70-100 ms.
 """
+
 from __future__ import annotations
 
 import logging
@@ -121,7 +122,9 @@ class TextDetector:
         self.det = make_session(det_path, providers, threads)
         det_in = self.det.get_inputs()[0]
         if len(det_in.shape) != 4 or det_in.shape[1] != 3 or len(self.det.get_outputs()) != 1:
-            raise ValueError(f"{Path(det_path).name}: not a PP-OCR DB detector (input {det_in.shape})")
+            raise ValueError(
+                f"{Path(det_path).name}: not a PP-OCR DB detector (input {det_in.shape})"
+            )
         self.det_input = det_in.name
         self.limit_side = max(32, int(limit_side) // 32 * 32)
         self.thresh, self.box_thresh, self.unclip_ratio = thresh, box_thresh, unclip_ratio
@@ -134,17 +137,23 @@ class TextDetector:
             self.rec = make_session(rec_path, providers, threads)
             rec_in = self.rec.get_inputs()[0]
             if len(rec_in.shape) != 4 or rec_in.shape[2] != REC_HEIGHT:
-                raise ValueError(f"{Path(rec_path).name}: not a PP-OCR recogniser (input {rec_in.shape})")
+                raise ValueError(
+                    f"{Path(rec_path).name}: not a PP-OCR recogniser (input {rec_in.shape})"
+                )
             self.rec_input = rec_in.name
             meta = self.rec.get_modelmeta().custom_metadata_map
             if "character" not in meta:
-                raise ValueError(f"{Path(rec_path).name}: no 'character' dictionary in the ONNX metadata")
+                raise ValueError(
+                    f"{Path(rec_path).name}: no 'character' dictionary in the ONNX metadata"
+                )
             # CTC classes: blank, the dictionary in order, then a space.
             # split on "\n" only: str.splitlines would also split on other separators.
             self.charset = ["", *meta["character"].split("\n"), " "]
             n_out = self.rec.get_outputs()[0].shape[-1]
             if isinstance(n_out, int) and n_out != len(self.charset):
-                raise ValueError(f"recogniser has {n_out} classes but its dictionary gives {len(self.charset)}")
+                raise ValueError(
+                    f"recogniser has {n_out} classes but its dictionary gives {len(self.charset)}"
+                )
 
     # ---------------------------------------------------------------- detection
     def _det_input(self, image_bgr: np.ndarray) -> np.ndarray:
@@ -189,7 +198,9 @@ class TextDetector:
         h = int(max(np.linalg.norm(quad[0] - quad[3]), np.linalg.norm(quad[1] - quad[2])))
         dst = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
         m = cv2.getPerspectiveTransform(quad.astype(np.float32), dst)
-        crop = cv2.warpPerspective(image, m, (w, h), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC)
+        crop = cv2.warpPerspective(
+            image, m, (w, h), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC
+        )
         if h >= 1.5 * w:  # vertical line: read it turned
             crop = np.rot90(crop)
         return crop
@@ -203,7 +214,9 @@ class TextDetector:
         rw = max(REC_HEIGHT // 2, min(self.max_rec_width, natural))
         width = max(rw, REC_MIN_WIDTH)
         img = cv2.resize(crop, (rw, REC_HEIGHT)).astype(np.float32)
-        x = np.zeros((1, 3, REC_HEIGHT, width), dtype=np.float32)  # zero = mid grey after normalising
+        x = np.zeros(
+            (1, 3, REC_HEIGHT, width), dtype=np.float32
+        )  # zero = mid grey after normalising
         x[0, :, :, :rw] = ((img * (1.0 / 255.0) - 0.5) / 0.5).transpose(2, 0, 1)
         probs = self.rec.run(None, {self.rec_input: x})[0][0]  # T x classes, softmaxed
         seq, best = probs.argmax(1), probs.max(1)

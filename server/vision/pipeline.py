@@ -8,6 +8,7 @@ MediaPipe tasks and the TFLite interpreter are not, so each worker thread owns i
 own (``WorkerModels``).  ``FramePlan`` says which of the costly stages run on a frame
 (see ``server.vision.schedule``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -85,7 +86,7 @@ class SharedModels:
     batchers: list = field(default_factory=list)  # GPU only: BatchingSession per batched model
 
     @classmethod
-    def load(cls, settings: Settings) -> "SharedModels":
+    def load(cls, settings: Settings) -> SharedModels:
         registry = ModelRegistry(settings.models_dir, getattr(settings, "llm_model", None))
         providers = select_providers(settings.providers)
         threads = settings.intra_op_threads
@@ -102,16 +103,21 @@ class SharedModels:
 
         det = need("face_detector")
         emb = need("face_embedder")
-        face_detector = load_face_detector(det.family, registry.path(det), providers, threads,
-                                           settings.face_detect_threshold)
+        face_detector = load_face_detector(
+            det.family, registry.path(det), providers, threads, settings.face_detect_threshold
+        )
         face_embedder = load_face_embedder(emb.family, registry.path(emb), providers, threads)
         shared = cls(settings, registry, providers, face_detector, face_embedder, specs=specs)
         if batching_enabled(getattr(settings, "gpu_batching", True), providers):
             from .batching import attach_batching
 
             shared.batchers = attach_batching(
-                [(face_detector, registry.path(det)), (face_embedder, registry.path(emb))], providers, threads,
-                settings.gpu_batch_max, settings.gpu_batch_wait_ms)
+                [(face_detector, registry.path(det)), (face_embedder, registry.path(emb))],
+                providers,
+                threads,
+                settings.gpu_batch_max,
+                settings.gpu_batch_wait_ms,
+            )
 
         spec = registry.resolve("object_detector")
         if spec:
@@ -123,8 +129,12 @@ class SharedModels:
         if det_spec:
             from .ocr import TextDetector
 
-            shared.ocr = TextDetector(registry.path(det_spec), registry.path(rec_spec) if rec_spec else None,
-                                      providers=providers, threads=threads)
+            shared.ocr = TextDetector(
+                registry.path(det_spec),
+                registry.path(rec_spec) if rec_spec else None,
+                providers=providers,
+                threads=threads,
+            )
             specs["ocr_detector"] = det_spec
             if rec_spec:
                 specs["ocr_recognizer"] = rec_spec
@@ -141,7 +151,13 @@ class SharedModels:
 
     def describe(self) -> dict:
         return {
-            role: {"name": s.name, "file": s.file, "family": s.family, "licence": s.licence, "source": s.source}
+            role: {
+                "name": s.name,
+                "file": s.file,
+                "family": s.family,
+                "licence": s.licence,
+                "source": s.source,
+            }
             for role, s in self.specs.items()
         }
 
@@ -209,9 +225,15 @@ class FramePipeline:
             if obs.primary_face is None:  # no photo: reach the face stages with a made-up face
                 side = height / 3
                 x0, y0 = (width - side) / 2, (height - side) / 2
-                kps = np.array([[0.34, 0.46], [0.66, 0.46], [0.5, 0.64], [0.37, 0.82], [0.63, 0.82]], np.float32)
-                face = Face(bbox=(x0, y0, x0 + side, y0 + side), score=1.0,
-                            kps=kps * side + np.array([x0, y0], np.float32))
+                kps = np.array(
+                    [[0.34, 0.46], [0.66, 0.46], [0.5, 0.64], [0.37, 0.82], [0.63, 0.82]],
+                    np.float32,
+                )
+                face = Face(
+                    bbox=(x0, y0, x0 + side, y0 + side),
+                    score=1.0,
+                    kps=kps * side + np.array([x0, y0], np.float32),
+                )
                 self.embed(image, face)
                 if self.local.landmarker is not None:
                     self.local.landmarker.detect(image, face)
@@ -249,8 +271,12 @@ class FramePipeline:
         primary = obs.primary_face
         if primary is not None and plan.embed:
             r = plan.reuse
-            if (r is not None and obs.face_count == 1 and r.size == (w, h)
-                    and box_iou(primary.bbox, r.bbox) >= REUSE_MIN_IOU):
+            if (
+                r is not None
+                and obs.face_count == 1
+                and r.size == (w, h)
+                and box_iou(primary.bbox, r.bbox) >= REUSE_MIN_IOU
+            ):
                 primary.embedding = r.embedding
             else:
                 timed("embedding", self.embed, image, primary)
@@ -283,14 +309,27 @@ def warm_up_frame(width: int = 1280, height: int = 720) -> np.ndarray:
         side = int(height * 0.9)
         photo = cv2.resize(photo, (side, side), interpolation=cv2.INTER_AREA)
         x0, y0 = (width - side) // 2, height - side
-        canvas[y0:, x0:x0 + side] = photo
+        canvas[y0:, x0 : x0 + side] = photo
     except Exception:  # no photo: the text and the grey still warm the first stages
         log.debug("warm-up photo unavailable", exc_info=True)
     # a short line and one as wide as the frame: the recogniser's input width follows the line
-    for i, line in enumerate(("WARM UP 0123", "PROCTOR 4567 ABCDEFGHIJKLM NOPQRSTUVWXYZ 89 abcdefghijklmnopqrstuvwxyz")):
-        cv2.putText(canvas, line, (10, 50 + 60 * i), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (0, 0, 0), 2, cv2.LINE_AA)
+    for i, line in enumerate(
+        ("WARM UP 0123", "PROCTOR 4567 ABCDEFGHIJKLM NOPQRSTUVWXYZ 89 abcdefghijklmnopqrstuvwxyz")
+    ):
+        cv2.putText(
+            canvas,
+            line,
+            (10, 50 + 60 * i),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            1.0,
+            (0, 0, 0),
+            2,
+            cv2.LINE_AA,
+        )
     return canvas
 
 
 def models_summary(shared: SharedModels, models_dir: Path) -> list[str]:
-    return [f"{role}: {s.name} ({s.file}, {s.licence}, {s.source})" for role, s in shared.specs.items()]
+    return [
+        f"{role}: {s.name} ({s.file}, {s.licence}, {s.source})" for role, s in shared.specs.items()
+    ]

@@ -5,6 +5,7 @@ beyond that ``submit`` raises ``PoolBusy`` at once, which the API turns into a 5
 ``Retry-After`` rather than letting latency grow without bound.  Jobs may carry a
 priority (live frames 0, video analysis 10): a worker always takes the most urgent.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -38,7 +39,10 @@ class InferencePool:
         self._pending = 0
         self._lock = threading.Lock()
         self._ready = threading.Barrier(workers + 1)
-        self._threads = [threading.Thread(target=self._run, name=f"inference-{i}", daemon=True) for i in range(workers)]
+        self._threads = [
+            threading.Thread(target=self._run, name=f"inference-{i}", daemon=True)
+            for i in range(workers)
+        ]
         for t in self._threads:
             t.start()
         self._ready.wait()  # every worker has built (and warmed) its pipeline
@@ -51,7 +55,9 @@ class InferencePool:
         pipeline = FramePipeline(self.shared)
         try:
             if self.warm:
-                log.debug("%s warmed in %.2f s", threading.current_thread().name, pipeline.warm_up())
+                log.debug(
+                    "%s warmed in %.2f s", threading.current_thread().name, pipeline.warm_up()
+                )
             self._ready.wait()
             while True:
                 _prio, _seq, item = self._queue.get()
@@ -74,7 +80,9 @@ class InferencePool:
         with self._lock:
             self._pending -= 1
 
-    def submit(self, fn: Callable[[FramePipeline], Any], priority: int = LIVE, block: bool = False) -> Future:
+    def submit(
+        self, fn: Callable[[FramePipeline], Any], priority: int = LIVE, block: bool = False
+    ) -> Future:
         with self._lock:
             if not block and priority == LIVE and self._pending >= self.max_pending:
                 raise PoolBusy("Server busy: too many frames waiting for analysis")

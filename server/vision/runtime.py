@@ -1,4 +1,5 @@
 """onnxruntime sessions built one way: providers and threads from settings."""
+
 from __future__ import annotations
 
 import logging
@@ -45,7 +46,9 @@ def select_providers(requested: str, available: list[str] | None = None) -> list
     return [p for p in wanted if p != "CPUExecutionProvider"] + ["CPUExecutionProvider"]
 
 
-def make_session(path: Path | str | bytes, providers: list[str], threads: int = 1) -> ort.InferenceSession:
+def make_session(
+    path: Path | str | bytes, providers: list[str], threads: int = 1
+) -> ort.InferenceSession:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = max(1, threads)
     opts.inter_op_num_threads = 1
@@ -60,4 +63,3 @@ def make_session(path: Path | str | bytes, providers: list[str], threads: int = 
     opts.enable_cpu_mem_arena = False
     model = path if isinstance(path, bytes) else str(path)
     return ort.InferenceSession(model, sess_options=opts, providers=providers)
-

@@ -21,6 +21,7 @@ change (OCR on ~45% of frames); without the face, none did, while a page held be
 the face scores 15-80 (docs/performance.md).  When the face fills the frame (less
 than a quarter left), the whole thumbnail is compared.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -56,7 +57,9 @@ def face_fraction(face, width: int, height: int) -> tuple[float, float, float, f
     return (x1 / width, y1 / height, x2 / width, y2 / height)
 
 
-def background_mask(face: tuple[float, float, float, float] | None, shape: tuple[int, int]) -> np.ndarray | None:
+def background_mask(
+    face: tuple[float, float, float, float] | None, shape: tuple[int, int]
+) -> np.ndarray | None:
     """True outside the grown face box; None when there is no face or too little is left."""
     if face is None:
         return None
@@ -65,8 +68,10 @@ def background_mask(face: tuple[float, float, float, float] | None, shape: tuple
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     hw, hh = (x2 - x1) * FACE_GROW / 2, (y2 - y1) * FACE_GROW / 2
     mask = np.ones(shape, bool)
-    mask[max(0, int((cy - hh) * h)):max(0, int(np.ceil((cy + hh) * h))),
-         max(0, int((cx - hw) * w)):max(0, int(np.ceil((cx + hw) * w)))] = False
+    mask[
+        max(0, int((cy - hh) * h)) : max(0, int(np.ceil((cy + hh) * h))),
+        max(0, int((cx - hw) * w)) : max(0, int(np.ceil((cx + hw) * w))),
+    ] = False
     return mask if mask.mean() >= MIN_BACKGROUND else None
 
 

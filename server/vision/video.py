@@ -10,6 +10,7 @@ hands over every ``interval``-th frame with its video time.  Frames in between a
 grabbed (demuxed and decoded, never converted), and frame numbers come from counting
 reads, not from seeking, so they are exact for every codec.
 """
+
 from __future__ import annotations
 
 import math
@@ -82,17 +83,28 @@ def probe(path: Path, max_pixels: int = 40_000_000) -> VideoInfo:
         raise VideoError("Video file is empty")
     container = sniff_container(head)
     if container is None:
-        raise VideoError("File is not a video (no known video container: MP4/MOV, WebM/MKV, AVI, MPEG-TS, ...)")
+        raise VideoError(
+            "File is not a video (no known video container: MP4/MOV, WebM/MKV, AVI, MPEG-TS, ...)"
+        )
     cap = _open(path)
     try:
         if not cap.isOpened():
-            raise VideoError("Video cannot be opened: the file is corrupt, truncated or in an unsupported format")
-        width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+            raise VideoError(
+                "Video cannot be opened: the file is corrupt, truncated or in an unsupported format"
+            )
+        width, height = (
+            int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+        )
         if width * height > max_pixels:
-            raise VideoError(f"Video frames too large ({width}x{height}); at most {max_pixels} pixels")
+            raise VideoError(
+                f"Video frames too large ({width}x{height}); at most {max_pixels} pixels"
+            )
         ok, frame = cap.read()
         if not ok or frame is None or frame.size == 0:
-            raise VideoError("No frame of the video could be decoded: the file is corrupt or truncated")
+            raise VideoError(
+                "No frame of the video could be decoded: the file is corrupt or truncated"
+            )
         height, width = frame.shape[:2]
         if width < 16 or height < 16:
             raise VideoError(f"Video frames too small ({width}x{height})")
@@ -135,7 +147,7 @@ class FrameReader:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="video-reader", daemon=True)
 
-    def __enter__(self) -> "FrameReader":
+    def __enter__(self) -> FrameReader:
         self._thread.start()
         return self
 

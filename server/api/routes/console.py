@@ -4,6 +4,7 @@ Everything the pages load comes from this server (no CDN; the CSP below forbids 
 origin), so they work on an offline network.  They talk to the REST API and to the plain
 websockets (/ws/...); a key or token given as ``?key=`` is passed on by the pages.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,11 +16,17 @@ from fastapi.staticfiles import StaticFiles
 WEB = Path(__file__).resolve().parents[2] / "web"
 
 # Same origin only: scripts, styles, sockets. data:/blob: for captured frames and the ID preview.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-       "media-src 'self' blob: mediastream:; connect-src 'self'; font-src 'self'; object-src 'none'; "
-       "base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
-PAGE_HEADERS = {"Content-Security-Policy": CSP, "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
-                "Referrer-Policy": "no-referrer"}
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "media-src 'self' blob: mediastream:; connect-src 'self'; font-src 'self'; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+PAGE_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 

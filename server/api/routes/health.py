@@ -1,4 +1,5 @@
 """GET /health."""
+
 from __future__ import annotations
 
 import asyncio
@@ -35,7 +36,9 @@ async def health(service: ServiceDep, request: Request):
         "service": "Live Interview Analyzer API",
         "version": "2.0.0",
         "server": f"proctor {__version__}",
-        "timestamp": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds"),
+        "timestamp": dt.datetime.now(dt.UTC)
+        .replace(tzinfo=None)
+        .isoformat(timespec="microseconds"),
         "active_sessions": active,
         "features": features,
         "models": service.models.describe(),

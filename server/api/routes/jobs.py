@@ -1,4 +1,5 @@
 """/api/jobs: background analyses (pre-recorded videos), their progress and their reports."""
+
 from __future__ import annotations
 
 from typing import Annotated, Any
@@ -11,7 +12,11 @@ from ..schemas import ErrorResponse, MessageResponse, Open
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
-ERRORS = {400: {"model": ErrorResponse}, 404: {"model": ErrorResponse}, 409: {"model": ErrorResponse}}
+ERRORS = {
+    400: {"model": ErrorResponse},
+    404: {"model": ErrorResponse},
+    409: {"model": ErrorResponse},
+}
 
 
 def get_video_jobs(request: Request) -> VideoJobs:
@@ -56,12 +61,19 @@ class JobListResponse(Open):
 
 def accepted(job) -> JSONResponse:
     view = job_view(job)
-    return JSONResponse({"success": True, **view}, status_code=202, headers={"Location": view["status_url"]})
+    return JSONResponse(
+        {"success": True, **view}, status_code=202, headers={"Location": view["status_url"]}
+    )
 
 
 @router.get("", response_model=JobListResponse, responses=ERRORS)
-async def list_jobs(jobs: JobsDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                    state: Annotated[str | None, Query(pattern="^(queued|running|done|failed|interrupted)$")] = None):
+async def list_jobs(
+    jobs: JobsDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    state: Annotated[
+        str | None, Query(pattern="^(queued|running|done|failed|interrupted)$")
+    ] = None,
+):
     rows = await jobs.list(limit, state)
     return {"success": True, "total_jobs": len(rows), "jobs": [job_view(j) for j in rows]}
 
@@ -80,4 +92,7 @@ async def resume_job(job_id: str, jobs: JobsDep):
 @router.delete("/{job_id}", response_model=MessageResponse, responses=ERRORS)
 async def delete_job(job_id: str, jobs: JobsDep):
     await jobs.delete(job_id)
-    return {"success": True, "message": "Job deleted (its session stays; DELETE /api/sessions/{id} removes it)"}
+    return {
+        "success": True,
+        "message": "Job deleted (its session stays; DELETE /api/sessions/{id} removes it)",
+    }

@@ -1,4 +1,5 @@
 """/api/sessions: one router for the session resource and its sub-resources."""
+
 from __future__ import annotations
 
 import asyncio
@@ -32,24 +33,34 @@ from ..schemas import (
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 
-ERRORS = {400: {"model": ErrorResponse}, 404: {"model": ErrorResponse}, 413: {"model": ErrorResponse},
-          503: {"model": ErrorResponse}}
+ERRORS = {
+    400: {"model": ErrorResponse},
+    404: {"model": ErrorResponse},
+    413: {"model": ErrorResponse},
+    503: {"model": ErrorResponse},
+}
 
 
 def _ws_url(request: Request, settings) -> str:
     base = settings.public_base_url or str(request.base_url)
     base = base.rstrip("/")
     if base.startswith("https://"):
-        return "wss://" + base[len("https://"):] + "/socket.io/"
+        return "wss://" + base[len("https://") :] + "/socket.io/"
     return "ws://" + base.split("://", 1)[-1] + "/socket.io/"
 
 
 @router.post("/start", response_model=StartSessionResponse, responses=ERRORS)
-async def start_session(service: ServiceDep, settings: SettingsDep, request: Request,
-                        body: Annotated[StartSessionRequest | None, Body()] = None):
+async def start_session(
+    service: ServiceDep,
+    settings: SettingsDep,
+    request: Request,
+    body: Annotated[StartSessionRequest | None, Body()] = None,
+):
     job_data = body.job_data if body is not None else None
     if job_data is not None and not isinstance(job_data, dict):
-        return JSONResponse({"success": False, "error": "job_data must be an object"}, status_code=400)
+        return JSONResponse(
+            {"success": False, "error": "job_data must be an object"}, status_code=400
+        )
     rec = await service.start_session(job_data)
     base = f"/api/sessions/{rec.id}"
     body = {
@@ -82,31 +93,45 @@ async def start_session(service: ServiceDep, settings: SettingsDep, request: Req
     return body
 
 
-@router.post("/{session_id}/verify-document", response_model=VerifyDocumentResponse, responses=ERRORS)
-async def verify_document(session_id: str, service: ServiceDep,
-                          body: Annotated[VerifyDocumentRequest | None, Body()] = None):
+@router.post(
+    "/{session_id}/verify-document", response_model=VerifyDocumentResponse, responses=ERRORS
+)
+async def verify_document(
+    session_id: str,
+    service: ServiceDep,
+    body: Annotated[VerifyDocumentRequest | None, Body()] = None,
+):
     body = body or VerifyDocumentRequest()
-    return await service.verify_document(session_id, body.document, body.live_face, body.document_type)
+    return await service.verify_document(
+        session_id, body.document, body.live_face, body.document_type
+    )
 
 
-@router.get("/{session_id}/document-status", response_model=DocumentStatusResponse, responses=ERRORS)
+@router.get(
+    "/{session_id}/document-status", response_model=DocumentStatusResponse, responses=ERRORS
+)
 async def document_status(session_id: str, service: ServiceDep):
     return await service.document_status(session_id)
 
 
 @router.post("/{session_id}/register-face", response_model=RegisterFaceResponse, responses=ERRORS)
-async def register_face(session_id: str, service: ServiceDep,
-                        body: Annotated[RegisterFaceRequest | None, Body()] = None):
+async def register_face(
+    session_id: str, service: ServiceDep, body: Annotated[RegisterFaceRequest | None, Body()] = None
+):
     return await service.register_face(session_id, (body or RegisterFaceRequest()).face)
 
 
-@router.get("/{session_id}/verification-status", response_model=VerificationStatusResponse, responses=ERRORS)
+@router.get(
+    "/{session_id}/verification-status", response_model=VerificationStatusResponse, responses=ERRORS
+)
 async def verification_status(session_id: str, service: ServiceDep):
     return await service.verification_status(session_id)
 
 
 @router.post("/{session_id}/frame", response_model=FrameResponse, responses=ERRORS)
-async def analyze_frame(session_id: str, service: ServiceDep, body: Annotated[FrameRequest | None, Body()] = None):
+async def analyze_frame(
+    session_id: str, service: ServiceDep, body: Annotated[FrameRequest | None, Body()] = None
+):
     result = await service.analyse_frame(session_id, (body or FrameRequest()).frame)
     return {"success": True, "session_id": session_id, "result": result}
 
@@ -129,15 +154,21 @@ async def end_session(session_id: str, service: ServiceDep):
 
 
 @router.get("/{session_id}/report", responses={**ERRORS, 409: {"model": ErrorResponse}})
-async def get_report(session_id: str, service: ServiceDep,
-                     format: Annotated[str, Query(pattern="^(json|html|pdf)$")] = "json"):
+async def get_report(
+    session_id: str,
+    service: ServiceDep,
+    format: Annotated[str, Query(pattern="^(json|html|pdf)$")] = "json",
+):
     report = await service.report(session_id)
     if format == "html":
         return HTMLResponse(await asyncio.to_thread(render_report_html, report))
     if format == "pdf":
         pdf = await asyncio.to_thread(render_report_pdf, report)
-        return Response(pdf, media_type="application/pdf",
-                        headers={"Content-Disposition": f'inline; filename="report-{session_id}.pdf"'})
+        return Response(
+            pdf,
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'inline; filename="report-{session_id}.pdf"'},
+        )
     return {"success": True, "session_id": session_id, "report": report}
 
 

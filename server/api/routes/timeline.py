@@ -1,4 +1,5 @@
 """GET /api/sessions/{id}/timeline: per-frame similarity, metrics and alerts (an addition, for the dashboard)."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -12,7 +13,17 @@ router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 
 
 @router.get("/{session_id}/timeline", responses={404: {"model": ErrorResponse}})
-async def timeline(session_id: str, service: ServiceDep,
-                   last: Annotated[int | None, Query(ge=1, le=100_000, description="Only the last N frames")] = None):
+async def timeline(
+    session_id: str,
+    service: ServiceDep,
+    last: Annotated[
+        int | None, Query(ge=1, le=100_000, description="Only the last N frames")
+    ] = None,
+):
     frames = await service.timeline(session_id, last)
-    return {"success": True, "session_id": session_id, "total_frames": len(frames), "frames": frames}
+    return {
+        "success": True,
+        "session_id": session_id,
+        "total_frames": len(frames),
+        "frames": frames,
+    }

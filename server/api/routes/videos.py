@@ -4,6 +4,7 @@
 Both answer the end-of-session report, or with ``"async": true`` / ``Prefer:
 respond-async`` a 202 and a job to poll at /api/jobs/{id}.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,14 @@ from fastapi import APIRouter, Body, Request
 from pydantic import Field
 
 from ...service.errors import ServiceError
-from ...service.video import VideoSourceError, new_job_id, parse_params, remove_quietly, staging_dir, truthy
+from ...service.video import (
+    VideoSourceError,
+    new_job_id,
+    parse_params,
+    remove_quietly,
+    staging_dir,
+    truthy,
+)
 from ..deps import SettingsDep
 from ..schemas import EndSessionResponse, ErrorResponse, Open
 from ..uploads import receive_upload
@@ -21,18 +29,31 @@ from .jobs import JobsDep, JobView, accepted
 
 router = APIRouter(tags=["videos"])
 
-ERRORS = {400: {"model": ErrorResponse}, 413: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
-          503: {"model": ErrorResponse}}
+ERRORS = {
+    400: {"model": ErrorResponse},
+    413: {"model": ErrorResponse},
+    422: {"model": ErrorResponse},
+    503: {"model": ErrorResponse},
+}
 RESPONSES = {**ERRORS, 202: {"model": JobView, "description": "Queued (async): poll status_url"}}
 
 
 class VideoAnalysisRequest(Open):
-    video_url: Any = Field(None, description="Path or file:// URL under PROCTOR_MEDIA_ROOT, or http(s) URL on an "
-                                             "allowed host")
-    questionsWithAnswer: Any = Field(None, description="[{question, answer}]: answered count goes into the summary")
+    video_url: Any = Field(
+        None,
+        description="Path or file:// URL under PROCTOR_MEDIA_ROOT, or http(s) URL on an "
+        "allowed host",
+    )
+    questionsWithAnswer: Any = Field(
+        None, description="[{question, answer}]: answered count goes into the summary"
+    )
     jobData: Any = Field(None, description="jobTitle, company, candidateName, ...")
-    frame_interval: Any = Field(None, description="Analyse every Nth frame (default PROCTOR_VIDEO_FRAME_INTERVAL)")
-    llm_provider: Any = Field(None, description="openai | anthropic | local: always served by the local model")
+    frame_interval: Any = Field(
+        None, description="Analyse every Nth frame (default PROCTOR_VIDEO_FRAME_INTERVAL)"
+    )
+    llm_provider: Any = Field(
+        None, description="openai | anthropic | local: always served by the local model"
+    )
     async_: Any = Field(None, alias="async", description="true: answer 202 with a job id at once")
 
 
@@ -50,9 +71,15 @@ async def answer(jobs, job, run_async: bool):
     return await jobs.result(await jobs.wait(job.id))
 
 
-@router.post("/comprehensive-interview-analysis", response_model=VideoReportResponse, responses=RESPONSES)
-async def comprehensive_interview_analysis(request: Request, jobs: JobsDep, settings: SettingsDep,
-                                           body: Annotated[VideoAnalysisRequest | None, Body()] = None):
+@router.post(
+    "/comprehensive-interview-analysis", response_model=VideoReportResponse, responses=RESPONSES
+)
+async def comprehensive_interview_analysis(
+    request: Request,
+    jobs: JobsDep,
+    settings: SettingsDep,
+    body: Annotated[VideoAnalysisRequest | None, Body()] = None,
+):
     raw = body.model_dump(by_alias=True) if body is not None else {}
     params = parse_params(raw, settings)
     job = await jobs.submit_url(raw.get("video_url"), params)
@@ -70,33 +97,53 @@ def _json_field(fields: dict, name: str):
 
 
 @router.post(
-    "/api/videos/analyze", response_model=VideoReportResponse, responses=RESPONSES,
-    openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-        "type": "object", "required": ["video"],
-        "properties": {
-            "video": {"type": "string", "format": "binary"},
-            "frame_interval": {"type": "integer"},
-            "jobData": {"type": "string", "description": "JSON object"},
-            "questionsWithAnswer": {"type": "string", "description": "JSON list"},
-            "llm_provider": {"type": "string"},
-            "async": {"type": "boolean"},
-        }}}}}},
+    "/api/videos/analyze",
+    response_model=VideoReportResponse,
+    responses=RESPONSES,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["video"],
+                        "properties": {
+                            "video": {"type": "string", "format": "binary"},
+                            "frame_interval": {"type": "integer"},
+                            "jobData": {"type": "string", "description": "JSON object"},
+                            "questionsWithAnswer": {"type": "string", "description": "JSON list"},
+                            "llm_provider": {"type": "string"},
+                            "async": {"type": "boolean"},
+                        },
+                    }
+                }
+            },
+        }
+    },
 )
 async def analyze_upload(request: Request, jobs: JobsDep, settings: SettingsDep):
     """The same analysis for a video sent as multipart form data (field ``video``), streamed to disk."""
     job_id = new_job_id()
-    upload = await receive_upload(request, staging_dir(settings) / f"{job_id}.upload", settings.max_upload_bytes)
+    upload = await receive_upload(
+        request, staging_dir(settings) / f"{job_id}.upload", settings.max_upload_bytes
+    )
     try:
         if upload.path is None:
             raise VideoSourceError("No video file provided (multipart field 'video')")
         fields = upload.fields
-        raw = {"frame_interval": fields.get("frame_interval"), "llm_provider": fields.get("llm_provider"),
-               "jobData": _json_field(fields, "jobData"),
-               "questionsWithAnswer": _json_field(fields, "questionsWithAnswer")}
+        raw = {
+            "frame_interval": fields.get("frame_interval"),
+            "llm_provider": fields.get("llm_provider"),
+            "jobData": _json_field(fields, "jobData"),
+            "questionsWithAnswer": _json_field(fields, "questionsWithAnswer"),
+        }
         params = parse_params(raw, settings)
     except ServiceError:
         if upload.path is not None:
             remove_quietly(upload.path)
         raise
-    job = await jobs.submit(upload.path, params, source=upload.filename or "upload", owns_file=True, job_id=job_id)
+    job = await jobs.submit(
+        upload.path, params, source=upload.filename or "upload", owns_file=True, job_id=job_id
+    )
     return await answer(jobs, job, wants_async(fields.get("async"), request))

@@ -5,6 +5,7 @@ out ``{"type": "joined" | "frame_result" | "alert" | "identity" | "session_ended
 "error" | "pong", ...}``: the Socket.IO events, each flattened with its ``type``.
 ``/ws/dashboard``: out every dashboard event. See docs/realtime.md.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -60,10 +61,16 @@ async def _serve(websocket: WebSocket, hub: PushHub, rooms: list[str], handle) -
             try:
                 message = json.loads(raw)
             except ValueError:
-                hub.reply(sub, "error", {"success": False, "error": "Invalid JSON message", "status": 400})
+                hub.reply(
+                    sub, "error", {"success": False, "error": "Invalid JSON message", "status": 400}
+                )
                 continue
             if not isinstance(message, dict):
-                hub.reply(sub, "error", {"success": False, "error": "Message must be a JSON object", "status": 400})
+                hub.reply(
+                    sub,
+                    "error",
+                    {"success": False, "error": "Message must be a JSON object", "status": 400},
+                )
                 continue
             kind = message.get("type")
             if kind == "ping":
@@ -71,7 +78,11 @@ async def _serve(websocket: WebSocket, hub: PushHub, rooms: list[str], handle) -
             elif handle is not None and kind == "frame":
                 await handle(sub, message)
             else:
-                hub.reply(sub, "error", {"success": False, "error": f"Unknown message type: {kind!r}", "status": 400})
+                hub.reply(
+                    sub,
+                    "error",
+                    {"success": False, "error": f"Unknown message type: {kind!r}", "status": 400},
+                )
     except (WebSocketDisconnect, RuntimeError):  # RuntimeError: closed by the pump (too slow)
         pass
     finally:
@@ -95,14 +106,22 @@ async def session_socket(websocket: WebSocket, session_id: str):
 
     async def handle(sub: SocketSubscriber, message: dict) -> None:
         try:
-            await submit_frame(service, session_id, message, limit)  # the result arrives via the room
+            await submit_frame(
+                service, session_id, message, limit
+            )  # the result arrives via the room
         except Exception as exc:  # noqa: BLE001  every failure answers an error message
             if not isinstance(exc, ServiceError):
                 log.exception("websocket frame failed")
             hub.reply(sub, "error", error_payload(exc, event="frame", session_id=session_id))
 
-    joined = {"success": True, "room": session_room(session_id), "session_id": rec.id, "status": rec.status,
-              "frames_received": rec.frames_received, "face_registered": rec.face_registered}
+    joined = {
+        "success": True,
+        "room": session_room(session_id),
+        "session_id": rec.id,
+        "status": rec.status,
+        "frames_received": rec.frames_received,
+        "face_registered": rec.face_registered,
+    }
     await websocket.send_text(json.dumps({"type": "joined", **joined}))
     await _serve(websocket, hub, [session_room(session_id)], handle)
 

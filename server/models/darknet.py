@@ -17,6 +17,7 @@ The ``[yolo]`` heads are left raw (no sigmoid/exp): the decoder in
 
 Input ``images``: float32 NCHW RGB in 0..1, dynamic height and width (multiples of 32).
 """
+
 from __future__ import annotations
 
 import json
@@ -116,7 +117,9 @@ def _yolo_params(sec: Section) -> tuple[list[list[float]], list[int], int]:
     return anchors, mask, sec.int("classes")
 
 
-def build_model(cfg_text: str, weights_path: Path, class_names: list[str] | None = None) -> onnx.ModelProto:
+def build_model(
+    cfg_text: str, weights_path: Path, class_names: list[str] | None = None
+) -> onnx.ModelProto:
     sections = parse_cfg(cfg_text)
     net, layers = sections[0], sections[1:]
     reader = _WeightReader(weights_path)
@@ -147,7 +150,11 @@ def build_model(cfg_text: str, weights_path: Path, class_names: list[str] | None
                 bias = bias - mean * k
             y = g.node(
                 "Conv",
-                [x, g.const(p + "_w", w.astype(np.float32)), g.const(p + "_b", bias.astype(np.float32))],
+                [
+                    x,
+                    g.const(p + "_w", w.astype(np.float32)),
+                    g.const(p + "_b", bias.astype(np.float32)),
+                ],
                 p,
                 kernel_shape=[size, size],
                 strides=[stride, stride],
@@ -164,19 +171,32 @@ def build_model(cfg_text: str, weights_path: Path, class_names: list[str] | None
             total = sec.int("padding", size - 1)
             before, after = total // 2, total - total // 2
             x = g.node(
-                "MaxPool", [x], p, kernel_shape=[size, size], strides=[stride, stride], pads=[before, before, after, after]
+                "MaxPool",
+                [x],
+                p,
+                kernel_shape=[size, size],
+                strides=[stride, stride],
+                pads=[before, before, after, after],
             )
             s *= stride
         elif sec.kind == "upsample":
             up = sec.int("stride", 2)
             scales = g.const(p + "_scales", np.array([1.0, 1.0, up, up], dtype=np.float32))
-            x = g.node("Resize", [x, "", scales], p, mode="nearest", nearest_mode="floor",
-                       coordinate_transformation_mode="asymmetric")
+            x = g.node(
+                "Resize",
+                [x, "", scales],
+                p,
+                mode="nearest",
+                nearest_mode="floor",
+                coordinate_transformation_mode="asymmetric",
+            )
             s //= up
         elif sec.kind == "route":
             idx = [j if j >= 0 else i + j for j in sec.ints("layers")]
             if any(j < 0 or j >= i for j in idx):
-                raise DarknetError(f"layer {i}: route to a layer that does not exist: {sec.options['layers']}")
+                raise DarknetError(
+                    f"layer {i}: route to a layer that does not exist: {sec.options['layers']}"
+                )
             if "groups" in sec.options:
                 raise DarknetError(f"layer {i}: grouped route not supported")
             if len(idx) == 1:
@@ -193,10 +213,21 @@ def build_model(cfg_text: str, weights_path: Path, class_names: list[str] | None
         elif sec.kind == "yolo":
             anchors, mask, classes = _yolo_params(sec)
             if c != len(mask) * (5 + classes):
-                raise DarknetError(f"layer {i}: yolo head expects {len(mask) * (5 + classes)} channels, got {c}")
+                raise DarknetError(
+                    f"layer {i}: yolo head expects {len(mask) * (5 + classes)} channels, got {c}"
+                )
             name = f"head{len(heads)}"
             x = g.node("Identity", [x], name)
-            heads.append({"output": name, "mask": mask, "anchors": anchors, "classes": classes, "channels": c, "stride": s})
+            heads.append(
+                {
+                    "output": name,
+                    "mask": mask,
+                    "anchors": anchors,
+                    "classes": classes,
+                    "channels": c,
+                    "stride": s,
+                }
+            )
         else:
             raise DarknetError(f"layer {i}: [{sec.kind}] not supported")
         outputs.append(x)
@@ -204,7 +235,9 @@ def build_model(cfg_text: str, weights_path: Path, class_names: list[str] | None
         strides.append(s)
 
     if reader.remaining:
-        raise DarknetError(f"{reader.remaining} floats left in the weights file: cfg and weights do not match")
+        raise DarknetError(
+            f"{reader.remaining} floats left in the weights file: cfg and weights do not match"
+        )
     if not heads:
         raise DarknetError("cfg has no [yolo] layer")
 
@@ -219,13 +252,17 @@ def build_model(cfg_text: str, weights_path: Path, class_names: list[str] | None
         [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["N", 3, "H", "W"])],
         [
             helper.make_tensor_value_info(
-                h["output"], TensorProto.FLOAT, ["N", h["channels"], f"H/{h['stride']}", f"W/{h['stride']}"]
+                h["output"],
+                TensorProto.FLOAT,
+                ["N", h["channels"], f"H/{h['stride']}", f"W/{h['stride']}"],
             )
             for h in heads
         ],
         initializer=g.inits,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="proctor.darknet")
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="proctor.darknet"
+    )
     model.ir_version = 8
     meta = {
         "family": "yolov3",
@@ -244,8 +281,12 @@ def build_model(cfg_text: str, weights_path: Path, class_names: list[str] | None
     return model
 
 
-def convert_darknet(cfg_path: Path | str, weights_path: Path | str, out_path: Path | str,
-                    names_path: Path | str | None = None) -> Path:
+def convert_darknet(
+    cfg_path: Path | str,
+    weights_path: Path | str,
+    out_path: Path | str,
+    names_path: Path | str | None = None,
+) -> Path:
     """Write ``out_path`` (ONNX) from a Darknet cfg + weights; class names from ``names_path``
     or, when omitted, a ``coco.names`` beside the cfg if there is one."""
     cfg_path, out_path = Path(cfg_path), Path(out_path)

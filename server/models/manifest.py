@@ -4,6 +4,7 @@
 Files an operator drops into the folder without a manifest entry are found by
 ``server.models.registry`` from their names and graph signatures.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -14,6 +14,7 @@ scales carry a block size onnxruntime rejects.  Preparing them once into files:
 SFace goes from ~45 to ~28 ms per face; done in every worker instead, the fix costs
 start-up time and ~120 MB per process (MODELS.md).
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,8 +38,13 @@ def _attr(node: onnx.NodeProto, name: str, default):
     return default
 
 
-def dequantize(x: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None, axis: int = 1,
-               block_size: int = 0) -> np.ndarray:
+def dequantize(
+    x: np.ndarray,
+    scale: np.ndarray,
+    zero_point: np.ndarray | None,
+    axis: int = 1,
+    block_size: int = 0,
+) -> np.ndarray:
     """``DequantizeLinear`` (opset 21): per-tensor, per-axis or blocked along ``axis``."""
     x = x.astype(np.int32)
     zp = np.zeros_like(scale, dtype=np.int32) if zero_point is None else zero_point.astype(np.int32)
@@ -79,11 +85,19 @@ def fold_constant_dequantize(model: onnx.ModelProto) -> int:
         if constant and node.op_type == "DequantizeLinear" and node.domain in ("", "ai.onnx"):
             get = lambda n: folded[n] if n in folded else consts[n]  # noqa: E731
             zp = get(node.input[2]) if len(node.input) > 2 and node.input[2] else None
-            value = dequantize(get(node.input[0]), get(node.input[1]), zp,
-                               axis=_attr(node, "axis", 1), block_size=_attr(node, "block_size", 0))
+            value = dequantize(
+                get(node.input[0]),
+                get(node.input[1]),
+                zp,
+                axis=_attr(node, "axis", 1),
+                block_size=_attr(node, "block_size", 0),
+            )
         elif constant and node.op_type == "Reshape" and node.input[0] in folded:
-            value = _reshape(folded[node.input[0]], consts.get(node.input[1], folded.get(node.input[1])),
-                             _attr(node, "allowzero", 0))
+            value = _reshape(
+                folded[node.input[0]],
+                consts.get(node.input[1], folded.get(node.input[1])),
+                _attr(node, "allowzero", 0),
+            )
         if value is None:
             keep.append(node)
         else:
@@ -105,7 +119,11 @@ def drop_unused(model: onnx.ModelProto) -> tuple[int, int]:
     graph = model.graph
     used = {n for node in graph.node for n in node.input} | {o.name for o in graph.output}
     # Subgraphs (If/Loop bodies) may read outer names; keep everything when there are any.
-    if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for n in graph.node for a in n.attribute):
+    if any(
+        a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+        for n in graph.node
+        for a in n.attribute
+    ):
         return 0, 0
     inits = [i for i in graph.initializer if i.name in used]
     removed_inits = len(graph.initializer) - len(inits)
@@ -128,10 +146,16 @@ def strip_void_block_size(model: onnx.ModelProto) -> int:
     """
     # onnxruntime reads a scalar or a one-element 1-D scale as per-tensor; a (1, 1) scale
     # has x's rank and is a valid single block, so it keeps its block size.
-    per_tensor = {i.name for i in model.graph.initializer if len(i.dims) <= 1 and int(np.prod(i.dims)) == 1}
+    per_tensor = {
+        i.name for i in model.graph.initializer if len(i.dims) <= 1 and int(np.prod(i.dims)) == 1
+    }
     count = 0
     for node in model.graph.node:
-        if node.op_type == "DequantizeLinear" and len(node.input) > 1 and node.input[1] in per_tensor:
+        if (
+            node.op_type == "DequantizeLinear"
+            and len(node.input) > 1
+            and node.input[1] in per_tensor
+        ):
             kept = [a for a in node.attribute if a.name != "block_size"]
             if len(kept) != len(node.attribute):
                 del node.attribute[:]
@@ -149,7 +173,9 @@ def _session(model: bytes | str):
     return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
-def prepare_quantized(src: Path, out: Path, feed: np.ndarray, tolerance: float = 1e-3) -> list[np.ndarray]:
+def prepare_quantized(
+    src: Path, out: Path, feed: np.ndarray, tolerance: float = 1e-3
+) -> list[np.ndarray]:
     """Fold a block-quantised ONNX file to fp32 weights, prove it unchanged, write ``out``.
 
     The reference is the shipped graph with only what keeps onnxruntime from running it
@@ -172,20 +198,32 @@ def prepare_quantized(src: Path, out: Path, feed: np.ndarray, tolerance: float =
 
     sess = _session(data)
     if len(sess.get_inputs()) != 1:
-        raise RuntimeError(f"{Path(src).name}: prepared graph wants inputs {[i.name for i in sess.get_inputs()]}")
+        raise RuntimeError(
+            f"{Path(src).name}: prepared graph wants inputs {[i.name for i in sess.get_inputs()]}"
+        )
     ref = _session(reference)
     want = ref.run(None, {ref.get_inputs()[0].name: feed})
     got = sess.run(None, {sess.get_inputs()[0].name: feed})
     worst = 0.0
-    for w, g, meta in zip(want, got, sess.get_outputs()):
+    for w, g, meta in zip(want, got, sess.get_outputs(), strict=False):
         if w.shape != g.shape:
-            raise RuntimeError(f"{Path(src).name}: output {meta.name} shape {g.shape}, original {w.shape}")
+            raise RuntimeError(
+                f"{Path(src).name}: output {meta.name} shape {g.shape}, original {w.shape}"
+            )
         diff = float(np.max(np.abs(w - g))) / max(1.0, float(np.max(np.abs(w))))
         worst = max(worst, diff)
     if not worst <= tolerance:
-        raise RuntimeError(f"{Path(src).name}: prepared graph differs from the original by {worst:.2e} (> {tolerance})")
-    log.info("%s prepared: %d nodes folded, %d graph inputs and %d initialisers dropped, max diff %.1e",
-             Path(src).name, n_folded, n_inputs, n_inits, worst)
+        raise RuntimeError(
+            f"{Path(src).name}: prepared graph differs from the original by {worst:.2e} (> {tolerance})"
+        )
+    log.info(
+        "%s prepared: %d nodes folded, %d graph inputs and %d initialisers dropped, max diff %.1e",
+        Path(src).name,
+        n_folded,
+        n_inputs,
+        n_inits,
+        worst,
+    )
 
     out = Path(out)
     tmp = out.with_name(out.name + ".tmp")
@@ -224,7 +262,10 @@ def needs_preparation(model: onnx.ModelProto) -> bool:
     used = {n for node in graph.node for n in node.input}
     if any(i.name in inits or i.name not in used for i in graph.input):
         return True
-    return any(n.op_type == "DequantizeLinear" and all(x in inits for x in n.input if x) for n in graph.node)
+    return any(
+        n.op_type == "DequantizeLinear" and all(x in inits for x in n.input if x)
+        for n in graph.node
+    )
 
 
 def prepare_in_memory(model: onnx.ModelProto) -> bytes:

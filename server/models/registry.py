@@ -10,6 +10,7 @@ needed).  They win over the defaults because they are the heavier, better models
 - ``yolox*.onnx``                                          -> object_detector, family ``yolox``
 - any ``*.gguf`` (choose with ``PROCTOR_LLM_MODEL``)        -> llm, family ``gguf``
 """
+
 from __future__ import annotations
 
 import logging
@@ -40,7 +41,10 @@ def _onnx_signature(path: Path) -> tuple[list, list] | None:
     def dims(values):
         out = []
         for v in values:
-            shape = [d.dim_value if d.HasField("dim_value") else d.dim_param for d in v.type.tensor_type.shape.dim]
+            shape = [
+                d.dim_value if d.HasField("dim_value") else d.dim_param
+                for d in v.type.tensor_type.shape.dim
+            ]
             out.append(shape)
         return out
 
@@ -64,7 +68,9 @@ def is_arcface_signature(path: Path) -> bool:
     )
 
 
-def discover_dropins(models_dir: Path, known_files: set[str], llm_model: str | None = None) -> list[ModelSpec]:
+def discover_dropins(
+    models_dir: Path, known_files: set[str], llm_model: str | None = None
+) -> list[ModelSpec]:
     models_dir = Path(models_dir)
     found: list[ModelSpec] = []
     if not models_dir.is_dir():
@@ -77,17 +83,25 @@ def discover_dropins(models_dir: Path, known_files: set[str], llm_model: str | N
         lower = name.lower()
         spec = None
         if lower == "det_10g.onnx" or (lower.startswith("scrfd") and lower.endswith(".onnx")):
-            spec = ModelSpec(path.stem, "face_detector", name, "scrfd", DROPIN_LICENCES["scrfd"], "drop-in")
+            spec = ModelSpec(
+                path.stem, "face_detector", name, "scrfd", DROPIN_LICENCES["scrfd"], "drop-in"
+            )
         elif lower.startswith(("yolov8", "yolo11")) and lower.endswith(".onnx"):
-            spec = ModelSpec(path.stem, "object_detector", name, "yolov8", DROPIN_LICENCES["yolov8"], "drop-in")
+            spec = ModelSpec(
+                path.stem, "object_detector", name, "yolov8", DROPIN_LICENCES["yolov8"], "drop-in"
+            )
         elif lower.startswith("yolox") and lower.endswith(".onnx"):
-            spec = ModelSpec(path.stem, "object_detector", name, "yolox", DROPIN_LICENCES["yolox"], "drop-in")
+            spec = ModelSpec(
+                path.stem, "object_detector", name, "yolox", DROPIN_LICENCES["yolox"], "drop-in"
+            )
         elif lower.endswith(".gguf"):
             if llm_model and name != llm_model:
                 continue
             spec = ModelSpec(path.stem, "llm", name, "gguf", DROPIN_LICENCES["gguf"], "drop-in")
         elif lower.endswith(".onnx") and is_arcface_signature(path):
-            spec = ModelSpec(path.stem, "face_embedder", name, "arcface", DROPIN_LICENCES["arcface"], "drop-in")
+            spec = ModelSpec(
+                path.stem, "face_embedder", name, "arcface", DROPIN_LICENCES["arcface"], "drop-in"
+            )
         if spec:
             found.append(spec)
     return found
@@ -101,8 +115,14 @@ class ModelRegistry:
         self.defaults = read_manifest(self.models_dir)
         known = {s.file for s in self.defaults}
         self.dropins = discover_dropins(self.models_dir, known, llm_model)
-        if llm_model and llm_model not in known and not any(s.file == llm_model for s in self.dropins):
-            log.warning("LLM model %s not found in %s; using the default", llm_model, self.models_dir)
+        if (
+            llm_model
+            and llm_model not in known
+            and not any(s.file == llm_model for s in self.dropins)
+        ):
+            log.warning(
+                "LLM model %s not found in %s; using the default", llm_model, self.models_dir
+            )
 
     def resolve(self, role: str) -> ModelSpec | None:
         for spec in self.dropins:

@@ -52,17 +52,7 @@ WARMUP = 3
 
 
 def alert_config(s: Settings) -> AlertConfig:
-    return AlertConfig(
-        no_face_frames=s.no_face_frames,
-        looking_away_frames=s.looking_away_frames,
-        face_mismatch_frames=s.face_mismatch_frames,
-        low_engagement_frames=s.low_engagement_frames,
-        low_engagement_below=s.low_engagement_below,
-        suspicious_object_confidence=s.suspicious_object_confidence,
-        text_confidence=s.text_confidence,
-        rearm_frames=s.alert_rearm_frames,
-        repeat_frames=s.alert_repeat_frames,
-    )
+    return AlertConfig.from_settings(s)
 
 
 def one_second_order(clip: Clip, fps: float = 1.0) -> list[int]:

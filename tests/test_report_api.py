@@ -14,8 +14,9 @@ from fastapi.testclient import TestClient
 from report_session import DrivenSession, data_url, drive, image, report_settings
 
 from server.main import create_app
+from server.proctoring.alert_types import ALERT_TYPES
 from server.proctoring.observation import EMOTIONS
-from server.proctoring.report import CRITICAL, MAX_TIMELINE, WARNING, metrics_timeline
+from server.proctoring.report import MAX_TIMELINE, metrics_timeline
 
 REFERENCE = json.loads((Path(__file__).parent / "data" / "reference_end_response.json").read_text())
 JOB = {
@@ -165,7 +166,9 @@ def test_overall_score_follows_the_documented_rule(report):
         ba[k] for k in ("eye_contact", "confidence", "engagement", "posture", "facial_expressions")
     ]
     types = {a["type"] for a in report["alert_history"]}
-    penalty = 10 * len(types & set(CRITICAL)) + 5 * len(types & set(WARNING))
+    # the documented rule: 10 per critical type raised, 5 per warning type
+    per_severity = {"critical": 10, "warning": 5, "info": 0}
+    penalty = sum(per_severity[ALERT_TYPES[t].severity] for t in types)
     assert report["overall_behavior_analysis"]["overallAveragePercentage"] == max(
         0, round(sum(core) / len(core) - penalty)
     )

@@ -13,17 +13,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-# The contract's alert types and their fixed severities (reference "Alert Types" table).
-ALERT_SEVERITY = {
-    "no_face_detected": "warning",
-    "multiple_faces": "critical",
-    "looking_away": "warning",
-    "face_mismatch": "critical",
-    "low_engagement": "info",
-    "suspicious_object": "warning",
-    "text_detected": "info",
-}
-SEVERITIES = ("critical", "warning", "info")
+from ..proctoring.alert_types import ALERT_TYPES
+
+# The alert types' fixed severities, from the catalogue (proctoring/alert_types.py).
+ALERT_SEVERITY = {t.name: t.severity for t in ALERT_TYPES.values()}
 
 # Metric averages in the order summaries mention them, with their words.
 METRICS = (

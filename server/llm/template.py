@@ -7,6 +7,7 @@ Every number it writes comes from ``SummaryFacts.numbers()``.
 
 from __future__ import annotations
 
+from ..proctoring.alert_types import ALERT_TYPES, SEVERITY_ORDER
 from .facts import ALERT_SEVERITY, METRIC_WORDS, SummaryFacts
 
 EMOTION_WORDS = {
@@ -20,17 +21,8 @@ EMOTION_WORDS = {
     "FEAR": "fearful",
 }
 
-# How the template names each alert type after "N for ...": (one, several).
-ALERT_PHRASES = {
-    "multiple_faces": ("multiple faces", "multiple faces"),
-    "face_mismatch": ("a face mismatch", "face mismatches"),
-    "suspicious_object": ("a suspicious object", "suspicious objects"),
-    "no_face_detected": ("the face out of view", "the face out of view"),
-    "looking_away": ("looking away", "looking away"),
-    "low_engagement": ("low engagement", "low engagement"),
-    "text_detected": ("text in view", "text in view"),
-}
-_SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+# How the template names each alert type after "N for ...": (one, several), from the catalogue.
+ALERT_PHRASES = {t.name: t.phrases for t in ALERT_TYPES.values()}
 
 
 def score_band(score: int) -> str:
@@ -125,7 +117,7 @@ def _integrity(f: SummaryFacts) -> str:
         return f"No proctoring alerts were raised{', and ' + check if check else ''}."
     by_type = sorted(
         f.alert_counts.items(),
-        key=lambda kv: (_SEVERITY_ORDER.get(ALERT_SEVERITY.get(kv[0], "info"), 2), -kv[1], kv[0]),
+        key=lambda kv: (SEVERITY_ORDER.get(ALERT_SEVERITY.get(kv[0], "info"), 2), -kv[1], kv[0]),
     )
     listed = _join([f"{n} for {_alert_phrase(kind, n)}" for kind, n in by_type])
     critical = f.severity_counts.get("critical", 0)

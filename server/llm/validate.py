@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from ..proctoring.alert_types import ALERT_TYPES
 from .facts import METRIC_WORDS, SummaryFacts
 from .vocabulary import vocabulary
 
@@ -37,14 +38,8 @@ FORBIDDEN_TOPICS = {
     "the task itself": r"\b(the facts|these facts|given facts|listed facts|as an ai|ai model|language model|as requested|here is|here's|bullet points?)\b",
 }
 
-# Alert types whose mention can be told from the words alone.
-ALERT_MENTIONS = {
-    "multiple_faces": r"\b(multiple|several|more than one|another|second|additional|other|extra) (faces?|people|persons?|individuals?)\b",
-    "face_mismatch": r"\b(face|identity) mismatch(es)?\b|\bmismatch(es|ed)?\b|\b(did|does) not match\b",
-    "suspicious_object": r"\b(suspicious objects?|(mobile |cell )?phones?|smartphones?)\b",
-    "no_face_detected": r"\b(face (was |went )?(out of view|not visible|not detected|missing)|no face|left the (frame|camera view)|absent from (the )?(frame|camera|view))\b",
-    "looking_away": r"\blook(ed|ing|s)? away\b",
-}
+# Alert types whose mention can be told from the words alone (the catalogue's ``mention``).
+ALERT_MENTIONS = {t.name: t.mention for t in ALERT_TYPES.values() if t.mention}
 _NO_ALERTS = re.compile(
     r"\b(no|zero|without( any)?|free of( any)?|not any)\s+(proctoring\s+|integrity\s+|serious\s+|critical\s+|major\s+)?"
     r"(alerts?|red flags?|integrity (concerns?|issues?)|suspicious (activity|behaviou?r)|incidents?|violations?|concerns?|issues?)\b"
@@ -584,11 +579,13 @@ def _check_content(text: str, lower: str, facts: SummaryFacts) -> list[str]:
     if not re.search(rf"(?<![\d.]){facts.overall_score}(?![\d.]\d)", lower):
         problems.append(f"does not state the overall video score ({facts.overall_score})")
     critical = [
-        k for k, n in facts.alert_counts.items() if n and k in ("multiple_faces", "face_mismatch")
+        k
+        for k, n in facts.alert_counts.items()
+        if n and k in ALERT_TYPES and ALERT_TYPES[k].severity == "critical"
     ]
     if (
         critical
-        and not any(_mentions(ALERT_MENTIONS[k], lower)[0] for k in critical)
+        and not any(_mentions(ALERT_MENTIONS[k], lower)[0] for k in critical if k in ALERT_MENTIONS)
         and "critical" not in lower
     ):
         problems.append("leaves out the critical alerts")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from ..proctoring.alert_types import ALERT_TYPES
 from .facts import SummaryFacts
 
 WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
@@ -358,7 +359,9 @@ BASE_WORDS = frozenset(
         "stayed",
         "stays",
     ]
-)
+) | {  # the words the summary uses to name each alert type (the catalogue's phrases)
+    w.lower() for t in ALERT_TYPES.values() for phrase in t.phrases for w in WORD.findall(phrase)
+}
 
 
 def fact_words(

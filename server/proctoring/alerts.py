@@ -1,6 +1,7 @@
 """Alert rules of the contract's "Alert Types" table, as model-free code.
 
-Each frame is reduced to ``FrameSignals`` (what the rules need: face count, whether
+Severities, messages and everything else about a type live in ``alert_types.py``;
+this module holds only the triggers.  Each frame is reduced to ``FrameSignals`` (what the rules need: face count, whether
 the candidate looks away, whether verification failed, engagement, objects, text).
 ``AlertEngine.evaluate`` feeds them to every rule and returns the alerts raised on
 that frame.  All state is a plain dict (``AlertEngine.state``) so it can be stored
@@ -20,7 +21,10 @@ Object rules keep one episode per label, so a phone and a book each raise their 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from .alert_types import alert_type
 
 
 @dataclass
@@ -65,6 +69,8 @@ class FrameSignals:
 
 @dataclass(frozen=True)
 class AlertConfig:
+    """Rule triggers; each field is the ``Settings`` field of the same name unless mapped."""
+
     no_face_frames: int = 3
     looking_away_frames: int = 5
     face_mismatch_frames: int = 3
@@ -72,8 +78,22 @@ class AlertConfig:
     low_engagement_below: float = 40.0
     suspicious_object_confidence: float = 70.0
     text_confidence: float = 80.0
-    rearm_frames: int = 2
-    repeat_frames: int = 30
+    rearm_frames: int = field(default=2, metadata={"setting": "alert_rearm_frames"})
+    repeat_frames: int = field(default=30, metadata={"setting": "alert_repeat_frames"})
+
+    @staticmethod
+    def setting_name(config_field: str) -> str:
+        """The ``Settings`` field an AlertConfig field is read from."""
+        f = _CONFIG_FIELDS[config_field]
+        return f.metadata.get("setting", f.name)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> AlertConfig:
+        """The triggers configured in ``settings`` (a ``server.config.Settings``)."""
+        return cls(**{name: getattr(settings, cls.setting_name(name)) for name in _CONFIG_FIELDS})
+
+
+_CONFIG_FIELDS = {f.name: f for f in fields(AlertConfig)}
 
 
 class _Episode:
@@ -123,45 +143,35 @@ class AlertEngine:
         c = self.config
         out: list[Alert] = []
 
-        def emit(kind: str, severity: str, message: str, **extra):
-            out.append(Alert(kind, severity, message, sig.timestamp, extra, sig.frame_number))
+        def emit(kind: str, **extra):
+            t = alert_type(kind)  # severity and message come from the catalogue
+            message = (
+                t.message.format_map({**asdict(c), **extra}) if "{" in t.message else t.message
+            )
+            out.append(Alert(kind, t.severity, message, sig.timestamp, extra, sig.frame_number))
 
         if self._episode("no_face_detected").step(
             sig.face_count == 0, c.no_face_frames, c.rearm_frames, c.repeat_frames
         ):
-            emit("no_face_detected", "warning", "No face detected in frame")
+            emit("no_face_detected")
         if self._episode("multiple_faces").step(
             sig.face_count > 1, 1, c.rearm_frames, c.repeat_frames
         ):
-            emit(
-                "multiple_faces",
-                "critical",
-                f"Multiple faces detected ({sig.face_count} faces)",
-                face_count=sig.face_count,
-            )
+            emit("multiple_faces", face_count=sig.face_count)
         looking = sig.looking_away if sig.face_count == 1 else None
         if self._episode("looking_away").step(
             looking, c.looking_away_frames, c.rearm_frames, c.repeat_frames
         ):
-            emit("looking_away", "warning", "Candidate looking away from camera")
+            emit("looking_away")
         if self._episode("face_mismatch").step(
             sig.mismatch, c.face_mismatch_frames, c.rearm_frames, c.repeat_frames
         ):
-            emit(
-                "face_mismatch",
-                "critical",
-                f"Face verification failed {c.face_mismatch_frames} consecutive times",
-            )
+            emit("face_mismatch")
         low = None if sig.engagement is None else sig.engagement < c.low_engagement_below
         if self._episode("low_engagement").step(
             low, c.low_engagement_frames, c.rearm_frames, c.repeat_frames
         ):
-            emit(
-                "low_engagement",
-                "info",
-                "Low engagement detected",
-                engagement=round(sig.engagement or 0.0, 1),
-            )
+            emit("low_engagement", engagement=round(sig.engagement or 0.0, 1))
 
         if sig.objects_measured:
             seen = {
@@ -177,20 +187,10 @@ class AlertEngine:
                     extra = {"confidence": round(o.confidence, 1), "object": name}
                     if o.evidence:
                         extra["evidence"] = o.evidence
-                    emit(
-                        "suspicious_object",
-                        "warning",
-                        f"Suspicious object detected: {name}",
-                        **extra,
-                    )
+                    emit("suspicious_object", **extra)
 
         if sig.text_confidence is not None:
             present = sig.text_confidence > c.text_confidence
             if self._episode("text_detected").step(present, 1, c.rearm_frames, c.repeat_frames):
-                emit(
-                    "text_detected",
-                    "info",
-                    "Readable text detected in frame",
-                    confidence=round(sig.text_confidence, 1),
-                )
+                emit("text_detected", confidence=round(sig.text_confidence, 1))
         return out

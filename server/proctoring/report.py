@@ -9,12 +9,12 @@ The rules (docs/report.md has the same text):
 - ``cultural_fit_analysis``: not measurable from video frames: percentage ``null``.
 - ``overall_behavior_analysis.overallAveragePercentage`` (= ``ai_summary.overallVideoScore``):
   the mean of eye_contact, confidence, engagement, posture and facial_expressions,
-  minus integrity penalties: 10 per critical alert type raised (multiple_faces,
-  face_mismatch), 5 per warning type raised (looking_away, no_face_detected,
-  suspicious_object), floored at 0.
+  minus integrity penalties: each alert type raised costs its catalogue ``penalty``
+  once (``alert_types.py``: 10 per critical type, 5 per warning type, 0 for info),
+  floored at 0.
 - Strengths: every score >= 75 (strongest first, at most 4).  Areas of growth: every
-  score < 60 and each alert type raised (at most 5).  Recommendations follow from the
-  areas of growth.
+  score < 60 and each alert type raised (its catalogue ``growth``; at most 5).
+  Recommendations follow from the areas of growth (the catalogue's ``advice``).
 - ``timeline`` (additive, for the HTML/PDF charts): per analysed frame the four live
   metrics (``null`` without a face), the verification similarity (``null`` when not
   checked) and the face count; bucket means beyond 600 frames.  ``interview``: the
@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
+from . import alert_types
 from .aggregate import (
     LIVE_KEYS,
     average_scores,
@@ -62,25 +63,6 @@ RECOMMENDATION_TEXT = {
     "head_stability": "Keep the head steady and facing the camera",
     "gestures": "Keep hands away from the face",
 }
-ALERT_GROWTH = {
-    "no_face_detected": "Left the camera's view during the session",
-    "multiple_faces": "Another person appeared in the frame",
-    "looking_away": "Looked away from the camera repeatedly",
-    "face_mismatch": "Identity could not be confirmed on several frames",
-    "low_engagement": "Long stretches of low engagement",
-    "suspicious_object": "A potentially unauthorised object was visible",
-    "text_detected": "Readable text (notes or a screen) was visible in the frame",
-}
-ALERT_RECOMMENDATION = {
-    "no_face_detected": "Stay within the camera's view for the whole session",
-    "multiple_faces": "Take the interview alone in a quiet room",
-    "looking_away": "Keep notes and other screens out of reach and look at the camera",
-    "face_mismatch": "Use good, even lighting on the face so identity checks succeed",
-    "suspicious_object": "Keep phones, books and other devices out of the frame",
-    "text_detected": "Keep written material out of the camera's view",
-}
-CRITICAL = ("multiple_faces", "face_mismatch")
-WARNING = ("looking_away", "no_face_detected", "suspicious_object")
 MAX_TIMELINE = 600
 
 
@@ -178,7 +160,7 @@ def compute_report(
     """Return ``(report, facts)``; the AI summary's prose is filled in later from ``facts``."""
     avg = average_scores(results, signals)
     duration = (end_time - session.start_time).total_seconds()
-    alert_types = Counter(a.type for a in alerts)
+    raised = Counter(a.type for a in alerts)
     severities = Counter(a.severity for a in alerts)
 
     detailed = {
@@ -193,9 +175,7 @@ def compute_report(
     ]
     core = [v for v in core if v is not None]
     base = sum(core) / len(core) if core else None
-    penalty = 10 * sum(1 for t in CRITICAL if alert_types.get(t)) + 5 * sum(
-        1 for t in WARNING if alert_types.get(t)
-    )
+    penalty = alert_types.penalty(set(raised))
     overall = None if base is None else max(0, round(base - penalty))
 
     ranked = sorted(((k, v) for k, v in avg.items() if v is not None), key=lambda kv: -kv[1])
@@ -205,13 +185,10 @@ def compute_report(
         for k, v in sorted(((k, v) for k, v in avg.items() if v is not None), key=lambda kv: kv[1])
         if v < 60
     ]
-    growth = [GROWTH_TEXT[k] for k in weak] + [
-        ALERT_GROWTH[t] for t in alert_types if t in ALERT_GROWTH
-    ]
+    known = [alert_types.ALERT_TYPES[t] for t in raised if t in alert_types.ALERT_TYPES]
+    growth = [GROWTH_TEXT[k] for k in weak] + [t.growth for t in known]
     growth = growth[:5]
-    recs = [RECOMMENDATION_TEXT[k] for k in weak] + [
-        ALERT_RECOMMENDATION[t] for t in alert_types if t in ALERT_RECOMMENDATION
-    ]
+    recs = [RECOMMENDATION_TEXT[k] for k in weak] + [t.advice for t in known if t.advice]
     if not recs and base is not None:
         recs = ["Keep the same camera set-up and lighting for future interviews"]
     recs = list(dict.fromkeys(recs))[:5]
@@ -312,7 +289,7 @@ def compute_report(
             "rate": ver["verification_rate"],
             "mismatches": ver["total_mismatches"],
         },
-        "alerts_by_type": dict(alert_types),
+        "alerts_by_type": dict(raised),
         "alerts_by_severity": dict(severities),
         "strengths": strengths,
         "growth": growth,

@@ -293,7 +293,7 @@ def alert_chart(report: dict, end: float) -> str:
         body.append(f'<line class="grid" x1="{PAD_L}" x2="{W - PAD_R}" y1="{_f(y)}" y2="{_f(y)}"/>')
         body.append(
             f'<text class="rowlabel" x="{PAD_L + 4}" y="{_f(y)}" dy="-6">'
-            f"{e(S.ALERT_LABELS.get(kind, kind.replace('_', ' ')))}</text>"
+            f"{e(S.alert_label(kind))}</text>"
         )
     for m in marks:
         y = PAD_T + row_h * rows.index(m.type) + row_h / 2
@@ -448,7 +448,7 @@ def alert_table(report: dict) -> str:
         rows.append(
             f'<tr><td class="t">{S.clock(t) if t is not None else "—"}</td>'
             f'<td><span class="chip {sev}">{e(sev)}</span></td>'
-            f"<td>{e(S.ALERT_LABELS.get(kind, kind))}</td><td>{e(a.get('message'))}</td></tr>"
+            f"<td>{e(S.alert_label(kind))}</td><td>{e(a.get('message'))}</td></tr>"
         )
     return (
         '<table class="alerts"><thead><tr><th>Time</th><th>Severity</th><th>Type</th><th>Message</th></tr>'

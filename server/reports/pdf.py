@@ -339,7 +339,7 @@ def render_report_pdf(report: dict) -> bytes:
         pdf.set_draw_color(*_rgb("#e2e8f0"))
         pdf.line(x(0), ry, x(end), ry)
         pdf.font(6.5, color="#334155")
-        pdf.text(x(0) + 1, ry - 1.2, pdf.txt(S.ALERT_LABELS.get(kind, kind)))
+        pdf.text(x(0) + 1, ry - 1.2, pdf.txt(S.alert_label(kind)))
         for m in (m for m in marks if m.type == kind):
             pdf.set_fill_color(*_rgb(S.SEVERITY_COLORS[m.severity]))
             pdf.circle(x(m.timestamp), ry, 0.9, style="F")
@@ -378,9 +378,7 @@ def render_report_pdf(report: dict) -> bytes:
         pdf.multi_cell(
             CONTENT_W - 34,
             4,
-            pdf.txt(
-                f"{S.ALERT_LABELS.get(str(a.get('type')), a.get('type'))}: {a.get('message') or ''}"
-            ),
+            pdf.txt(f"{S.alert_label(str(a.get('type')))}: {a.get('message') or ''}"),
             new_x="LMARGIN",
             new_y="NEXT",
         )

@@ -12,6 +12,7 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
+from ..proctoring.alert_types import SEVERITY_ORDER, label_of
 from ..proctoring.observation import EMOTIONS
 
 METRICS = ("eye_contact", "confidence", "engagement", "posture")
@@ -38,17 +39,8 @@ EMOTION_COLORS = {
     "FEAR": "#64748b",
 }
 SEVERITY_COLORS = {"critical": "#dc2626", "warning": "#f59e0b", "info": "#3b82f6"}
-SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
-ALERT_LABELS = {
-    "no_face_detected": "No face",
-    "multiple_faces": "Multiple faces",
-    "looking_away": "Looking away",
-    "face_mismatch": "Face mismatch",
-    "low_engagement": "Low engagement",
-    "suspicious_object": "Suspicious object",
-    "text_detected": "Text in view",
-}
 
+alert_label = label_of  # the catalogue's chart label of an alert type
 Point = tuple[float, float | None]
 
 

@@ -1,6 +1,7 @@
 """The ``proctor`` command: run the server and look after the models folder.
 
     proctor serve [--host 127.0.0.1] [--port 5001]
+    proctor db upgrade|status [--database-url URL]; proctor db revision -m MESSAGE
     proctor models fetch [--force] [--bundle FILE] [--from FILE]
     proctor models verify
     proctor models list
@@ -32,10 +33,76 @@ def _models_dir(args: argparse.Namespace) -> Path:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if not _schema_ready(settings):
+        return 2
     from .main import run  # the app and its heavy imports load only here
 
-    settings = _settings()
     run(host=args.host or settings.host, port=args.port or settings.port)
+    return 0
+
+
+def _schema_ready(settings) -> bool:
+    """Upgrade where PROCTOR_DB_UPGRADE allows; else say which command to run (before any model loads)."""
+    from .store import SchemaNotCurrent, open_store
+
+    try:
+        open_store(settings.sqlalchemy_url, settings.db_upgrade).close()
+    except SchemaNotCurrent as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
+# --- db -------------------------------------------------------------------------------
+
+
+def _engine(args: argparse.Namespace):
+    from .store.sql import create_engine
+
+    return create_engine(args.database_url or _settings().sqlalchemy_url)
+
+
+def _where(url: str) -> str:
+    return url.split("@")[-1]  # never print a password
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from .store import migrate
+
+    engine = _engine(args)
+    try:
+        before, after = migrate.upgrade(engine, args.revision)
+    except migrate.SchemaNotCurrent as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    where = _where(str(engine.url))
+    if before.current == after.current and not before.legacy:
+        print(f"{where}: already at revision {after.current}")
+    else:
+        print(f"{where}: {before.describe()} -> revision {after.current}")
+    return 0
+
+
+def cmd_db_status(args: argparse.Namespace) -> int:
+    from .store import migrate
+
+    engine = _engine(args)
+    try:
+        st = migrate.status(engine)
+    finally:
+        engine.dispose()
+    state = "current" if st.is_current else ("unknown revision" if not st.known else "behind")
+    print(f"{_where(str(engine.url))}: {st.describe()}; code head {st.head}: {state}")
+    return 0 if st.is_current else 3
+
+
+def cmd_db_revision(args: argparse.Namespace) -> int:
+    from .store import migrate
+
+    print(migrate.new_revision(args.message))
     return 0
 
 
@@ -145,6 +212,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--port", type=int, default=None, help="port (default PROCTOR_PORT or 5001)")
     serve.set_defaults(func=cmd_serve)
+
+    db = sub.add_parser("db", help="the store's schema: upgrade, status, new revision")
+    dsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    target = argparse.ArgumentParser(add_help=False)
+    target.add_argument(
+        "--database-url", default=None, help="default PROCTOR_DATABASE_URL (or the SQLite file)"
+    )
+    upgrade = dsub.add_parser(
+        "upgrade", parents=[target], help="upgrade the schema (a 0.1.0 store keeps its rows)"
+    )
+    upgrade.add_argument("revision", nargs="?", default="head", help="default: head")
+    upgrade.set_defaults(func=cmd_db_upgrade)
+    dstatus = dsub.add_parser(
+        "status", parents=[target], help="the schema's revision; exit 3 when not current"
+    )
+    dstatus.set_defaults(func=cmd_db_status)
+    revision = dsub.add_parser("revision", help="write a new empty revision on the head")
+    revision.add_argument("-m", "--message", required=True)
+    revision.set_defaults(func=cmd_db_revision)
 
     models = sub.add_parser("models", help="fetch, verify or list the model files")
     msub = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")

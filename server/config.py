@@ -29,6 +29,11 @@ class Settings(BaseSettings):
         None,
         description="SQLAlchemy URL; default sqlite:///<data_dir>/proctor.db. postgresql+psycopg://... for shared state.",
     )
+    db_upgrade: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="Schema upgrade when serve/worker opens the store: auto (SQLite upgraded; an empty PostgreSQL "
+        "created; a PostgreSQL behind the code refused until `proctor db upgrade`), always, never.",
+    )
     push_bus: Literal["auto", "off"] = Field(
         "auto",
         description="Pushes across replicas: auto (PostgreSQL LISTEN/NOTIFY when the store is PostgreSQL, "

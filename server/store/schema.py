@@ -1,4 +1,8 @@
-"""Tables of the store, in SQLAlchemy Core: the same schema on SQLite and PostgreSQL."""
+"""Tables of the store, in SQLAlchemy Core: the same schema on SQLite and PostgreSQL.
+
+A change here comes with an Alembic revision in ``migrations/versions`` (on the head;
+``proctor db revision -m ...`` writes one); tests/test_migrations.py checks they agree.
+"""
 
 from __future__ import annotations
 
@@ -113,4 +117,9 @@ jobs = sa.Table(
     sa.Column("started_at", sa.DateTime, nullable=True),
     sa.Column("finished_at", sa.DateTime, nullable=True),
     sa.Column("updated_at", sa.DateTime, nullable=False),
+    # Who runs it (a replica or worker id) and until when, renewed by its heartbeat: a live
+    # owner's job is never taken; an expired lease is taken over (revision 0002).
+    sa.Column("owner", sa.String(128), nullable=True),
+    sa.Column("heartbeat_at", sa.DateTime, nullable=True),
+    sa.Column("lease_expires_at", sa.DateTime, nullable=True),
 )

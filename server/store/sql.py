@@ -17,7 +17,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from . import schema
+from . import migrate, schema
 from .jobs import JobStore
 from .records import AlertRecord, FrameRecord, SessionRecord, StaleSession, VerificationRecord
 
@@ -73,10 +73,19 @@ def _row_to_session(row) -> SessionRecord:
 class SqlSessionStore(JobStore):
     """The one store implementation; the URL picks the engine.  Job methods: ``JobStore``."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, upgrade: str = "auto"):
+        """``upgrade``: PROCTOR_DB_UPGRADE (see ``migrate.prepare``); refuses a schema it may not upgrade."""
         self.url = url
         self.engine = create_engine(url)
-        schema.metadata.create_all(self.engine)
+        try:
+            self.schema_revision = migrate.prepare(self.engine, upgrade).head
+        except BaseException:
+            self.engine.dispose()
+            raise
+
+    def schema_status(self) -> migrate.SchemaStatus:
+        """Where the database's schema stands now (readiness: another release may have upgraded it)."""
+        return migrate.status(self.engine)
 
     # --- sessions --------------------------------------------------------------------
     def create_session(self, rec: SessionRecord) -> None:

@@ -1,0 +1,1 @@
+"""Alembic revisions of the store (``proctor db upgrade``); see ``server/store/migrate.py``."""

@@ -77,6 +77,36 @@ class Settings(BaseSettings):
         24, description="Smallest face side accepted on an ID document."
     )
 
+    # --- identity chain and liveness (docs/cheating.md) ----------------------
+    identity_max_attempts: int = Field(
+        5,
+        description="Failed document checks and registrations a session may make before both refuse "
+        "(429); a proctor re-registration resets the count (0: unlimited).",
+    )
+    liveness_threshold: float = Field(
+        50.0, description="0-100 liveness score at or above which a face counts as a live person."
+    )
+    liveness_frames: int = Field(
+        8,
+        description="Frames with a face over which the session's liveness decision is made "
+        "(presentation_attack when it fails).",
+    )
+    liveness_still_frames: int = Field(
+        5,
+        description="presentation_attack after this many consecutive frames that differ only by "
+        "re-encoding noise (a still picture replayed; 0: off).",
+    )
+    liveness_image_min: float = Field(
+        25.0,
+        description="Single-image liveness score below which register-face and verify-document refuse "
+        "the live face (screen/print cues; 0: never refuse on one image).",
+    )
+    liveness_every: int = Field(
+        10,
+        description="After the first liveness_frames frames, measure the screen/print cues on every "
+        "Nth frame (the motion cues run on every frame).",
+    )
+
     # --- alert rules (defaults are the reference's triggers) ----------------
     no_face_frames: int = Field(
         3, description="no_face_detected after this many consecutive frames without a face."

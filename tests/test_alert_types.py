@@ -79,6 +79,7 @@ def _every_condition() -> list[FrameSignals]:
     frames += [{"engagement": 10.0}] * 10
     phone = DetectedObject("Cell Phone", 91.0, {"detector": 91.0})
     frames += [{"suspicious_objects": [phone], "text_confidence": 93.0}]
+    frames += [{"presentation_attack": True, "liveness": {"score": 12.0, "signals": {}}}]
     out = []
     for i, kw in enumerate(frames, 1):
         kw = {"face_count": 1, **kw}

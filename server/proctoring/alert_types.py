@@ -145,6 +145,24 @@ _TYPES = (
         phrases=("text in view", "text in view"),
         mention=None,  # "text" alone is too common a word to tell
     ),
+    AlertType(
+        name="presentation_attack",
+        severity="critical",
+        message="Presentation attack suspected: the camera shows a photo, a screen or a still "
+        "picture, not a live person",
+        fields=("liveness_score", "evidence"),
+        trigger="liveness score below {liveness_threshold:g} over the first {liveness_frames} "
+        "frames with a face, or {liveness_still_frames}+ consecutive frames of a still picture",
+        settings=("liveness_threshold", "liveness_frames", "liveness_still_frames"),
+        label="Presentation attack",
+        penalty=10,
+        growth="The camera showed a photo, a screen or a still picture instead of a live person",
+        advice="Appear live in front of the camera; photos, screens and virtual cameras are "
+        "not accepted",
+        phrases=("a presentation attack", "presentation attacks"),
+        mention=r"\b(presentation attacks?|spoof(ing|ed)?|(photo|screen|still picture) "
+        r"instead of a live person)\b",
+    ),
 )
 
 ALERT_TYPES: dict[str, AlertType] = {t.name: t for t in _TYPES}

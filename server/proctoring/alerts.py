@@ -65,6 +65,9 @@ class FrameSignals:
     objects_measured: bool = True  # False when the detector was not scheduled on this frame
     text_confidence: float | None = None  # 0-100 best text region; None when OCR did not run
     frame_number: int | None = None
+    # True: the session failed passive liveness (photo, screen, replayed still); None: undecided
+    presentation_attack: bool | None = None
+    liveness: dict | None = None  # score and signals, kept as the alert's evidence
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,9 @@ class AlertConfig:
     low_engagement_below: float = 40.0
     suspicious_object_confidence: float = 70.0
     text_confidence: float = 80.0
+    liveness_threshold: float = 50.0
+    liveness_frames: int = 8
+    liveness_still_frames: int = 5
     rearm_frames: int = field(default=2, metadata={"setting": "alert_rearm_frames"})
     repeat_frames: int = field(default=30, metadata={"setting": "alert_repeat_frames"})
 
@@ -193,4 +199,14 @@ class AlertEngine:
             present = sig.text_confidence > c.text_confidence
             if self._episode("text_detected").step(present, 1, c.rearm_frames, c.repeat_frames):
                 emit("text_detected", confidence=round(sig.text_confidence, 1))
+
+        if self._episode("presentation_attack").step(
+            sig.presentation_attack, 1, c.rearm_frames, c.repeat_frames
+        ):
+            live = sig.liveness or {}
+            emit(
+                "presentation_attack",
+                liveness_score=live.get("score"),
+                evidence=live.get("signals", {}),
+            )
         return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .alerts import Alert, AlertConfig, AlertEngine, FrameSignals
+from .liveness import LivenessTracker
 from .metrics import FrameScores, MetricsTracker
 from .objects import labels_detected, suspicious_objects
 from .observation import EMOTIONS, Observation
@@ -56,6 +57,13 @@ def analyse_observation(
     text_conf = None
     if obs.text is not None:
         text_conf = max((t.confidence for t in obs.text), default=0.0) * 100
+    liveness = LivenessTracker(
+        state.setdefault("liveness", {}),
+        frames=config.liveness_frames,
+        threshold=config.liveness_threshold,
+        still_frames=config.liveness_still_frames,
+    )
+    live = liveness.update(obs.liveness if obs.face_count else None)
 
     signals = FrameSignals(
         timestamp=timestamp,
@@ -67,6 +75,8 @@ def analyse_observation(
         objects_measured=obs.objects is not None,
         text_confidence=text_conf,
         frame_number=frame_number,
+        presentation_attack=liveness.attack() if live is not None else None,
+        liveness=live.as_dict() if live is not None else None,
     )
     engine = AlertEngine(config, state.setdefault("alerts", {}))
     alerts = engine.evaluate(signals)
@@ -113,4 +123,6 @@ def analyse_observation(
     }
     if match is not None:
         extra["cosine"] = match.cosine
+    if live is not None:
+        extra["liveness"] = live.as_dict()
     return FrameOutcome(result, alerts, scores, extra, state)

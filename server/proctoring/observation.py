@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .liveness import LivenessCues
+
 # The eight emotion names of the contract, in the order reports print them.
 EMOTIONS = ("HAPPY", "CALM", "CONFUSED", "SURPRISED", "SAD", "ANGRY", "DISGUSTED", "FEAR")
 
@@ -118,6 +120,7 @@ class Observation:
     text: list[TextRegion] | None = None
     body: BodyPose | None = None
     hands: list[Hand] | None = None
+    liveness: LivenessCues | None = None  # presentation-attack cues of the primary face
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     @property

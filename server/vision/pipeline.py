@@ -24,6 +24,7 @@ from ..models.registry import ModelRegistry
 from ..proctoring.observation import Face, Observation
 from .batching import batching_enabled
 from .faces import detect_document_faces, load_face_detector, load_face_embedder
+from .liveness import liveness_cues
 from .runtime import select_providers
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,9 @@ class FramePlan:
     ocr: bool = False
     pose: bool = False
     hands: bool = False
+    # presentation-attack cues: motion cues on every frame with a face, the screen/print
+    # cues (spectrum, edges, glare; ~2 ms) only when this is set (server.vision.liveness)
+    liveness_full: bool = True
 
 
 FULL_PLAN = FramePlan(ocr=True, pose=True, hands=True)
@@ -293,6 +297,10 @@ class FramePipeline:
             obs.body = timed("pose", self.local.pose.detect, image)
         if plan.hands and self.local.hands is not None:
             obs.hands = timed("hands", self.local.hands.detect, image)
+        if primary is not None:
+            obs.liveness = timed(
+                "liveness", liveness_cues, image, primary, obs.mesh, full=plan.liveness_full
+            )
         return obs
 
 

@@ -60,7 +60,50 @@ class Settings(BaseSettings):
     )
     api_token_secret: str | None = Field(
         None,
-        description="HMAC secret for candidate tokens (default: derived from the proctor keys).",
+        description="Secret that signs candidate tokens and tickets (default: a random one made on first "
+        "start in <data_dir>/secrets/token.key).",
+    )
+    candidate_token_ttl_s: float = Field(
+        6 * 3600.0, description="How long a candidate token (session start's candidate_token) is valid."
+    )
+    ticket_ttl_s: float = Field(
+        60.0,
+        description="How long a ticket (POST /api/tickets) is valid: the stand-in for a key in websocket "
+        "and console URLs.",
+    )
+    open_mode: bool = Field(
+        False,
+        description="Allow `proctor serve` on a non-loopback address with no proctor key (anyone who can "
+        "reach the port can read every session); without it such a start is refused.",
+    )
+    cors_origins: str = Field(
+        "",
+        description="Comma list of browser origins (scheme://host[:port]) allowed to call the API and open "
+        "push channels; '*' any. Default: any while keys are off, same origin only when keys are on.",
+    )
+    body_idle_timeout_s: float = Field(
+        30.0, description="408 when a request body stops arriving for this long (slow clients; 0: never)."
+    )
+    lock_wait_s: float = Field(
+        30.0,
+        description="Longest wait for a session's lock (requests of one session run in turn) before 503.",
+    )
+    embedding_key: str | None = Field(
+        None,
+        description="Base64 of 32 bytes: the AES-GCM key of face embeddings at rest (default: a key file "
+        "made on first start in <data_dir>/secrets/embedding.key; `proctor keys rotate-embedding`).",
+    )
+    retention_days: float = Field(
+        0.0,
+        description="Ended sessions older than this many days are purged with their jobs and files, "
+        "hourly and by `proctor purge` (0: kept until deleted).",
+    )
+    disk_quota_bytes: int = Field(
+        20 * 1024**3,
+        description="Most bytes video uploads and downloads may hold on disk at once (507 above).",
+    )
+    min_free_disk_bytes: int = Field(
+        1024**3, description="Uploads and downloads are refused (507) when the disk has less free."
     )
 
     # --- verification --------------------------------------------------------
@@ -227,6 +270,14 @@ class Settings(BaseSettings):
     )
     video_download_timeout_s: float = Field(
         30.0, description="Connect/read timeout of a video download."
+    )
+    video_download_total_s: float = Field(
+        900.0, description="Deadline for a whole video download (redirects included)."
+    )
+    allowed_video_networks: str = Field(
+        "",
+        description="Comma list of networks (CIDR) an allowed video host may resolve to besides public "
+        "addresses (on-premise storage, e.g. 10.20.0.0/16); loopback and private ones are refused otherwise.",
     )
     video_frame_interval: int = Field(
         30, description="Default frame_interval: analyse every Nth frame of a video."

@@ -70,7 +70,7 @@ def test_alert_config_reads_every_field_from_settings():
 
 
 def _every_condition() -> list[FrameSignals]:
-    """A session that meets every rule's default trigger once."""
+    """A session that meets every rule's default trigger once (a new type adds its frames here)."""
     frames: list[dict] = []
     frames += [{"face_count": 0}] * 3
     frames += [{"face_count": 2}]

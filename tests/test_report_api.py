@@ -15,6 +15,7 @@ from report_session import DrivenSession, data_url, drive, image, report_setting
 
 from server.main import create_app
 from server.proctoring.alert_types import ALERT_TYPES
+from server.proctoring.frame import FrameResult
 from server.proctoring.observation import EMOTIONS
 from server.proctoring.report import MAX_TIMELINE, metrics_timeline
 
@@ -216,8 +217,8 @@ def test_timeline_is_bounded_by_bucket_means():
             "face_verification": {"similarity": 90.0} if i % 6 == 0 else None,
         }
 
-    results = [result(i) for i in range(1500)]
-    tl = metrics_timeline(results, 80.0)
+    frames = [FrameResult.from_stored(result(i)) for i in range(1500)]  # rows as stored
+    tl = metrics_timeline(frames, 80.0).as_contract()
     assert tl["frames_per_point"] == 3 and len(tl["points"]) == 500 <= MAX_TIMELINE
     first = tl["points"][0]  # frames 0 (no face), 1, 2
     assert first == {

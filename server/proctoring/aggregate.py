@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections import Counter
 
+from .frame import FrameResult
 from .observation import EMOTIONS
 
-LIVE_KEYS = ("eye_contact", "confidence", "engagement", "posture")
+LIVE_KEYS = ("eye_contact", "confidence", "engagement", "posture")  # FrameResult.metrics
+DETAIL_KEYS = ("facial_expressions", "head_stability", "gestures")  # FrameResult.detail
 
 
 def _mean(values: list[float]) -> float | None:
@@ -20,27 +22,25 @@ def _mean(values: list[float]) -> float | None:
     return sum(vals) / len(vals) if vals else None
 
 
-def face_frames(results: list[dict]) -> list[dict]:
-    return [r for r in results if r and r.get("face_detected")]
+def face_frames(frames: list[FrameResult]) -> list[FrameResult]:
+    return [f for f in frames if f.face_detected]
 
 
-def average_scores(results: list[dict], signals: list[dict]) -> dict[str, int | None]:
+def average_scores(frames: list[FrameResult]) -> dict[str, int | None]:
     """Mean of each 0-100 score over frames with a face (None when no such frame)."""
-    with_face = [
-        (r, s or {}) for r, s in zip(results, signals, strict=False) if r and r.get("face_detected")
-    ]
+    with_face = face_frames(frames)
     out: dict[str, int | None] = {}
     for key in LIVE_KEYS:
-        m = _mean([r["metrics"][key] for r, _ in with_face])
+        m = _mean([getattr(f.metrics, key) for f in with_face])
         out[key] = None if m is None else round(m)
-    for key in ("facial_expressions", "head_stability", "gestures"):
-        m = _mean([s.get(key) for _, s in with_face])
+    for key in DETAIL_KEYS:
+        m = _mean([getattr(f.detail, key) for f in with_face])
         out[key] = None if m is None else round(m)
     return out
 
 
-def emotion_distribution(results: list[dict]) -> dict[str, int]:
-    doms = [r["dominant_emotion"] for r in face_frames(results) if r.get("dominant_emotion")]
+def emotion_distribution(frames: list[FrameResult]) -> dict[str, int]:
+    doms = [f.dominant_emotion for f in face_frames(frames) if f.dominant_emotion]
     if not doms:
         return {}
     counts = Counter(doms)
@@ -53,18 +53,19 @@ def emotion_distribution(results: list[dict]) -> dict[str, int]:
     return out
 
 
-def emotion_summary(results: list[dict]) -> dict[str, float]:
+def emotion_summary(frames: list[FrameResult]) -> dict[str, float]:
     """Mean percentage of each emotion over frames with a face (eight keys)."""
-    frames = face_frames(results)
-    if not frames:
+    with_face = face_frames(frames)
+    if not with_face:
         return {k: 0.0 for k in EMOTIONS}
     return {
-        k: round(sum(r["emotions"].get(k, 0.0) for r in frames) / len(frames), 1) for k in EMOTIONS
+        k: round(sum(f.emotions.get(k, 0.0) for f in with_face) / len(with_face), 1)
+        for k in EMOTIONS
     }
 
 
-def dominant_emotion(results: list[dict]) -> str | None:
-    doms = [r["dominant_emotion"] for r in face_frames(results) if r.get("dominant_emotion")]
+def dominant_emotion(frames: list[FrameResult]) -> str | None:
+    doms = [f.dominant_emotion for f in face_frames(frames) if f.dominant_emotion]
     return Counter(doms).most_common(1)[0][0] if doms else None
 
 
@@ -91,11 +92,10 @@ def live_metrics(
     frames_analyzed: int,
     duration: float,
     active: bool,
-    results: list[dict],
-    signals: list[dict],
+    frames: list[FrameResult],
     alert_count: int,
 ) -> dict:
-    avg = average_scores(results, signals)
+    avg = average_scores(frames)
     return {
         "session_id": session_id,
         "frames_analyzed": frames_analyzed,
@@ -108,8 +108,8 @@ def live_metrics(
             "avg_engagement": avg["engagement"] or 0,
             "avg_posture": avg["posture"] or 0,
             "avg_facial_expressions": avg["facial_expressions"] or 0,
-            "dominant_emotion": dominant_emotion(results),
-            "emotion_distribution": emotion_distribution(results),
+            "dominant_emotion": dominant_emotion(frames),
+            "emotion_distribution": emotion_distribution(frames),
         },
         "alert_count": alert_count,
     }

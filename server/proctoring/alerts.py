@@ -46,6 +46,21 @@ class Alert:
         out.update(self.extra)
         return out
 
+    @classmethod
+    def from_stored(cls, data: dict) -> Alert:
+        """An alert as the contract wrote it (a stored frame result or report)."""
+        extra = {k: v for k, v in data.items() if k not in _CONTRACT_KEYS}
+        return cls(
+            data.get("type"),
+            data.get("severity"),
+            data.get("message"),
+            data.get("timestamp"),
+            extra,
+        )
+
+
+_CONTRACT_KEYS = ("type", "severity", "message", "timestamp")
+
 
 @dataclass
 class DetectedObject:

@@ -1,10 +1,18 @@
-"""One observation -> the contract's frame result, its alerts and the updated session state."""
+"""One observation -> the frame's ``FrameResult``, its alerts and the updated session state.
+
+``FrameResult`` is the contract's frame "result" (``as_contract()``) plus ``detail``,
+the measurements kept for reports that the contract does not carry.  Both are stored
+as JSON (the frame row's ``result`` and ``signals``); ``FrameResult.from_stored`` reads
+rows of any version back.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from .alerts import Alert, AlertConfig, AlertEngine, FrameSignals
+from .contract import Section
 from .liveness import LivenessTracker
 from .metrics import FrameScores, MetricsTracker
 from .objects import labels_detected, suspicious_objects
@@ -32,12 +40,98 @@ def dominant(percentages: dict[str, float]) -> str | None:
 
 
 @dataclass
+class LiveScores(Section):
+    """The four 0-100 scores of every frame (the contract's "metrics")."""
+
+    eye_contact: int = 0
+    confidence: int = 0
+    engagement: int = 0
+    posture: int = 0
+
+
+@dataclass
+class PoseAngles(Section):
+    pitch: float = 0.0
+    roll: float = 0.0
+    yaw: float = 0.0
+
+
+@dataclass
+class FaceCheck(Section):
+    """The contract's "face_verification" of one frame."""
+
+    verified: bool = False
+    similarity: float = 0.0
+    message: str = ""
+    threshold: float = 0.0
+
+
+@dataclass
+class FrameDetail(Section):
+    """Measurements kept for reports, outside the contract (stored as the frame's signals)."""
+
+    facial_expressions: int | None = None
+    head_stability: int | None = None
+    gestures: int | None = None
+    gaze_offset: float | None = None
+    looking_away: bool | None = None
+    text_confidence: float | None = None
+    objects: list[dict] = field(default_factory=list)  # name, confidence, evidence
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    cosine: float | None = None  # only with a verification
+    liveness: dict | None = None  # passive liveness score and signals, once measured
+
+
+@dataclass
+class FrameResult(Section):
+    """One analysed frame: the contract's frame result plus ``detail``."""
+
+    frame_number: int = 0
+    timestamp: float = 0.0
+    face_detected: bool = False
+    face_count: int = 0
+    emotions: dict[str, float] = field(default_factory=dict)
+    dominant_emotion: str | None = None
+    metrics: LiveScores = field(default_factory=LiveScores, metadata={"section": LiveScores})
+    face_verification: FaceCheck | None = field(default=None, metadata={"section": FaceCheck})
+    pose: PoseAngles | None = field(default=None, metadata={"section": PoseAngles})
+    labels_detected: list[str] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list, metadata={"items": Alert})
+    # Not part of the contract's body: stored beside it.
+    detail: FrameDetail = field(
+        default_factory=FrameDetail, metadata={"stored_apart": True}, compare=False
+    )
+
+    @classmethod
+    def from_stored(cls, result: Any, signals: Any = None) -> FrameResult:  # type: ignore[override]
+        """A frame row of any version: its ``result`` (contract) and ``signals`` (detail) JSON."""
+        frame = super().from_stored(result)
+        frame.detail = FrameDetail.from_stored(signals or {})
+        return frame
+
+    def stored_detail(self) -> dict:
+        """``detail`` as stored beside the result (the frame row's ``signals``)."""
+        return self.detail.as_contract()
+
+
+@dataclass
 class FrameOutcome:
-    result: dict  # the contract's "result" object
-    alerts: list[Alert]
-    scores: FrameScores
-    signals: dict  # extra measurements kept for reports (not part of the contract)
+    frame: FrameResult
     state: dict
+    scores: FrameScores
+
+    @property
+    def alerts(self) -> list[Alert]:
+        return self.frame.alerts
+
+    # Transitional, for call sites not yet reading ``frame``: the two stored JSON bodies.
+    @property
+    def result(self) -> dict:
+        return self.frame.as_contract()
+
+    @property
+    def signals(self) -> dict:
+        return self.frame.stored_detail()
 
 
 def analyse_observation(
@@ -83,46 +177,47 @@ def analyse_observation(
 
     emotions = emotion_percentages(obs.emotions if obs.face_count else None)
     mesh = obs.mesh
-    result = {
-        "frame_number": frame_number,
-        "timestamp": round(timestamp, 2),
-        "face_detected": obs.face_count > 0,
-        "face_count": obs.face_count,
-        "emotions": emotions,
-        "dominant_emotion": dominant(emotions),
-        "metrics": {
-            "eye_contact": scores.eye_contact,
-            "confidence": scores.confidence,
-            "engagement": scores.engagement,
-            "posture": scores.posture,
-        },
-        "face_verification": match.as_contract() if match is not None else None,
-        "pose": (
-            {
-                "pitch": round(mesh.pose.pitch, 1),
-                "roll": round(mesh.pose.roll, 1),
-                "yaw": round(mesh.pose.yaw, 1),
-            }
+    detail = FrameDetail(
+        facial_expressions=scores.facial_expressions,
+        head_stability=scores.head_stability,
+        gestures=scores.gestures,
+        gaze_offset=scores.gaze_offset,
+        looking_away=scores.looking_away,
+        text_confidence=None if text_conf is None else round(text_conf, 1),
+        objects=[
+            {"name": o.name, "confidence": o.confidence, "evidence": o.evidence} for o in suspicious
+        ],
+        timings_ms=obs.timings_ms,
+        cosine=None if match is None else match.cosine,
+        liveness=None if live is None else live.as_dict(),
+        # keys written only when measured, as stored rows always had them
+        absent=frozenset(k for k, v in (("cosine", match), ("liveness", live)) if v is None),
+    )
+    frame = FrameResult(
+        frame_number=frame_number,
+        timestamp=round(timestamp, 2),
+        face_detected=obs.face_count > 0,
+        face_count=obs.face_count,
+        emotions=emotions,
+        dominant_emotion=dominant(emotions),
+        metrics=LiveScores(
+            eye_contact=scores.eye_contact,
+            confidence=scores.confidence,
+            engagement=scores.engagement,
+            posture=scores.posture,
+        ),
+        face_verification=None if match is None else FaceCheck(**match.as_contract()),
+        pose=(
+            PoseAngles(
+                pitch=round(mesh.pose.pitch, 1),
+                roll=round(mesh.pose.roll, 1),
+                yaw=round(mesh.pose.yaw, 1),
+            )
             if mesh is not None and obs.face_count
             else None
         ),
-        "labels_detected": labels_detected(obs),
-        "alerts": [a.as_contract() for a in alerts],
-    }
-    extra = {
-        "facial_expressions": scores.facial_expressions,
-        "head_stability": scores.head_stability,
-        "gestures": scores.gestures,
-        "gaze_offset": scores.gaze_offset,
-        "looking_away": scores.looking_away,
-        "text_confidence": None if text_conf is None else round(text_conf, 1),
-        "objects": [
-            {"name": o.name, "confidence": o.confidence, "evidence": o.evidence} for o in suspicious
-        ],
-        "timings_ms": obs.timings_ms,
-    }
-    if match is not None:
-        extra["cosine"] = match.cosine
-    if live is not None:
-        extra["liveness"] = live.as_dict()
-    return FrameOutcome(result, alerts, scores, extra, state)
+        labels_detected=labels_detected(obs),
+        alerts=alerts,
+        detail=detail,
+    )
+    return FrameOutcome(frame, state, scores)

@@ -34,7 +34,25 @@ from .aggregate import (
     emotion_summary,
     verification_summary,
 )
+from .alerts import Alert
+from .frame import FrameResult
 from .observation import EMOTIONS
+from .report_sections import (
+    AISummary,
+    BehavioralAnalysis,
+    BodyLanguageAnalysis,
+    CulturalFitAnalysis,
+    EmotionPoint,
+    Interview,
+    OverallBehaviorAnalysis,
+    Report,
+    SessionSummary,
+    Timeline,
+    TimelinePoint,
+    TokenConsumption,
+    VerificationSummary,
+    VideoAnalysisInsights,
+)
 
 STRENGTH_TEXT = {
     "eye_contact": "Maintains strong eye contact with the camera",
@@ -72,33 +90,26 @@ def _band(score: float | None, high: str, mid: str, low: str) -> str:
     return high if score >= 75 else mid if score >= 60 else low
 
 
-def emotion_timeline(results: list[dict]) -> list[dict]:
+def _top_emotions(emotions: dict[str, float]) -> dict[str, int]:
+    return dict(
+        sorted(((k, round(v)) for k, v in emotions.items() if v >= 5), key=lambda kv: -kv[1])
+    )
+
+
+def emotion_timeline(frames: list[FrameResult]) -> list[EmotionPoint]:
     """Per frame with a face: dominant emotion and its top emotions; at most MAX_TIMELINE points."""
-    frames = [r for r in results if r and r.get("face_detected") and r.get("dominant_emotion")]
+    frames = [f for f in frames if f.face_detected and f.dominant_emotion]
     if len(frames) > MAX_TIMELINE:  # average buckets of consecutive frames
         size = -(-len(frames) // MAX_TIMELINE)
-        buckets = [frames[i : i + size] for i in range(0, len(frames), size)]
         out = []
-        for b in buckets:
-            emo = {k: sum(r["emotions"][k] for r in b) / len(b) for k in EMOTIONS}
-            dom = max(emo, key=emo.get)
-            top = dict(
-                sorted(((k, round(v)) for k, v in emo.items() if v >= 5), key=lambda kv: -kv[1])
-            )
-            out.append({"timestamp": b[0]["timestamp"], "dominant_emotion": dom, "emotions": top})
+        for i in range(0, len(frames), size):
+            b = frames[i : i + size]
+            emo = {k: sum(f.emotions[k] for f in b) / len(b) for k in EMOTIONS}
+            dom = max(emo, key=emo.__getitem__)
+            out.append(EmotionPoint(b[0].timestamp, dom, _top_emotions(emo)))
         return out
     return [
-        {
-            "timestamp": r["timestamp"],
-            "dominant_emotion": r["dominant_emotion"],
-            "emotions": dict(
-                sorted(
-                    ((k, round(v)) for k, v in r["emotions"].items() if v >= 5),
-                    key=lambda kv: -kv[1],
-                )
-            ),
-        }
-        for r in frames
+        EmotionPoint(f.timestamp, f.dominant_emotion, _top_emotions(f.emotions)) for f in frames
     ]
 
 
@@ -107,58 +118,56 @@ def _mean(values: list) -> float | None:
     return sum(vals) / len(vals) if vals else None
 
 
-def _similarity(result: dict) -> float | None:
-    fv = result.get("face_verification")
-    return fv.get("similarity") if fv else None
-
-
-def metrics_timeline(results: list[dict], threshold: float | None) -> dict:
+def metrics_timeline(frames: list[FrameResult], threshold: float | None) -> Timeline:
     """Per analysed frame: the four live metrics (``null`` without a face, as in the
     averages), the verification similarity (``null`` when not checked) and the face
     count.  Beyond MAX_TIMELINE frames, consecutive frames are averaged into buckets
     (timestamp of the first frame, metric and similarity means, the largest face count)."""
-    frames = [r for r in results if r]
     size = max(1, -(-len(frames) // MAX_TIMELINE))
     points = []
     for i in range(0, len(frames), size):
         bucket = frames[i : i + size]
-        with_face = [r for r in bucket if r.get("face_detected")]
-        point = {"timestamp": bucket[0]["timestamp"]}
+        with_face = [f for f in bucket if f.face_detected]
+        means = {}
         for key in LIVE_KEYS:
-            m = _mean([r["metrics"][key] for r in with_face])
-            point[key] = None if m is None else round(m)
-        sim = _mean([_similarity(r) for r in bucket])
-        point["similarity"] = None if sim is None else round(sim, 1)
-        point["face_count"] = max(r.get("face_count", 0) for r in bucket)
-        points.append(point)
-    return {"frames_per_point": size, "verification_threshold": threshold, "points": points}
+            m = _mean([getattr(f.metrics, key) for f in with_face])
+            means[key] = None if m is None else round(m)
+        sim = _mean([f.face_verification.similarity for f in bucket if f.face_verification])
+        points.append(
+            TimelinePoint(
+                timestamp=bucket[0].timestamp,
+                **means,
+                similarity=None if sim is None else round(sim, 1),
+                face_count=max(f.face_count for f in bucket),
+            )
+        )
+    return Timeline(frames_per_point=size, verification_threshold=threshold, points=points)
 
 
-def interview_details(job: dict) -> dict:
+def interview_details(job: dict) -> Interview:
     """The start request's job_data fields a report header shows (text only, bounded)."""
 
     def text(key: str) -> str | None:
         v = job.get(key)
         return (v.strip()[:200] or None) if isinstance(v, str) else None
 
-    return {
-        "candidate_name": text("candidateName"),
-        "job_title": text("jobTitle"),
-        "company": text("company"),
-        "interview_type": text("interviewType"),
-    }
+    return Interview(
+        candidate_name=text("candidateName"),
+        job_title=text("jobTitle"),
+        company=text("company"),
+        interview_type=text("interviewType"),
+    )
 
 
 def compute_report(
     session,
-    results: list[dict],
-    signals: list[dict],
-    alerts: list,
+    frames: list[FrameResult],
+    alerts: list[Alert],
     verifications: list,
     end_time: dt.datetime,
-) -> tuple[dict, dict]:
+) -> tuple[Report, dict]:
     """Return ``(report, facts)``; the AI summary's prose is filled in later from ``facts``."""
-    avg = average_scores(results, signals)
+    avg = average_scores(frames)
     duration = (end_time - session.start_time).total_seconds()
     raised = Counter(a.type for a in alerts)
     severities = Counter(a.severity for a in alerts)
@@ -195,85 +204,73 @@ def compute_report(
 
     registered = session.face_registered
     ver = verification_summary(verifications, enabled=True, registered=registered)
-    emo = emotion_summary(results)
-    dominant = dominant_emotion(results)
+    dominant = dominant_emotion(frames)
 
-    report = {
-        "session_id": session.id,
-        "session_summary": {
-            "start_time": session.start_time.isoformat(timespec="microseconds"),
-            "end_time": end_time.isoformat(timespec="microseconds"),
-            "duration_seconds": round(duration, 1),
-            "total_frames_received": session.frames_received,
-            "frames_analyzed": session.frames_analyzed,
-            "total_alerts": len(alerts),
-        },
-        "behavioral_analysis": {
-            "eye_contact": avg["eye_contact"],
-            "posture": avg["posture"],
-            "gestures": avg["gestures"],
-            "facial_expressions": avg["facial_expressions"],
-            "voice_tone": None,
-            "confidence": avg["confidence"],
-            "engagement": avg["engagement"],
-            "emotion_summary": emo,
-        },
-        "body_language_analysis": {
-            "summary": _band(
+    report = Report(
+        session_id=session.id,
+        session_summary=SessionSummary(
+            start_time=session.start_time.isoformat(timespec="microseconds"),
+            end_time=end_time.isoformat(timespec="microseconds"),
+            duration_seconds=round(duration, 1),
+            total_frames_received=session.frames_received,
+            frames_analyzed=session.frames_analyzed,
+            total_alerts=len(alerts),
+        ),
+        behavioral_analysis=BehavioralAnalysis(
+            eye_contact=avg["eye_contact"],
+            posture=avg["posture"],
+            gestures=avg["gestures"],
+            facial_expressions=avg["facial_expressions"],
+            voice_tone=None,
+            confidence=avg["confidence"],
+            engagement=avg["engagement"],
+            emotion_summary=emotion_summary(frames),
+        ),
+        body_language_analysis=BodyLanguageAnalysis(
+            summary=_band(
                 body_avg,
                 "Good body language with an upright posture and steady presence",
                 "Adequate body language with some room to improve",
                 "Body language needs attention: posture, framing or eye contact were weak",
             ),
-            "overallAveragePercentage": body_avg,
-            "detailed_scores": detailed,
-        },
-        "cultural_fit_analysis": {
-            "summary": "Not assessed: cultural fit cannot be measured from webcam frames.",
-            "overallAveragePercentage": None,
-        },
-        "overall_behavior_analysis": {
-            "overallAveragePercentage": overall,
-            "summary": _band(
+            overallAveragePercentage=body_avg,
+            detailed_scores=detailed,
+        ),
+        cultural_fit_analysis=CulturalFitAnalysis(
+            summary="Not assessed: cultural fit cannot be measured from webcam frames.",
+            overallAveragePercentage=None,
+        ),
+        overall_behavior_analysis=OverallBehaviorAnalysis(
+            overallAveragePercentage=overall,
+            summary=_band(
                 overall,
                 "Strong interview presence with few integrity concerns",
                 "Acceptable interview presence with some concerns",
                 "Weak interview presence or significant integrity concerns",
             ),
-        },
-        "video_analysis_insights": {
-            "positive_indicators": strengths,
-            "areas_for_improvement": growth,
-            "recommendations": recs,
-        },
-        "face_verification_summary": ver,
-        "emotion_timeline": emotion_timeline(results),
-        "timeline": metrics_timeline(
-            results, verifications[-1].threshold if verifications else None
         ),
-        "alert_history": [a.as_contract() for a in alerts],
-        "ai_summary": {
-            "summary": "",
-            "keyStrengths": strengths,
-            "areasOfGrowth": growth,
-            "overallVideoScore": overall,
-        },
-        "token_consumption": {
-            "total_api_calls": 0,
-            "total_tokens_consumed": 0,
-            "total_prompt_tokens": 0,
-            "total_completion_tokens": 0,
-            "average_tokens_per_call": 0,
-        },
-        "analysis_metadata": {
+        video_analysis_insights=VideoAnalysisInsights(
+            positive_indicators=strengths,
+            areas_for_improvement=growth,
+            recommendations=recs,
+        ),
+        face_verification_summary=VerificationSummary(**ver),
+        emotion_timeline=emotion_timeline(frames),
+        timeline=metrics_timeline(frames, verifications[-1].threshold if verifications else None),
+        alert_history=list(alerts),
+        ai_summary=AISummary(
+            summary="", keyStrengths=strengths, areasOfGrowth=growth, overallVideoScore=overall
+        ),
+        token_consumption=TokenConsumption(),
+        analysis_metadata={
             "llm_enhanced": False,
             "llm_provider": "local",
             "face_verification_enabled": True,
             "face_registered": registered,
         },
-    }
+    )
     job = session.job_data or {}
-    report["interview"] = interview_details(job)
+    report.interview = interview_details(job)
     facts = {
         "candidate_name": job.get("candidateName"),
         "job_title": job.get("jobTitle"),

@@ -13,6 +13,7 @@ import html
 import math
 
 from ..proctoring.observation import EMOTIONS
+from ..proctoring.report_sections import Report
 from . import series as S
 
 W = 1000  # SVG user units; the charts scale to the page width
@@ -129,7 +130,7 @@ def _empty(plot: Plot, message: str) -> str:
     )
 
 
-def metrics_chart(report: dict, end: float) -> str:
+def metrics_chart(report: Report, end: float) -> str:
     plot = Plot(end, 230)
     body = [plot.grid()]
     for t0, t1, n in S.face_count_spans(report, end):
@@ -177,7 +178,7 @@ def metrics_chart(report: dict, end: float) -> str:
     )
 
 
-def similarity_chart(report: dict, end: float) -> str:
+def similarity_chart(report: Report, end: float) -> str:
     plot = Plot(end, 190)
     body = [plot.grid()]
     pts = S.similarity_series(report)
@@ -211,7 +212,7 @@ def similarity_chart(report: dict, end: float) -> str:
                     f"{'match' if ok else 'mismatch'}</title></circle>"
                 )
     else:
-        registered = (report.get("face_verification_summary") or {}).get("registered")
+        registered = report.face_verification_summary.registered
         body.append(
             _empty(
                 plot,
@@ -237,7 +238,7 @@ def similarity_chart(report: dict, end: float) -> str:
     )
 
 
-def emotion_chart(report: dict, end: float) -> str:
+def emotion_chart(report: Report, end: float) -> str:
     plot = Plot(end, 210)
     body = [plot.grid(y_ticks=(0, 50, 100))]
     shares = S.emotion_shares(report)
@@ -281,7 +282,7 @@ def emotion_chart(report: dict, end: float) -> str:
     )
 
 
-def alert_chart(report: dict, end: float) -> str:
+def alert_chart(report: Report, end: float) -> str:
     marks = S.alert_marks(report)
     rows = S.alert_rows(marks)
     row_h = 26
@@ -343,18 +344,18 @@ def score_ring(score) -> str:
     )
 
 
-def score_bars(report: dict) -> str:
-    ba = report.get("behavioral_analysis") or {}
-    detailed = (report.get("body_language_analysis") or {}).get("detailed_scores") or {}
+def score_bars(report: Report) -> str:
+    ba = report.behavioral_analysis
+    detailed = report.body_language_analysis.detailed_scores
     rows = [
-        ("Eye contact", ba.get("eye_contact")),
-        ("Confidence", ba.get("confidence")),
-        ("Engagement", ba.get("engagement")),
-        ("Posture", ba.get("posture")),
-        ("Facial expressions", ba.get("facial_expressions")),
-        ("Head stability", detailed.get("head_stability")),
-        ("Gestures", ba.get("gestures")),
-        ("Voice tone", ba.get("voice_tone")),
+        ("Eye contact", ba.eye_contact),
+        ("Confidence", ba.confidence),
+        ("Engagement", ba.engagement),
+        ("Posture", ba.posture),
+        ("Facial expressions", ba.facial_expressions),
+        ("Head stability", detailed.get("head_stability") if isinstance(detailed, dict) else None),
+        ("Gestures", ba.gestures),
+        ("Voice tone", ba.voice_tone),
     ]
     out = []
     for name, v in rows:
@@ -377,8 +378,9 @@ def score_bars(report: dict) -> str:
     return "".join(out)
 
 
-def emotion_bar(report: dict) -> str:
-    summary = (report.get("behavioral_analysis") or {}).get("emotion_summary") or {}
+def emotion_bar(report: Report) -> str:
+    summary = report.behavioral_analysis.emotion_summary
+    summary = summary if isinstance(summary, dict) else {}
     vals = {k: S._num(summary.get(k)) or 0.0 for k in EMOTIONS}
     total = sum(vals.values())
     if total <= 0:
@@ -405,28 +407,28 @@ def _list(items, empty: str) -> str:
     return "<ul>" + "".join(f"<li>{e(i)}</li>" for i in items) + "</ul>"
 
 
-def verification_block(report: dict) -> str:
-    v = report.get("face_verification_summary") or {}
-    if not v.get("registered"):
+def verification_block(report: Report) -> str:
+    v = report.face_verification_summary
+    if not v.registered:
         return (
             '<p class="note">No face was registered for this session, so identity was not checked '
             "during the interview.</p>"
         )
-    rate_cls = band_class(v.get("verification_rate"))
+    rate_cls = band_class(v.verification_rate)
     cells = [
         (
             "Verification rate",
-            f'<b class="{rate_cls}">{num(v.get("verification_rate"), "%", 1)}</b>',
+            f'<b class="{rate_cls}">{num(v.verification_rate, "%", 1)}</b>',
         ),
         (
             "Checks",
-            f"{num(v.get('successful_verifications'))} of {num(v.get('total_verifications'))} matched",
+            f"{num(v.successful_verifications)} of {num(v.total_verifications)} matched",
         ),
-        ("Mismatches", num(v.get("total_mismatches"))),
-        ("Similarity avg", num(v.get("average_similarity"), "", 1)),
+        ("Mismatches", num(v.total_mismatches)),
+        ("Similarity avg", num(v.average_similarity, "", 1)),
         (
             "Similarity range",
-            f"{num(v.get('min_similarity'), '', 1)} – {num(v.get('max_similarity'), '', 1)}",
+            f"{num(v.min_similarity, '', 1)} – {num(v.max_similarity, '', 1)}",
         ),
     ]
     return (
@@ -436,19 +438,19 @@ def verification_block(report: dict) -> str:
     )
 
 
-def alert_table(report: dict) -> str:
-    alerts = report.get("alert_history") or []
+def alert_table(report: Report) -> str:
+    alerts = report.alert_history
     if not alerts:
         return '<p class="note">No alert was raised during the session.</p>'
     rows = []
     for a in alerts:
-        sev = a.get("severity") if a.get("severity") in S.SEVERITY_COLORS else "info"
-        t = S._num(a.get("timestamp"))
-        kind = str(a.get("type") or "")
+        sev = S.severity(a)
+        t = S._num(a.timestamp)
+        kind = str(a.type or "")
         rows.append(
             f'<tr><td class="t">{S.clock(t) if t is not None else "—"}</td>'
             f'<td><span class="chip {sev}">{e(sev)}</span></td>'
-            f"<td>{e(S.alert_label(kind))}</td><td>{e(a.get('message'))}</td></tr>"
+            f"<td>{e(S.alert_label(kind))}</td><td>{e(a.message)}</td></tr>"
         )
     return (
         '<table class="alerts"><thead><tr><th>Time</th><th>Severity</th><th>Type</th><th>Message</th></tr>'
@@ -456,7 +458,7 @@ def alert_table(report: dict) -> str:
     )
 
 
-def severity_chips(report: dict) -> str:
+def severity_chips(report: Report) -> str:
     counts: dict[str, int] = {}
     for m in S.alert_marks(report):
         counts[m.severity] = counts.get(m.severity, 0) + 1
@@ -545,22 +547,18 @@ section h2.section{font-size:13px;text-transform:uppercase;letter-spacing:.07em;
 """
 
 
-def render_report_html(report: dict) -> str:
-    r = S.ReportParts.of(report)
-    summary, ai, meta, insights, overall, end = (
-        r.summary,
-        r.ai,
-        r.meta,
-        r.insights,
-        r.overall,
-        r.end,
-    )
-    body_lang, culture, tokens, ver = r.body_language, r.cultural_fit, r.tokens, r.verification
-    candidate, score = r.candidate, r.score
-    job = " · ".join(e(v) for v in r.job_parts)
+def render_report_html(report: Report | dict) -> str:
+    """The page of a report (typed, or a stored body of any version)."""
+    report = S.as_report(report)
+    summary, ai, meta = report.session_summary, report.ai_summary, S.metadata(report)
+    insights, overall = report.video_analysis_insights, report.overall_behavior_analysis
+    body_lang, culture = report.body_language_analysis, report.cultural_fit_analysis
+    tokens, ver = report.token_consumption, report.face_verification_summary
+    candidate, score, end = S.candidate(report), report.score, S.time_domain(report)
+    job = " · ".join(e(v) for v in S.job_parts(report))
     source = "AI summary (local model)" if meta.get("llm_enhanced") else "Summary (rule template)"
     badge_cls = "" if meta.get("llm_enhanced") else " template"
-    summary_text = ai.get("summary") or "No summary was written for this session."
+    summary_text = ai.summary or "No summary was written for this session."
 
     header = f"""
 <header class="top">
@@ -570,11 +568,11 @@ def render_report_html(report: dict) -> str:
     <div class="job">{job or '<span class="na">No job details given</span>'}</div>
   </div>
   <dl>
-    <dt>Started</dt><dd>{when(summary.get("start_time"))}</dd>
-    <dt>Ended</dt><dd>{when(summary.get("end_time"))}</dd>
-    <dt>Duration</dt><dd>{S.clock(S._num(summary.get("duration_seconds")) or 0)}</dd>
-    <dt>Frames</dt><dd>{num(summary.get("frames_analyzed"))} analysed of {num(summary.get("total_frames_received"))}</dd>
-    <dt>Session</dt><dd class="mono">{e(report.get("session_id"))}</dd>
+    <dt>Started</dt><dd>{when(summary.start_time)}</dd>
+    <dt>Ended</dt><dd>{when(summary.end_time)}</dd>
+    <dt>Duration</dt><dd>{S.clock(S._num(summary.duration_seconds) or 0)}</dd>
+    <dt>Frames</dt><dd>{num(summary.frames_analyzed)} analysed of {num(summary.total_frames_received)}</dd>
+    <dt>Session</dt><dd class="mono">{e(report.session_id)}</dd>
   </dl>
 </header>"""
 
@@ -583,13 +581,13 @@ def render_report_html(report: dict) -> str:
   <section class="card overall">
     <h2>Overall video score</h2>
     {score_ring(score)}
-    <div class="band">{e(overall.get("summary"))}</div>
+    <div class="band">{e(overall.summary)}</div>
     <div class="minis">
-      <div class="mini"><b>{num(body_lang.get("overallAveragePercentage"), "%")}</b><span>Body language</span></div>
-      <div class="mini"><b>{num(ver.get("verification_rate"), "%", 1) if ver.get("registered") else "—"}</b>
+      <div class="mini"><b>{num(body_lang.overallAveragePercentage, "%")}</b><span>Body language</span></div>
+      <div class="mini"><b>{num(ver.verification_rate, "%", 1) if ver.registered else "—"}</b>
         <span>Identity verified</span></div>
-      <div class="mini"><b>{num(summary.get("total_alerts"))}</b><span>Alerts</span></div>
-      <div class="mini"><b>{num(culture.get("overallAveragePercentage"), "%", none="n/a")}</b>
+      <div class="mini"><b>{num(summary.total_alerts)}</b><span>Alerts</span></div>
+      <div class="mini"><b>{num(culture.overallAveragePercentage, "%", none="n/a")}</b>
         <span>Cultural fit</span></div>
     </div>
     <div>{severity_chips(report)}</div>
@@ -600,7 +598,7 @@ def render_report_html(report: dict) -> str:
     <h3>Scores</h3>
     <div class="bars">{score_bars(report)}</div>
     <p class="note">Session means over frames with a face. Voice tone is not assessed: no audio is
-      analysed. {e(culture.get("summary"))}</p>
+      analysed. {e(culture.summary)}</p>
   </section>
 </div>"""
 
@@ -608,17 +606,15 @@ def render_report_html(report: dict) -> str:
 <div class="grid3">
   <section class="card strengths"><h3>Strengths</h3>{
         _list(
-            ai.get("keyStrengths") or insights.get("positive_indicators"),
+            ai.keyStrengths or insights.positive_indicators,
             "No score reached the strength band (75).",
         )
     }</section>
   <section class="card growth"><h3>Areas of growth</h3>{
-        _list(
-            ai.get("areasOfGrowth") or insights.get("areas_for_improvement"), "Nothing stood out."
-        )
+        _list(ai.areasOfGrowth or insights.areas_for_improvement, "Nothing stood out.")
     }</section>
   <section class="card recs"><h3>Recommendations</h3>{
-        _list(insights.get("recommendations"), "None.")
+        _list(insights.recommendations, "None.")
     }</section>
 </div>"""
 
@@ -632,13 +628,13 @@ def render_report_html(report: dict) -> str:
     details = f"""
 <section class="card chartcard"><h3>Face verification</h3>{verification_block(report)}</section>
 <section class="card chartcard"><h3>Emotions over the session</h3>{emotion_bar(report)}</section>
-<section class="card chartcard"><h3>Alerts ({num(summary.get("total_alerts"))})</h3>{alert_table(report)}</section>"""
+<section class="card chartcard"><h3>Alerts ({num(summary.total_alerts)})</h3>{alert_table(report)}</section>"""
 
     model = meta.get("llm_model")
     footer = (
         f"<footer>Generated by proctor from the stored report. Summary source: {e(meta.get('summary_source') or ('llm' if meta.get('llm_enhanced') else 'template'))}"
         f"{' · model ' + e(model) if model else ''} · provider {e(meta.get('llm_provider'))}"
-        f" · tokens {num(tokens.get('total_tokens_consumed'))}. Times on the charts are minutes:seconds"
+        f" · tokens {num(tokens.total_tokens_consumed)}. Times on the charts are minutes:seconds"
         f" from the session start.</footer>"
     )
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from fpdf import FPDF
 
 from ..proctoring.observation import EMOTIONS
+from ..proctoring.report_sections import Report
 from . import series as S
 
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"),)
@@ -162,42 +163,37 @@ class ReportPDF(FPDF):
             run = []
 
 
-def render_report_pdf(report: dict) -> bytes:
+def render_report_pdf(report: Report | dict) -> bytes:
+    """The PDF of a report (typed, or a stored body of any version)."""
+    report = S.as_report(report)
     pdf = ReportPDF()
     pdf.set_title("Interview proctoring report")
     pdf.set_creator("proctor")
     pdf.add_page()
-    r = S.ReportParts.of(report)
-    summary, ai, meta, insights, overall, ver, end = (
-        r.summary,
-        r.ai,
-        r.meta,
-        r.insights,
-        r.overall,
-        r.verification,
-        r.end,
-    )
+    summary, ai, meta = report.session_summary, report.ai_summary, S.metadata(report)
+    insights, overall = report.video_analysis_insights, report.overall_behavior_analysis
+    ver, end = report.face_verification_summary, S.time_domain(report)
 
     # header
     pdf.font(8, color="#64748b")
     pdf.cell(0, 4, "INTERVIEW PROCTORING REPORT", new_x="LMARGIN", new_y="NEXT")
     pdf.font(18, bold=True)
-    pdf.cell(0, 9, pdf.txt(r.candidate), new_x="LMARGIN", new_y="NEXT")
-    job = " - ".join(r.job_parts)
+    pdf.cell(0, 9, pdf.txt(S.candidate(report)), new_x="LMARGIN", new_y="NEXT")
+    job = " - ".join(S.job_parts(report))
     if job:
         pdf.para(job, 10, "#334155")
     pdf.para(
-        f"Started {_when(summary.get('start_time'))}  |  Ended {_when(summary.get('end_time'))}  |  "
-        f"Duration {S.clock(S._num(summary.get('duration_seconds')) or 0)}  |  "
-        f"Frames {_fmt(summary.get('frames_analyzed'))} analysed of {_fmt(summary.get('total_frames_received'))}",
+        f"Started {_when(summary.start_time)}  |  Ended {_when(summary.end_time)}  |  "
+        f"Duration {S.clock(S._num(summary.duration_seconds) or 0)}  |  "
+        f"Frames {_fmt(summary.frames_analyzed)} analysed of {_fmt(summary.total_frames_received)}",
         8.5,
         "#475569",
     )
-    pdf.para(f"Session {report.get('session_id') or '-'}", 7.5, "#64748b")
+    pdf.para(f"Session {report.session_id or '-'}", 7.5, "#64748b")
 
     # score line
     pdf.ln(2)
-    score = r.score
+    score = report.score
     y0 = pdf.get_y()
     pdf.set_fill_color(*_band_color(score))
     pdf.rect(MARGIN, y0, 30, 18, style="F")
@@ -208,13 +204,16 @@ def render_report_pdf(report: dict) -> bytes:
     pdf.font(7, color="#ffffff")
     pdf.cell(30, 4, "overall of 100", align="C")
     minis = [
-        ("Body language", _fmt(r.body_language.get("overallAveragePercentage"), "%")),
+        ("Body language", _fmt(report.body_language_analysis.overallAveragePercentage, "%")),
         (
             "Identity verified",
-            _fmt(ver.get("verification_rate"), "%", 1) if ver.get("registered") else "-",
+            _fmt(ver.verification_rate, "%", 1) if ver.registered else "-",
         ),
-        ("Alerts", _fmt(summary.get("total_alerts"))),
-        ("Cultural fit", _fmt(r.cultural_fit.get("overallAveragePercentage"), "%", none="n/a")),
+        ("Alerts", _fmt(summary.total_alerts)),
+        (
+            "Cultural fit",
+            _fmt(report.cultural_fit_analysis.overallAveragePercentage, "%", none="n/a"),
+        ),
     ]
     for i, (name, value) in enumerate(minis):
         x = MARGIN + 34 + i * 37
@@ -227,24 +226,24 @@ def render_report_pdf(report: dict) -> bytes:
         pdf.font(7.5, color="#64748b")
         pdf.cell(34, 4, pdf.txt(name), align="C")
     pdf.set_xy(MARGIN, y0 + 21)
-    pdf.para(overall.get("summary") or "", 9, "#334155")
+    pdf.para(overall.summary or "", 9, "#334155")
 
     pdf.heading("AI summary" if meta.get("llm_enhanced") else "Summary (rule template)")
-    pdf.para(ai.get("summary") or "No summary was written for this session.")
+    pdf.para(ai.summary or "No summary was written for this session.")
 
     # scores as bars
     pdf.heading("Scores (session means over frames with a face)")
-    ba = report.get("behavioral_analysis") or {}
-    detailed = (report.get("body_language_analysis") or {}).get("detailed_scores") or {}
+    ba = report.behavioral_analysis
+    detailed = report.body_language_analysis.detailed_scores
     rows = [
-        ("Eye contact", ba.get("eye_contact")),
-        ("Confidence", ba.get("confidence")),
-        ("Engagement", ba.get("engagement")),
-        ("Posture", ba.get("posture")),
-        ("Facial expressions", ba.get("facial_expressions")),
-        ("Head stability", detailed.get("head_stability")),
-        ("Gestures", ba.get("gestures")),
-        ("Voice tone (no audio)", ba.get("voice_tone")),
+        ("Eye contact", ba.eye_contact),
+        ("Confidence", ba.confidence),
+        ("Engagement", ba.engagement),
+        ("Posture", ba.posture),
+        ("Facial expressions", ba.facial_expressions),
+        ("Head stability", detailed.get("head_stability") if isinstance(detailed, dict) else None),
+        ("Gestures", ba.gestures),
+        ("Voice tone (no audio)", ba.voice_tone),
     ]
     for name, v in rows:
         y = pdf.get_y()
@@ -261,9 +260,9 @@ def render_report_pdf(report: dict) -> bytes:
         pdf.set_y(y + 5)
 
     for title, items, empty in (
-        ("Strengths", ai.get("keyStrengths"), "No score reached the strength band (75)."),
-        ("Areas of growth", ai.get("areasOfGrowth"), "Nothing stood out."),
-        ("Recommendations", insights.get("recommendations"), "None."),
+        ("Strengths", ai.keyStrengths, "No score reached the strength band (75)."),
+        ("Areas of growth", ai.areasOfGrowth, "Nothing stood out."),
+        ("Recommendations", insights.recommendations, "None."),
     ):
         pdf.heading(title)
         pdf.bullets(items, empty)
@@ -347,27 +346,27 @@ def render_report_pdf(report: dict) -> bytes:
 
     # verification and alert table
     pdf.heading("Face verification")
-    if ver.get("registered"):
+    if ver.registered:
         pdf.para(
-            f"Verification rate {_fmt(ver.get('verification_rate'), '%', 1)}: "
-            f"{_fmt(ver.get('successful_verifications'))} of {_fmt(ver.get('total_verifications'))} checks matched, "
-            f"{_fmt(ver.get('total_mismatches'))} mismatches. Similarity average "
-            f"{_fmt(ver.get('average_similarity'), '', 1)}, range {_fmt(ver.get('min_similarity'), '', 1)} to "
-            f"{_fmt(ver.get('max_similarity'), '', 1)}.",
+            f"Verification rate {_fmt(ver.verification_rate, '%', 1)}: "
+            f"{_fmt(ver.successful_verifications)} of {_fmt(ver.total_verifications)} checks matched, "
+            f"{_fmt(ver.total_mismatches)} mismatches. Similarity average "
+            f"{_fmt(ver.average_similarity, '', 1)}, range {_fmt(ver.min_similarity, '', 1)} to "
+            f"{_fmt(ver.max_similarity, '', 1)}.",
             9,
         )
     else:
         pdf.para("No face was registered for this session, so identity was not checked.", 9)
 
-    alerts = report.get("alert_history") or []
+    alerts = report.alert_history
     pdf.heading(f"Alerts ({len(alerts)})")
     if not alerts:
         pdf.para("No alert was raised during the session.", 9)
     for a in alerts[:MAX_ALERT_ROWS]:
         if pdf.get_y() > 297 - MARGIN - 8:
             pdf.add_page()
-        sev = a.get("severity") if a.get("severity") in S.SEVERITY_COLORS else "info"
-        t = S._num(a.get("timestamp"))
+        sev = S.severity(a)
+        t = S._num(a.timestamp)
         yy = pdf.get_y()
         pdf.font(8, color="#334155")
         pdf.text(MARGIN, yy + 3, S.clock(t) if t is not None else "-")
@@ -378,7 +377,7 @@ def render_report_pdf(report: dict) -> bytes:
         pdf.multi_cell(
             CONTENT_W - 34,
             4,
-            pdf.txt(f"{S.alert_label(str(a.get('type')))}: {a.get('message') or ''}"),
+            pdf.txt(f"{S.alert_label(str(a.type))}: {a.message or ''}"),
             new_x="LMARGIN",
             new_y="NEXT",
         )

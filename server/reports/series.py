@@ -13,7 +13,9 @@ import math
 from dataclasses import dataclass
 
 from ..proctoring.alert_types import SEVERITY_ORDER, label_of
+from ..proctoring.alerts import Alert
 from ..proctoring.observation import EMOTIONS
+from ..proctoring.report_sections import Report, TimelinePoint
 
 METRICS = ("eye_contact", "confidence", "engagement", "posture")
 METRIC_LABELS = {
@@ -58,109 +60,62 @@ def _num(v) -> float | None:
     return float(v)
 
 
-def timeline_points(report: dict) -> list[dict]:
-    tl = report.get("timeline")
-    return [
-        p
-        for p in (tl or {}).get("points", [])
-        if isinstance(p, dict) and _num(p.get("timestamp")) is not None
-    ]
+def as_report(report: Report | dict) -> Report:
+    """The typed report of a stored body (views accept either)."""
+    return report if isinstance(report, Report) else Report.from_stored(report)
 
 
-@dataclass(frozen=True)
-class ReportParts:
-    """The sections of a stored report that both views read ({} where one is absent)."""
-
-    summary: dict
-    interview: dict
-    ai: dict
-    meta: dict
-    insights: dict
-    overall: dict
-    body_language: dict
-    cultural_fit: dict
-    verification: dict
-    tokens: dict
-    end: float  # right end of every time axis
-
-    @classmethod
-    def of(cls, report: dict) -> ReportParts:
-        def part(key: str) -> dict:
-            return report.get(key) or {}
-
-        return cls(
-            part("session_summary"),
-            part("interview"),
-            part("ai_summary"),
-            part("analysis_metadata"),
-            part("video_analysis_insights"),
-            part("overall_behavior_analysis"),
-            part("body_language_analysis"),
-            part("cultural_fit_analysis"),
-            part("face_verification_summary"),
-            part("token_consumption"),
-            time_domain(report),
-        )
-
-    @property
-    def candidate(self) -> str:
-        return self.interview.get("candidate_name") or "Candidate"
-
-    @property
-    def job_parts(self) -> list[str]:
-        """Job title, company and interview type, those given."""
-        return [
-            v
-            for v in (
-                self.interview.get("job_title"),
-                self.interview.get("company"),
-                self.interview.get("interview_type"),
-            )
-            if v
-        ]
-
-    @property
-    def score(self):
-        """The headline score: the AI summary's, else the behaviour average."""
-        return self.ai.get("overallVideoScore", self.overall.get("overallAveragePercentage"))
+def timeline_points(report: Report) -> list[TimelinePoint]:
+    return [p for p in report.timeline.points if _num(p.timestamp) is not None]
 
 
-def time_domain(report: dict) -> float:
+def metadata(report: Report) -> dict:
+    meta = report.analysis_metadata
+    return meta if isinstance(meta, dict) else {}
+
+
+def candidate(report: Report) -> str:
+    return report.interview.candidate_name or "Candidate"
+
+
+def job_parts(report: Report) -> list[str]:
+    """Job title, company and interview type, those given."""
+    i = report.interview
+    return [v for v in (i.job_title, i.company, i.interview_type) if v]
+
+
+def time_domain(report: Report) -> float:
     """Right end of every time axis: the session's duration or the last event, at least 1 s."""
-    ends = [_num((report.get("session_summary") or {}).get("duration_seconds")) or 0.0]
-    ends += [float(p["timestamp"]) for p in timeline_points(report)]
-    ends += [
-        t
-        for t in (_num(e.get("timestamp")) for e in report.get("emotion_timeline") or [])
-        if t is not None
-    ]
+    ends = [_num(report.session_summary.duration_seconds) or 0.0]
+    ends += [float(p.timestamp) for p in timeline_points(report)]
+    ends += [t for t in (_num(e.timestamp) for e in report.emotion_timeline) if t is not None]
     ends += [m.timestamp for m in alert_marks(report)]
     return max(1.0, max(ends))
 
 
-def metric_series(report: dict) -> dict[str, list[Point]]:
+def metric_series(report: Report) -> dict[str, list[Point]]:
     pts = timeline_points(report)
-    return {k: [(float(p["timestamp"]), _num(p.get(k))) for p in pts] for k in METRICS}
+    return {k: [(float(p.timestamp), _num(getattr(p, k))) for p in pts] for k in METRICS}
 
 
-def similarity_series(report: dict) -> list[Point]:
-    return [(float(p["timestamp"]), _num(p.get("similarity"))) for p in timeline_points(report)]
+def similarity_series(report: Report) -> list[Point]:
+    return [(float(p.timestamp), _num(p.similarity)) for p in timeline_points(report)]
 
 
-def verification_threshold(report: dict) -> float | None:
-    return _num((report.get("timeline") or {}).get("verification_threshold"))
+def verification_threshold(report: Report) -> float | None:
+    return _num(report.timeline.verification_threshold)
 
 
-def face_count_spans(report: dict, end: float) -> list[tuple[float, float, int]]:
+def face_count_spans(report: Report, end: float) -> list[tuple[float, float, int]]:
     """(start, stop, face_count) for runs of frames without exactly one face."""
     pts = timeline_points(report)
     spans = []
     for i, p in enumerate(pts):
-        n = p.get("face_count")
+        n = p.face_count
         if not isinstance(n, int) or n == 1:
             continue
-        t0 = float(p["timestamp"])
-        t1 = float(pts[i + 1]["timestamp"]) if i + 1 < len(pts) else min(end, t0 + 1.0)
+        t0 = float(p.timestamp)
+        t1 = float(pts[i + 1].timestamp) if i + 1 < len(pts) else min(end, t0 + 1.0)
         if spans and spans[-1][2] == n and abs(spans[-1][1] - t0) < 1e-9:
             spans[-1] = (spans[-1][0], t1, n)
         else:
@@ -168,13 +123,13 @@ def face_count_spans(report: dict, end: float) -> list[tuple[float, float, int]]
     return spans
 
 
-def emotion_shares(report: dict) -> list[tuple[float, dict[str, float]]]:
+def emotion_shares(report: Report) -> list[tuple[float, dict[str, float]]]:
     """Per emotion_timeline point, the eight emotions as shares summing to 100 (the
     timeline keeps emotions of 5% and more, so the small rest is spread pro rata)."""
     out = []
-    for entry in report.get("emotion_timeline") or []:
-        t = _num(entry.get("timestamp"))
-        emotions = entry.get("emotions") or {}
+    for entry in report.emotion_timeline:
+        t = _num(entry.timestamp)
+        emotions = entry.emotions if isinstance(entry.emotions, dict) else {}
         vals = {k: max(0.0, _num(emotions.get(k)) or 0.0) for k in EMOTIONS}
         total = sum(vals.values())
         if t is None or total <= 0:
@@ -183,14 +138,18 @@ def emotion_shares(report: dict) -> list[tuple[float, dict[str, float]]]:
     return out
 
 
-def alert_marks(report: dict) -> list[AlertMark]:
+def severity(alert: Alert) -> str:
+    """The alert's severity, ``info`` when a stored one is not a known severity."""
+    return alert.severity if alert.severity in SEVERITY_COLORS else "info"
+
+
+def alert_marks(report: Report) -> list[AlertMark]:
     out = []
-    for a in report.get("alert_history") or []:
-        t = _num(a.get("timestamp"))
+    for a in report.alert_history:
+        t = _num(a.timestamp)
         if t is None:
             continue
-        sev = a.get("severity") if a.get("severity") in SEVERITY_COLORS else "info"
-        out.append(AlertMark(t, str(a.get("type") or "alert"), sev, str(a.get("message") or "")))
+        out.append(AlertMark(t, str(a.type or "alert"), severity(a), str(a.message or "")))
     return out
 
 

@@ -6,6 +6,7 @@
     proctor models verify
     proctor models list
     proctor analyze-video FILE... [--frame-interval N] [--out DIR] [--format json|html]
+    proctor keys new|hash [KEY]|rotate-embedding; proctor purge [--days N] [--session ID]
 
 Subcommands register themselves in ``build_parser``; each imports what it needs when
 it runs, so ``proctor models fetch`` on an up-to-date folder stays well under a second.
@@ -33,7 +34,13 @@ def _models_dir(args: argparse.Namespace) -> Path:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from .security.setup import exposure_refusal
+
     settings = _settings()
+    refusal = exposure_refusal(settings, args.host or settings.host)
+    if refusal:  # an open server on a reachable address: only when asked for (docs/security.md)
+        print(f"error: {refusal}", file=sys.stderr)
+        return 2
     if not _schema_ready(settings):
         return 2
     from .main import run  # the app and its heavy imports load only here
@@ -278,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     add_analyze_video(sub)
+    from .cli_security import add_security_commands
+
+    add_security_commands(sub)
     return parser
 
 

@@ -30,6 +30,9 @@ def _sqlite_pragmas(dbapi_conn, _record):
     cur.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes with WAL
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=5000")
+    cur.execute(
+        "PRAGMA secure_delete=ON"
+    )  # a deleted session's bytes are zeroed, not left in free pages
     cur.close()
 
 
@@ -44,10 +47,11 @@ def create_engine(url: str) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
-def _row_to_session(row) -> SessionRecord:
+def _row_to_session(row, cipher=None) -> SessionRecord:
     emb = None
     if row.face_embedding is not None:
-        emb = np.frombuffer(row.face_embedding, dtype=np.float32).copy()
+        blob = row.face_embedding if cipher is None else cipher.decrypt(row.face_embedding, row.id)
+        emb = np.frombuffer(blob, dtype=np.float32).copy()
     return SessionRecord(
         id=row.id,
         status=row.status,
@@ -77,6 +81,9 @@ class SqlSessionStore(JobStore):
         """``upgrade``: PROCTOR_DB_UPGRADE (see ``migrate.prepare``); refuses a schema it may not upgrade."""
         self.url = url
         self.engine = create_engine(url)
+        # AES-GCM for embeddings at rest (security.secrets.EmbeddingCipher), set by the runtime;
+        # rows written before it (no version prefix) still read.
+        self.embedding_cipher = None
         try:
             self.schema_revision = migrate.prepare(self.engine, upgrade).head
         except BaseException:
@@ -113,7 +120,7 @@ class SqlSessionStore(JobStore):
             row = c.execute(
                 sa.select(schema.sessions).where(schema.sessions.c.id == session_id)
             ).first()
-        return _row_to_session(row) if row else None
+        return _row_to_session(row, self.embedding_cipher) if row else None
 
     def list_sessions(self) -> list[SessionRecord]:
         cols = [c for c in schema.sessions.c if c.name not in ("report", "face_embedding", "state")]
@@ -144,11 +151,71 @@ class SqlSessionStore(JobStore):
         return out
 
     def delete_session(self, session_id: str) -> bool:
+        """Remove the session with its frames, alerts, verifications and video-job rows."""
         with self.engine.begin() as c:
-            for table in (schema.alerts, schema.verifications, schema.frames):
+            for table in (schema.alerts, schema.verifications, schema.frames, schema.jobs):
                 c.execute(table.delete().where(table.c.session_id == session_id))
             res = c.execute(schema.sessions.delete().where(schema.sessions.c.id == session_id))
+        self._forget_deleted()
         return res.rowcount > 0
+
+    def _forget_deleted(self) -> None:
+        """SQLite: fold the WAL into the file and truncate it, so no old page keeps deleted rows."""
+        if self.engine.dialect.name != "sqlite":
+            return
+        try:
+            with self.engine.connect() as c:
+                c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sa.exc.SQLAlchemyError:
+            log.warning("WAL checkpoint after a delete failed", exc_info=True)
+
+    def ended_before(self, cutoff: dt.datetime) -> list[str]:
+        """Ended sessions whose end is older than ``cutoff`` (retention)."""
+        s = schema.sessions.c
+        with self.engine.connect() as c:
+            rows = c.execute(sa.select(s.id).where(s.status == "ended", s.end_time < cutoff))
+            return [r.id for r in rows]
+
+    def job_files(self, session_id: str) -> list[tuple[str, str, bool]]:
+        """(job id, local path, owned) of the session's video jobs, for removal with it."""
+        j = schema.jobs.c
+        with self.engine.connect() as c:
+            rows = c.execute(sa.select(j.id, j.path, j.owns_file).where(j.session_id == session_id))
+            return [(r.id, r.path, bool(r.owns_file)) for r in rows]
+
+    def unfinished_job_paths(self, states: tuple[str, ...]) -> list[str]:
+        """Local files of jobs in ``states`` (the staging sweep keeps these)."""
+        j = schema.jobs.c
+        with self.engine.connect() as c:
+            return [r.path for r in c.execute(sa.select(j.path).where(j.state.in_(states)))]
+
+    def reseal_embeddings(self) -> tuple[int, int]:
+        """Re-encrypt every embedding with the cipher's current key; (rows re-written, rows)."""
+        cipher = self.embedding_cipher
+        s = schema.sessions.c
+        changed = total = 0
+        with self.engine.connect() as c:
+            rows = c.execute(
+                sa.select(s.id, s.face_embedding).where(s.face_embedding.is_not(None))
+            ).all()
+        for row in rows:
+            total += 1
+            if cipher is None or cipher.current_key(row.face_embedding):
+                continue
+            sealed = cipher.encrypt(cipher.decrypt(row.face_embedding, row.id), row.id)
+            with self.engine.begin() as c:
+                c.execute(
+                    schema.sessions.update()
+                    .where(s.id == row.id, s.face_embedding == row.face_embedding)
+                    .values(face_embedding=sealed)
+                )
+            changed += 1
+        return changed, total
+
+    def _seal(self, session_id: str, embedding: np.ndarray) -> bytes:
+        raw = np.asarray(embedding, np.float32).tobytes()
+        cipher = self.embedding_cipher
+        return raw if cipher is None else cipher.encrypt(raw, session_id)
 
     def touch(self, session_id: str, when: float) -> None:
         with self.engine.begin() as c:
@@ -179,7 +246,7 @@ class SqlSessionStore(JobStore):
                 schema.sessions.update()
                 .where(s.id == session_id, s.face_embedding.is_(None))
                 .values(
-                    face_embedding=np.asarray(embedding, np.float32).tobytes(),
+                    face_embedding=self._seal(session_id, embedding),
                     embedder=embedder,
                     registration=info,
                     last_activity=when,
@@ -214,7 +281,7 @@ class SqlSessionStore(JobStore):
                 schema.sessions.update()
                 .where(s.id == session_id, s.face_embedding.is_(None))
                 .values(
-                    face_embedding=np.asarray(embedding, np.float32).tobytes(),
+                    face_embedding=self._seal(session_id, embedding),
                     embedder=embedder,
                     registration=registration,
                     version=s.version + 1,

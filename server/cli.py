@@ -1,6 +1,7 @@
 """The ``proctor`` command: run the server and look after the models folder.
 
     proctor serve [--host 127.0.0.1] [--port 5001]
+    proctor worker [--concurrency N]
     proctor db upgrade|status [--database-url URL]; proctor db revision -m MESSAGE
     proctor models fetch [--force] [--bundle FILE] [--from FILE]
     proctor models verify
@@ -46,6 +47,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .main import run  # the app and its heavy imports load only here
 
     run(host=args.host or settings.host, port=args.port or settings.port)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if not _schema_ready(settings):
+        return 2
+    from .worker import run  # models load only here
+
+    run(settings, args.concurrency or max(1, settings.video_jobs_concurrency))
     return 0
 
 
@@ -219,6 +230,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--port", type=int, default=None, help="port (default PROCTOR_PORT or 5001)")
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run video jobs only (no HTTP), beside the servers")
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="jobs at once (default PROCTOR_VIDEO_JOBS_CONCURRENCY, at least 1)",
+    )
+    worker.set_defaults(func=cmd_worker)
 
     db = sub.add_parser("db", help="the store's schema: upgrade, status, new revision")
     dsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")

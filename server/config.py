@@ -288,6 +288,24 @@ class Settings(BaseSettings):
         "priority. 0: this replica only accepts jobs, another one (sharing the database) runs them.",
     )
 
+    job_queue: Literal["auto", "local", "procrastinate"] = Field(
+        "auto",
+        description="Video job queue: auto (procrastinate when the store is PostgreSQL, else in-process), "
+        "local (this process polls the store), procrastinate.",
+    )
+    job_lease_s: float = Field(
+        30.0,
+        description="A running video job's lease, renewed every third of it; when its owner dies the job "
+        "is taken over after this (PostgreSQL) or marked interrupted (SQLite).",
+    )
+    job_retries: int = Field(
+        3, description="Retries of a video job after an internal error (procrastinate queue)."
+    )
+    job_retry_backoff_s: int = Field(
+        5,
+        description="Exponential backoff base of those retries: waits of N, N^2, N^3... seconds.",
+    )
+
     @property
     def sqlalchemy_url(self) -> str:
         if self.database_url:

@@ -16,7 +16,7 @@ from typing import Literal
 
 Severity = Literal["critical", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "warning", "info")  # most serious first
-SEVERITY_ORDER = {s: i for i, s in enumerate(SEVERITIES)}
+SEVERITY_ORDER: dict[str, int] = {s: i for i, s in enumerate(SEVERITIES)}
 
 # Settings every rule reads (the re-arm policy in alerts.py).
 COMMON_SETTINGS = ("alert_rearm_frames", "alert_repeat_frames")

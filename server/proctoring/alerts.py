@@ -22,7 +22,7 @@ Object rules keep one episode per label, so a phone and a book each raise their 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, cast
 
 from .alert_types import alert_type
 
@@ -50,11 +50,12 @@ class Alert:
     def from_stored(cls, data: dict) -> Alert:
         """An alert as the contract wrote it (a stored frame result or report)."""
         extra = {k: v for k, v in data.items() if k not in _CONTRACT_KEYS}
+        # values kept as stored (views check them), so the alert reads back unchanged
         return cls(
-            data.get("type"),
-            data.get("severity"),
-            data.get("message"),
-            data.get("timestamp"),
+            cast(str, data.get("type")),
+            cast(str, data.get("severity")),
+            cast(str, data.get("message")),
+            cast(float, data.get("timestamp")),
             extra,
         )
 

@@ -103,7 +103,7 @@ class FrameResult(Section):
     )
 
     @classmethod
-    def from_stored(cls, result: Any, signals: Any = None) -> FrameResult:  # type: ignore[override]
+    def from_stored(cls, result: Any, signals: Any = None) -> FrameResult:
         """A frame row of any version: its ``result`` (contract) and ``signals`` (detail) JSON."""
         frame = super().from_stored(result)
         frame.detail = FrameDetail.from_stored(signals or {})

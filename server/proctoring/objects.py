@@ -63,8 +63,7 @@ def labels_detected(obs: Observation, min_conf: float = 0.4) -> list[str]:
             names.append(label_name(det.label))
     if obs.text and any(t.confidence >= 0.8 for t in obs.text):
         names.append("Text")
-    seen: set[str] = set()
-    return [n for n in names if not (n in seen or seen.add(n))]
+    return list(dict.fromkeys(names))  # first occurrence of each, in order
 
 
 def _hand_signals(obs: Observation, history: list) -> tuple[float, float]:

@@ -128,19 +128,14 @@ def metrics_timeline(frames: list[FrameResult], threshold: float | None) -> Time
     for i in range(0, len(frames), size):
         bucket = frames[i : i + size]
         with_face = [f for f in bucket if f.face_detected]
-        means = {}
+        point = TimelinePoint(timestamp=bucket[0].timestamp)
         for key in LIVE_KEYS:
             m = _mean([getattr(f.metrics, key) for f in with_face])
-            means[key] = None if m is None else round(m)
+            setattr(point, key, None if m is None else round(m))
         sim = _mean([f.face_verification.similarity for f in bucket if f.face_verification])
-        points.append(
-            TimelinePoint(
-                timestamp=bucket[0].timestamp,
-                **means,
-                similarity=None if sim is None else round(sim, 1),
-                face_count=max(f.face_count for f in bucket),
-            )
-        )
+        point.similarity = None if sim is None else round(sim, 1)
+        point.face_count = max(f.face_count for f in bucket)
+        points.append(point)
     return Timeline(frames_per_point=size, verification_threshold=threshold, points=points)
 
 
@@ -180,9 +175,10 @@ def compute_report(
     body_avg = round(sum(measured) / len(measured)) if measured else None
 
     core = [
-        avg[k] for k in ("eye_contact", "confidence", "engagement", "posture", "facial_expressions")
+        v
+        for k in ("eye_contact", "confidence", "engagement", "posture", "facial_expressions")
+        if (v := avg[k]) is not None
     ]
-    core = [v for v in core if v is not None]
     base = sum(core) / len(core) if core else None
     penalty = alert_types.penalty(set(raised))
     overall = None if base is None else max(0, round(base - penalty))

@@ -235,7 +235,7 @@ def render_report_pdf(report: Report | dict) -> bytes:
     pdf.heading("Scores (session means over frames with a face)")
     ba = report.behavioral_analysis
     detailed = report.body_language_analysis.detailed_scores
-    rows = [
+    score_rows = [
         ("Eye contact", ba.eye_contact),
         ("Confidence", ba.confidence),
         ("Engagement", ba.engagement),
@@ -245,7 +245,7 @@ def render_report_pdf(report: Report | dict) -> bytes:
         ("Gestures", ba.gestures),
         ("Voice tone (no audio)", ba.voice_tone),
     ]
-    for name, v in rows:
+    for name, v in score_rows:
         y = pdf.get_y()
         pdf.font(8.5, color="#334155")
         pdf.text(MARGIN, y + 3, pdf.txt(name))
@@ -366,10 +366,10 @@ def render_report_pdf(report: Report | dict) -> bytes:
         if pdf.get_y() > 297 - MARGIN - 8:
             pdf.add_page()
         sev = S.severity(a)
-        t = S._num(a.timestamp)
+        at = S._num(a.timestamp)
         yy = pdf.get_y()
         pdf.font(8, color="#334155")
-        pdf.text(MARGIN, yy + 3, S.clock(t) if t is not None else "-")
+        pdf.text(MARGIN, yy + 3, S.clock(at) if at is not None else "-")
         pdf.set_fill_color(*_rgb(S.SEVERITY_COLORS[sev]))
         pdf.circle(MARGIN + 13, yy + 2.1, 0.9, style="F")
         pdf.text(MARGIN + 16, yy + 3, pdf.txt(sev))

@@ -87,7 +87,7 @@ def job_parts(report: Report) -> list[str]:
 def time_domain(report: Report) -> float:
     """Right end of every time axis: the session's duration or the last event, at least 1 s."""
     ends = [_num(report.session_summary.duration_seconds) or 0.0]
-    ends += [float(p.timestamp) for p in timeline_points(report)]
+    ends += [float(p.timestamp or 0) for p in timeline_points(report)]
     ends += [t for t in (_num(e.timestamp) for e in report.emotion_timeline) if t is not None]
     ends += [m.timestamp for m in alert_marks(report)]
     return max(1.0, max(ends))
@@ -95,11 +95,11 @@ def time_domain(report: Report) -> float:
 
 def metric_series(report: Report) -> dict[str, list[Point]]:
     pts = timeline_points(report)
-    return {k: [(float(p.timestamp), _num(getattr(p, k))) for p in pts] for k in METRICS}
+    return {k: [(float(p.timestamp or 0), _num(getattr(p, k))) for p in pts] for k in METRICS}
 
 
 def similarity_series(report: Report) -> list[Point]:
-    return [(float(p.timestamp), _num(p.similarity)) for p in timeline_points(report)]
+    return [(float(p.timestamp or 0), _num(p.similarity)) for p in timeline_points(report)]
 
 
 def verification_threshold(report: Report) -> float | None:
@@ -109,13 +109,13 @@ def verification_threshold(report: Report) -> float | None:
 def face_count_spans(report: Report, end: float) -> list[tuple[float, float, int]]:
     """(start, stop, face_count) for runs of frames without exactly one face."""
     pts = timeline_points(report)
-    spans = []
+    spans: list[tuple[float, float, int]] = []
     for i, p in enumerate(pts):
         n = p.face_count
         if not isinstance(n, int) or n == 1:
             continue
-        t0 = float(p.timestamp)
-        t1 = float(pts[i + 1].timestamp) if i + 1 < len(pts) else min(end, t0 + 1.0)
+        t0 = float(p.timestamp or 0)
+        t1 = float(pts[i + 1].timestamp or 0) if i + 1 < len(pts) else min(end, t0 + 1.0)
         if spans and spans[-1][2] == n and abs(spans[-1][1] - t0) < 1e-9:
             spans[-1] = (spans[-1][0], t1, n)
         else:

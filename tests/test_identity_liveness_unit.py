@@ -130,50 +130,68 @@ def test_homography_residual_is_zero_for_a_plane_and_not_for_depth():
     assert _homography_residual(FACE, depth) > 0.002
 
 
-def cues(points, thumb, expression=None, blink=0.0, moire=None):
+def cues(points, change=20.0, expression=None, blink=0.0, moire=None, bezel=None):
     return LivenessCues(
-        thumb=list(thumb),
         points=points.tolist(),
         blink=blink,
         expression=expression or [0.1] * 8,
         moire=moire,
-        glare=None if moire is None else 0.0,
-        bezel=None if moire is None else 0.0,
+        bezel=bezel,
+        frame_change=change,
     )
 
 
-def tracker():
-    return LivenessTracker({}, frames=6, threshold=50.0, still_frames=4)
+def tracker(frames: int = 6):
+    return LivenessTracker({}, frames=frames, threshold=50.0, still_frames=4)
 
 
-def test_a_flat_picture_moved_in_the_hand_fails_after_the_first_frames():
+def test_a_flat_picture_in_a_frame_fails_after_the_first_frames():
     t = tracker()
     for i in range(6):
-        thumb = RNG.integers(0, 255, 256)  # the picture moves: not still
-        r = t.update(cues(homography(FACE, i * 0.5), thumb))
+        r = t.update(cues(homography(FACE, i * 0.5), bezel=0.75))  # a print's border
     assert r.final and not r.passed and t.attack() is True
-    assert r.signals["depth"] < 0.01
+    assert r.signals["depth"] < 0.01 and r.signals["artefact"] > 0.25
+
+
+def test_a_flat_picture_without_artefacts_fails_only_after_patience():
+    t = tracker()
+    for i in range(6):
+        t.update(cues(homography(FACE, i * 0.5)))
+    assert t.attack() is None  # no sign of life yet, nothing of a screen: keep watching
+    for i in range(12):
+        r = t.update(cues(homography(FACE, i * 0.3)))
+    assert t.attack() is True and r.final and not r.passed
 
 
 def test_a_talking_face_passes():
     t = tracker()
     for i in range(6):
         pts = FACE + RNG.normal(0, 0.002, FACE.shape)
-        expr = [0.1 + 0.2 * (i % 2)] + [0.1] * 7
-        r = t.update(cues(pts, RNG.integers(0, 255, 256), expr))
+        r = t.update(cues(pts, expression=[0.1 + 0.4 * (i % 2)] + [0.1] * 7))
     assert r.final and r.passed and t.attack() is False
     assert r.score >= 50
+
+
+def test_strong_moire_fails_a_moving_face():
+    t = tracker()
+    for i in range(6):
+        pts = FACE + RNG.normal(0, 0.002, FACE.shape)
+        t.update(cues(pts, expression=[0.1 + 0.4 * (i % 2)] + [0.1] * 7, moire=1.0))
+    assert t.attack() is True
 
 
 def test_a_still_picture_fails_at_once_even_after_passing():
     t = tracker()
     for i in range(6):
-        t.update(cues(FACE, RNG.integers(0, 255, 256), [0.1 + 0.2 * (i % 2)] + [0.1] * 7))
+        t.update(cues(FACE, expression=[0.1 + 0.4 * (i % 2)] + [0.1] * 7))
     assert t.attack() is False
-    thumb = RNG.integers(0, 255, 256)
-    for _ in range(5):
-        r = t.update(cues(FACE, thumb + RNG.integers(0, 2, 256)))
-    assert t.attack() is True and r.signals["still_frames"] >= 4
+    for _ in range(3):
+        t.update(cues(FACE, change=1.0))
+    assert t.attack() is False  # three still frames: not yet
+    r = t.update(cues(FACE, change=2.0))
+    assert t.attack() is True and not r.passed and r.signals["still_frames"] == 4
+    t.update(cues(FACE, change=30.0))  # moving again: the still run is over
+    assert t.attack() is False
 
 
 def test_screen_cues_pull_the_score_down():

@@ -12,31 +12,39 @@ person gives themselves away by what a flat picture cannot do:
   or talking leaves a residual after the best homography.  Residual in units of the
   inter-ocular distance, largest over the frames seen.
 - ``blink``: an eye closed on at least one frame (blendshape eyeBlink > 0.5).
-- ``still``: consecutive frames that differ only by re-encoding noise (landmarks within
-  ``STILL_POINTS`` of the eye distance and the 16x16 face thumbnail within
-  ``STILL_GREY`` grey levels): a still picture replayed by a virtual camera.
+- ``still``: consecutive frames that differ only by re-encoding noise (no cell of the
+  64x36 frame thumbnail changes by more than ``STILL_CHANGE`` grey levels): a still
+  picture replayed by a virtual camera.
 - ``artefact``: screen and print cues (moiré peaks, glare, straight edges framing the
   face) averaged over the frames where they were measured.
 
-score (0-100) = 100 x life x (1 - 0.6 x artefact), with life = the strongest of the
-three live cues, each scaled to 0-1 by where live video sits (docs/cheating.md has
-the measurements).  ``passed``: score >= threshold and no still run.  A still run of
-``still_frames`` frames fails at once, at any time of the session.
+score (0-100) = 100 x life x (1 - 0.6 x artefact), with life = the strongest live cue,
+each scaled to 0-1 by where live video sits.  The decision, taken once ``frames`` frames
+with a face were seen and then held: live when the score reaches the threshold without
+strong screen cues; an attack when it does not and screen/print cues are there, or when
+no sign of life appeared in ``PATIENCE`` times as many frames.  A still run of
+``still_frames`` frames is an attack at once, at any time of the session.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-# Scaling of each cue to 0-1: what honest live video reaches within a few frames.
-EXPRESSION_LIVE = 0.12  # blendshape range
-DEPTH_LIVE = 0.045  # homography residual / eye distance
-BLINK_LIVE = 0.5
-STILL_POINTS = 0.004  # landmark motion / eye distance between frames
-STILL_GREY = 1.5  # mean grey-level change of the face thumbnail
+# Scaling of each cue to 0-1: what honest live video reaches within a few frames, above
+# what the attacks built from real media reached (docs/cheating.md has the figures).
+DEPTH_LIVE = 0.04  # homography residual of the mesh / eye distance (prints <= 0.027)
+EXPRESSION_LIVE = 0.4  # blendshape range (a moved photo's blendshapes wobble up to ~0.25)
+BLINK_LIVE = 0.6  # an eye closed; a photo's eyes read up to ~0.5
+BLINK_WEIGHT = 0.8
+STILL_CHANGE = 3.0  # a replayed still changes the 64x36 thumbnail by <= 2 grey levels
+BEZEL_WEIGHT = 0.6
+GLARE_WEIGHT = 0.5
 ARTEFACT_WEIGHT = 0.6
+ARTEFACT_SUSPECT = 0.25  # with a low score: screen/print cues decide at once
+ARTEFACT_ATTACK = 0.6  # strong moiré fails even a face that seems to move
+PATIENCE = 3  # frames x liveness_frames without any sign of life fail without artefacts
 SINGLE_IMAGE_NOTE = (
     "single image: only screen and print cues can be scored; the decision is completed "
     "over the first frames of the session"
@@ -47,7 +55,6 @@ SINGLE_IMAGE_NOTE = (
 class LivenessCues:
     """Per-frame measurements of the primary face (``server.vision.liveness``)."""
 
-    thumb: list[int] = field(default_factory=list)  # 16x16 grey levels of the face box
     points: list[list[float]] | None = None  # mesh landmark subset, frame-normalised x, y
     blink: float | None = None  # 0-1, the more closed eye
     expression: list[float] | None = None  # a few blendshapes
@@ -55,15 +62,20 @@ class LivenessCues:
     glare: float | None = None
     bezel: float | None = None
 
+    frame_change: float | None = None  # largest grey change of the 64x36 frame thumbnail
+
     @property
     def artefact(self) -> float | None:
-        parts = [v for v in (self.moire, self.glare, self.bezel) if v is not None]
-        if not parts:
+        if self.moire is None and self.bezel is None and self.glare is None:
             return None
-        # moiré is the strongest single cue; edges and glare only add to it
-        return float(
-            min(1.0, (self.moire or 0.0) + 0.25 * (self.bezel or 0.0) + 0.5 * (self.glare or 0.0))
-        )
+        return artefact_of(self.moire or 0.0, self.bezel or 0.0, self.glare or 0.0)
+
+
+def artefact_of(moire: float, bezel: float, glare: float) -> float:
+    """0-1 screen/print evidence: moiré counts fully; straight edges framing the face on more
+    than one side (a phone, a print's border) and blown-out glare only add to it."""
+    edges = min(1.0, max(0.0, (bezel - 0.25) / 0.5))
+    return float(min(1.0, moire + BEZEL_WEIGHT * edges + GLARE_WEIGHT * glare))
 
 
 @dataclass(frozen=True)
@@ -132,34 +144,16 @@ class LivenessTracker:
 
     def __init__(self, state: dict | None, *, frames: int, threshold: float, still_frames: int):
         self.s = state if state is not None else {}
-        self.frames_needed = frames
+        self.frames_needed = max(1, frames)
         self.threshold = threshold
         self.still_frames = still_frames
         s = self.s
-        s.setdefault("frames", 0)
-        s.setdefault("expr_min", None)
-        s.setdefault("expr_max", None)
-        s.setdefault("depth", 0.0)
-        s.setdefault("blink", 0.0)
-        s.setdefault("still_run", 0)
-        s.setdefault("still_max", 0)
-        s.setdefault("artefact_sum", 0.0)
-        s.setdefault("artefact_n", 0)
-        s.setdefault("refs", [])
-        s.setdefault("prev_thumb", None)
-        s.setdefault("prev_points", None)
-        s.setdefault("decided", None)
-
-    def _still(self, cues: LivenessCues, pts: np.ndarray | None) -> bool | None:
-        prev_t, prev_p = self.s["prev_thumb"], self.s["prev_points"]
-        if not cues.thumb or not prev_t or len(prev_t) != len(cues.thumb):
-            return None
-        grey = float(np.abs(np.asarray(cues.thumb) - np.asarray(prev_t)).mean())
-        if pts is not None and prev_p is not None:
-            p0 = np.asarray(prev_p)
-            moved = float(np.abs(pts - p0).max()) / _eye_distance(pts)
-            return grey < STILL_GREY and moved < STILL_POINTS
-        return grey < STILL_GREY * 0.5
+        for key, value in (
+            ("frames", 0), ("expr_min", None), ("expr_max", None), ("depth", 0.0),
+            ("blink", 0.0), ("still_run", 0), ("still_max", 0), ("moire", [0.0, 0]),
+            ("bezel", [0.0, 0]), ("glare", [0.0, 0]), ("refs", []), ("decided", None),
+        ):  # fmt: skip
+            s.setdefault(key, value)
 
     def update(self, cues: LivenessCues | None) -> LivenessResult | None:
         """Feed one frame's cues (None: no face on this frame); the current result."""
@@ -168,13 +162,12 @@ class LivenessTracker:
             s["still_run"] = 0
             return None
         s["frames"] += 1
-        pts = np.asarray(cues.points, np.float64) if cues.points else None
-        still = self._still(cues, pts)
-        if still:
-            s["still_run"] += 1
-            s["still_max"] = max(s["still_max"], s["still_run"])
-        elif still is not None:
-            s["still_run"] = 0
+        if cues.frame_change is not None:
+            if cues.frame_change <= STILL_CHANGE:
+                s["still_run"] += 1
+                s["still_max"] = max(s["still_max"], s["still_run"])
+            else:
+                s["still_run"] = 0
         if cues.expression:
             e = np.asarray(cues.expression)
             lo = e if s["expr_min"] is None else np.minimum(e, s["expr_min"])
@@ -182,53 +175,74 @@ class LivenessTracker:
             s["expr_min"], s["expr_max"] = lo.round(3).tolist(), hi.round(3).tolist()
         if cues.blink is not None:
             s["blink"] = max(s["blink"], float(cues.blink))
-        if pts is not None:
+        if cues.points:
+            pts = np.asarray(cues.points, np.float64)
             eye = _eye_distance(pts)
             for ref in s["refs"]:
                 r = np.asarray(ref)
                 if r.shape == pts.shape:
                     s["depth"] = max(s["depth"], _homography_residual(r, pts) / eye)
-            refs = list(s["refs"]) + [np.round(pts, 5).tolist()]
-            s["refs"] = refs[-self.REFS :]
-        a = cues.artefact
-        if a is not None:
-            s["artefact_sum"] += a
-            s["artefact_n"] += 1
-        s["prev_thumb"] = cues.thumb or None
-        s["prev_points"] = None if pts is None else np.round(pts, 5).tolist()
+            s["refs"] = (list(s["refs"]) + [np.round(pts, 5).tolist()])[-self.REFS :]
+        for key in ("moire", "bezel", "glare"):
+            v = getattr(cues, key)
+            if v is not None:
+                s[key] = [s[key][0] + float(v), s[key][1] + 1]
         return self.result()
+
+    def _mean(self, key: str) -> float:
+        total, n = self.s[key]
+        return total / n if n else 0.0
 
     def result(self) -> LivenessResult:
         s = self.s
         expr = 0.0
         if s["expr_min"] is not None:
             expr = float((np.asarray(s["expr_max"]) - np.asarray(s["expr_min"])).max())
-        cues = {
-            "expression": min(1.0, expr / EXPRESSION_LIVE),
-            "depth": min(1.0, s["depth"] / DEPTH_LIVE),
-            "blink": min(1.0, s["blink"] / BLINK_LIVE),
-        }
-        life = max(cues.values())
-        artefact = s["artefact_sum"] / s["artefact_n"] if s["artefact_n"] else 0.0
+        life = max(
+            min(1.0, s["depth"] / DEPTH_LIVE),
+            min(1.0, expr / EXPRESSION_LIVE),
+            BLINK_WEIGHT * min(1.0, s["blink"] / BLINK_LIVE),
+        )
+        artefact = artefact_of(self._mean("moire"), self._mean("bezel"), self._mean("glare"))
         score = round(100.0 * life * (1.0 - ARTEFACT_WEIGHT * artefact), 1)
-        still = self.still_frames > 0 and s["still_max"] >= self.still_frames
-        final = still or s["frames"] >= self.frames_needed
-        passed = not still and score >= self.threshold
+        verdict = self._verdict(score, artefact)
         signals = {
             "frames": s["frames"],
             "expression_range": round(expr, 3),
             "depth": round(s["depth"], 4),
             "blink": round(s["blink"], 3),
             "still_frames": s["still_max"],
+            "moire": round(self._mean("moire"), 3),
+            "bezel": round(self._mean("bezel"), 3),
             "artefact": round(artefact, 3),
         }
-        if final and s["decided"] is None:
-            s["decided"] = passed
-        return LivenessResult(score, passed if final else score >= self.threshold, final, signals)
+        if verdict is not None and s["decided"] is None:
+            s["decided"] = not verdict
+        final = s["decided"] is not None
+        passed = bool(s["decided"]) if final else score >= self.threshold
+        if verdict:  # a still run fails even a session that passed before
+            passed = False
+        return LivenessResult(score, passed, final, signals)
+
+    def _verdict(self, score: float, artefact: float) -> bool | None:
+        """True: attack; False: live; None: not enough frames yet."""
+        s = self.s
+        if self.still_frames > 0 and s["still_run"] >= self.still_frames:
+            return True
+        if s["decided"] is not None:
+            return None
+        if s["frames"] < self.frames_needed:
+            return None
+        if score >= self.threshold and artefact < ARTEFACT_ATTACK:
+            return False
+        if artefact >= ARTEFACT_SUSPECT:
+            return True  # no convincing life and screen/print cues
+        # no sign of life but nothing of a screen either: keep watching a while longer
+        return True if s["frames"] >= PATIENCE * self.frames_needed else None
 
     def attack(self) -> bool | None:
-        """For the rule: True when the session failed liveness (or a still run appears), None
-        while undecided.  A decision, once taken, holds; a still picture fails at any time."""
+        """For the rule: True when the session failed liveness (or a still run is on now),
+        None while undecided.  A decision holds; a still picture fails at any time."""
         s = self.s
         if self.still_frames > 0 and s["still_run"] >= self.still_frames:
             return True

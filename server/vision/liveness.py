@@ -13,8 +13,8 @@ into a score:
   a screen's reflection); skin highlights are small and tinted.
 - ``bezel``: long straight edges framing the face on two or more sides (a phone, a
   tablet, a monitor or a print's border) inside 3x the face box.
-- ``thumb``: the face box as 16x16 grey levels: frame-to-frame, a replayed still
-  changes only by re-encoding noise, a live face always by more.
+- ``frame_change`` (set by the caller, which keeps the previous frame's thumbnail):
+  frame-to-frame, a replayed still changes only by re-encoding noise, a live person by more.
 - ``points``: a fixed subset of the face mesh's landmarks (frame-normalised x, y) for
   the 3-D consistency test (a flat picture moves by a homography, a head does not).
 """
@@ -27,8 +27,11 @@ import numpy as np
 from ..proctoring.liveness import LivenessCues
 from ..proctoring.observation import Face, FaceMesh
 
-CROP = 128  # face crop side for the spectrum
-THUMB = 16
+WINDOW = 256  # largest spectrum window (native pixels)
+MOIRE_LOW, MOIRE_HIGH = (
+    16.0,
+    28.0,
+)  # peak/median ratio -> 0 .. 1: honest video reached 15 (docs/cheating.md)
 # Face-mesh landmarks spread over the face at different depths: nose tip and bridge,
 # eye corners, mouth corners, chin, cheeks, brows, forehead and jaw line.  A planar
 # picture keeps them on one homography; a head turning or talking does not.
@@ -48,24 +51,40 @@ def _box(face: Face, grow: float, w: int, h: int) -> tuple[int, int, int, int]:
     )
 
 
-def moire_score(grey_face: np.ndarray) -> float:
-    """0..1: isolated high-frequency spectral peaks in a face crop (screens, halftone prints)."""
-    if grey_face.size == 0:
-        return 0.0
-    crop = cv2.resize(grey_face, (CROP, CROP), interpolation=cv2.INTER_AREA).astype(np.float32)
+def moire_score(grey: np.ndarray, face: Face) -> float | None:
+    """0..1: isolated high-frequency spectral peaks in the middle of the face (screens).
+
+    Read at native resolution on a window aligned to the 16-pixel grid, with the spectral
+    lines of 8/16-pixel periods left out: JPEG and H.264 blocks put their energy exactly
+    there, and on an honest webcam frame they are the strongest periodic pattern.
+    None when the face is too small to tell (under ~110 px).
+    """
+    h, w = grey.shape[:2]
+    x1, y1, x2, y2 = face.bbox
+    side = int(min(x2 - x1, y2 - y1) * 1.3) // 16 * 16
+    side = min(side, WINDOW)
+    if side < 64:
+        return None
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2 + 0.05 * (y2 - y1)
+    x0 = int(np.clip(cx - side / 2, 0, w - side)) // 16 * 16
+    y0 = int(np.clip(cy - side / 2, 0, h - side)) // 16 * 16
+    crop = grey[y0 : y0 + side, x0 : x0 + side].astype(np.float32)
+    if crop.shape != (side, side):
+        return None
     crop -= crop.mean()
-    crop *= np.outer(np.hanning(CROP), np.hanning(CROP)).astype(np.float32)
+    crop *= np.outer(np.hanning(side), np.hanning(side)).astype(np.float32)
     mag = np.abs(np.fft.fftshift(np.fft.fft2(crop)))
-    yy, xx = np.mgrid[-CROP // 2 : CROP // 2, -CROP // 2 : CROP // 2]
-    r = np.hypot(xx, yy) / (CROP / 2)
-    band = mag[(r > 0.35) & (r < 0.95)]
-    if band.size == 0:
-        return 0.0
-    med = float(np.median(band)) + 1e-6
-    top = float(np.sort(band)[-8:].mean())  # a grid gives a few strong symmetric peaks
-    ratio = top / med
-    # measured: live and printed faces ~4-9, faces shown on a screen and re-captured 12-40
-    return float(np.clip((ratio - 9.0) / 15.0, 0.0, 1.0))
+    f = np.arange(side) - side // 2
+    fy, fx = np.meshgrid(f, f, indexing="ij")
+    r = np.hypot(fx, fy) / (side / 2)
+    step = side // 16  # bins of the 16-pixel period and its harmonics (8, 16/3, 4, ...)
+    on_grid = (np.abs(fx) % step <= 1) | (np.abs(fx) % step >= step - 1)
+    on_grid |= (np.abs(fy) % step <= 1) | (np.abs(fy) % step >= step - 1)
+    band = mag[(r > 0.35) & (r < 0.95) & ~on_grid]
+    if band.size < 64:
+        return None
+    ratio = float(np.sort(band)[-8:].mean()) / (float(np.median(band)) + 1e-6)
+    return float(np.clip((ratio - MOIRE_LOW) / (MOIRE_HIGH - MOIRE_LOW), 0.0, 1.0))
 
 
 def glare_score(bgr_face: np.ndarray) -> float:
@@ -96,7 +115,7 @@ def bezel_score(image: np.ndarray, face: Face) -> float:
     if lines is None:
         return 0.0
     sides = set()
-    for lx1, ly1, lx2, ly2 in lines[:, 0]:
+    for lx1, ly1, lx2, ly2 in np.asarray(lines).reshape(-1, 4):
         dx, dy = abs(lx2 - lx1), abs(ly2 - ly1)
         if dy <= 0.15 * dx:  # horizontal, spanning the face's columns
             y = (ly1 + ly2) / 2
@@ -115,14 +134,16 @@ def bezel_score(image: np.ndarray, face: Face) -> float:
     return len(sides) / 4.0
 
 
-def face_thumb(grey: np.ndarray, face: Face) -> list[int]:
-    h, w = grey.shape[:2]
-    x1, y1, x2, y2 = _box(face, 1.0, w, h)
-    crop = grey[y1:y2, x1:x2]
-    if crop.size == 0:
-        return []
-    small = cv2.resize(crop, (THUMB, THUMB), interpolation=cv2.INTER_AREA)
-    return small.reshape(-1).astype(int).tolist()
+def frame_change(previous: np.ndarray | None, current: np.ndarray) -> float | None:
+    """Largest grey-level change between two frame thumbnails (``schedule.thumbnail``, 64x36).
+
+    Area averaging over 20x20-pixel cells cancels sensor and re-encoding noise: a still
+    picture replayed changes no cell by more than 2 levels, a live person (even sitting
+    still, at 30 frames/s) moves some cell by 4 or more.
+    """
+    if previous is None or previous.shape != current.shape:
+        return None
+    return float(np.abs(previous.astype(np.int16) - current.astype(np.int16)).max())
 
 
 def mesh_points(mesh: FaceMesh | None) -> list[list[float]] | None:
@@ -141,7 +162,7 @@ def liveness_cues(
         return None
     h, w = image.shape[:2]
     grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    cues = LivenessCues(thumb=face_thumb(grey, face), points=mesh_points(mesh))
+    cues = LivenessCues(points=mesh_points(mesh))
     if mesh is not None:
         bs = mesh.blendshapes
         cues.blink = max(bs.get("eyeBlinkLeft", 0.0), bs.get("eyeBlinkRight", 0.0))
@@ -152,7 +173,8 @@ def liveness_cues(
         ]  # fmt: skip
     if full:
         x1, y1, x2, y2 = _box(face, 1.0, w, h)
-        cues.moire = round(moire_score(grey[y1:y2, x1:x2]), 3)
+        m = moire_score(grey, face)
+        cues.moire = None if m is None else round(m, 3)
         cues.glare = round(glare_score(image[y1:y2, x1:x2]), 3)
         cues.bezel = round(bezel_score(image, face), 3)
     return cues

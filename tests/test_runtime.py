@@ -292,3 +292,34 @@ def test_real_face_models_can_batch():
         batcher = batched_session(registry.path(spec), [CPU], max_batch=2, max_wait_ms=1)
         assert batcher is not None, role
         batcher.close()
+
+
+def test_face_adapters_hand_out_batched_copies():
+    """``Batcher.batch(adapter)``: a copy of the adapter on a batched session that finds the
+    same face and embedding; the adapter itself keeps its own session."""
+    from server.config import Settings
+    from server.models.registry import ModelRegistry
+    from server.vision.batching import Batcher
+    from server.vision.faces import SFaceEmbedder, YuNetDetector
+    from tests.helpers import image
+
+    registry = ModelRegistry(Settings().models_dir)
+    det_spec, emb_spec = registry.resolve("face_detector"), registry.resolve("face_embedder")
+    if not det_spec or not emb_spec or (det_spec.family, emb_spec.family) != ("yunet", "sface"):
+        pytest.skip("no default YuNet and SFace in the models folder: run `make models`")
+    det = YuNetDetector(registry.path(det_spec), [CPU])
+    emb = SFaceEmbedder(registry.path(emb_spec), [CPU])
+    batcher = Batcher([CPU], threads=1, max_batch=2, max_wait_ms=1)
+    try:
+        bdet, bemb = batcher.batch(det, "yunet"), batcher.batch(emb, "sface")
+        assert len(batcher.sessions) == 2
+        assert bdet.session is batcher.sessions[0] and bemb.session is batcher.sessions[1]
+        assert not isinstance(det.session, BatchingSession)
+        img = image("obama.jpg")
+        (face,), (bface,) = det.detect(img), bdet.detect(img)
+        # the batched graph keeps the file's 640x640 input: the same face, a pixel or two apart
+        np.testing.assert_allclose(bface.bbox, face.bbox, atol=4)
+        assert float(emb.embed(img, face) @ bemb.embed(img, face)) > 0.999
+    finally:
+        for session in batcher.sessions:
+            session.close()

@@ -25,8 +25,12 @@ import threading
 import time
 from concurrent.futures import Future
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .roles import Batchable
 
 log = logging.getLogger(__name__)
 
@@ -265,30 +269,38 @@ def batched_session(
     return BatchingSession(session, max_batch=max_batch, max_wait_ms=max_wait_ms)
 
 
-def attach_batching(
-    adapters: list[tuple[object, Path]],
-    providers: list[str],
-    threads: int,
-    max_batch: int,
-    max_wait_ms: float,
-) -> list[BatchingSession]:
-    """Swap each adapter's onnxruntime ``session`` for a batched one where the graph allows it."""
-    from .faces import _loadable_onnx
+A = TypeVar("A", bound="Batchable")
 
-    attached = []
-    for adapter, path in adapters:
-        if not hasattr(adapter, "session"):  # e.g. the insightface drop-ins run their own sessions
-            continue
-        batched = batched_session(_loadable_onnx(path), providers, threads, max_batch, max_wait_ms)
+
+class Batcher:
+    """Hands the adapters batched sessions (``adapter.batched(batcher)``) and keeps them.
+
+    ``batch(adapter)`` is the adapter's batched copy, or the adapter itself when its
+    model cannot batch; ``sessions`` are the ``BatchingSession`` objects made.
+    """
+
+    def __init__(self, providers: list[str], threads: int, max_batch: int, max_wait_ms: float):
+        self.providers, self.threads = providers, threads
+        self.max_batch, self.max_wait_ms = max_batch, max_wait_ms
+        self.sessions: list[BatchingSession] = []
+
+    def __call__(self, model: Path | bytes) -> BatchingSession | None:
+        session = batched_session(
+            model, self.providers, self.threads, self.max_batch, self.max_wait_ms
+        )
+        if session is not None:
+            self.sessions.append(session)
+        return session
+
+    def batch(self, adapter: A, name: str) -> A:
+        batched = adapter.batched(self)
         if batched is None:
-            log.info("%s: no free batch axis, frames run one at a time", Path(path).name)
-            continue
-        adapter.session = batched
-        attached.append(batched)
+            log.info("%s: cannot batch, frames run one at a time", name)
+            return adapter
         log.info(
             "%s: batched across sessions (up to %d, wait %.1f ms)",
-            Path(path).name,
-            max_batch,
-            max_wait_ms,
+            name,
+            self.max_batch,
+            self.max_wait_ms,
         )
-    return attached
+        return batched

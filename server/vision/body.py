@@ -10,12 +10,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import cv2
-import mediapipe as mp
 import numpy as np
-from mediapipe.tasks.python import BaseOptions, vision
+from mediapipe.tasks.python import vision
 
 from server.proctoring.observation import BodyPose, Hand
+
+from .mediapipe_task import MediaPipeTask, base_options
 
 NOSE, LEFT_SHOULDER, RIGHT_SHOULDER = 0, 11, 12
 # Wrist and the four finger bases: their mean is the palm centre, which stays put
@@ -23,30 +23,24 @@ NOSE, LEFT_SHOULDER, RIGHT_SHOULDER = 0, 11, 12
 PALM = (0, 5, 9, 13, 17)
 
 
-class PoseEstimator:
-    """MediaPipe PoseLandmarker (IMAGE mode): shoulders and neck line of the most prominent person.
-
-    Not thread-safe: a MediaPipe task object holds one graph; create one instance per
-    worker thread and ``close()`` it when done.
-    """
+class PoseEstimator(MediaPipeTask):
+    """MediaPipe PoseLandmarker (IMAGE mode): shoulders and neck line of the most prominent person."""
 
     def __init__(self, path: str | Path, *, min_confidence: float = 0.5) -> None:
         options = vision.PoseLandmarkerOptions(
-            base_options=BaseOptions(model_asset_path=str(path)),
+            base_options=base_options(path),
             running_mode=vision.RunningMode.IMAGE,
             num_poses=1,
             min_pose_detection_confidence=min_confidence,
             min_pose_presence_confidence=min_confidence,
             output_segmentation_masks=False,
         )
-        self._task = vision.PoseLandmarker.create_from_options(options)
+        super().__init__(vision.PoseLandmarker.create_from_options(options))
 
     def detect(self, image_bgr: np.ndarray) -> BodyPose | None:
         """Shoulder tilt, neck lean, shoulder width and shoulder visibility; None without a person."""
-        if self._task is None:
-            raise RuntimeError("PoseEstimator is closed")
         h, w = image_bgr.shape[:2]
-        result = self._task.detect(to_mp_image(image_bgr))
+        result = self._run(image_bgr)
         if not result.pose_landmarks:
             return None
         lms = result.pose_landmarks[0]
@@ -58,17 +52,6 @@ class PoseEstimator:
             w,
             h,
         )
-
-    def close(self) -> None:
-        if self._task is not None:
-            self._task.close()
-            self._task = None
-
-    def __enter__(self) -> PoseEstimator:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def body_pose_from_landmarks(
@@ -98,24 +81,20 @@ def body_pose_from_landmarks(
     )
 
 
-class HandTracker:
-    """MediaPipe HandLandmarker (IMAGE mode): up to ``num_hands`` hands, normalised to the frame.
-
-    Not thread-safe: a MediaPipe task object holds one graph; create one instance per
-    worker thread and ``close()`` it when done.
-    """
+class HandTracker(MediaPipeTask):
+    """MediaPipe HandLandmarker (IMAGE mode): up to ``num_hands`` hands, normalised to the frame."""
 
     def __init__(
         self, path: str | Path, *, num_hands: int = 2, min_confidence: float = 0.5
     ) -> None:
         options = vision.HandLandmarkerOptions(
-            base_options=BaseOptions(model_asset_path=str(path)),
+            base_options=base_options(path),
             running_mode=vision.RunningMode.IMAGE,
             num_hands=num_hands,
             min_hand_detection_confidence=min_confidence,
             min_hand_presence_confidence=min_confidence,
         )
-        self._task = vision.HandLandmarker.create_from_options(options)
+        super().__init__(vision.HandLandmarker.create_from_options(options))
 
     def detect(self, image_bgr: np.ndarray) -> list[Hand]:
         """Hands, most confident first; empty when none.
@@ -124,9 +103,7 @@ class HandTracker:
         landmarks, both clipped to the frame.  ``handedness`` is MediaPipe's label
         ("Left"/"Right") as it reports it, ``score`` its handedness confidence.
         """
-        if self._task is None:
-            raise RuntimeError("HandTracker is closed")
-        result = self._task.detect(to_mp_image(image_bgr))
+        result = self._run(image_bgr)
         hands = []
         for lms, cats in zip(result.hand_landmarks, result.handedness, strict=False):
             raw = np.array([(p.x, p.y) for p in lms], dtype=np.float64)
@@ -150,23 +127,3 @@ class HandTracker:
             )
         hands.sort(key=lambda hnd: -hnd.score)
         return hands
-
-    def close(self) -> None:
-        if self._task is not None:
-            self._task.close()
-            self._task = None
-
-    def __enter__(self) -> HandTracker:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def to_mp_image(image_bgr: np.ndarray) -> mp.Image:
-    if image_bgr.ndim != 3 or image_bgr.shape[2] != 3 or image_bgr.dtype != np.uint8:
-        raise ValueError("expected an HxWx3 uint8 BGR image")
-    return mp.Image(
-        image_format=mp.ImageFormat.SRGB,
-        data=np.ascontiguousarray(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)),
-    )

@@ -13,14 +13,16 @@ score and five keypoints (right eye, left eye, nose, right mouth corner, left mo
 
 from __future__ import annotations
 
+import copy
 import logging
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
 
 from ..proctoring.observation import Face
-from .runtime import make_session
+from .runtime import BatchFactory, Session, make_session
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +39,10 @@ ARCFACE_TEMPLATE = np.array(
 )
 
 
-def align_face(image_bgr: np.ndarray, kps: np.ndarray, size: int = 112) -> np.ndarray:
+def align_face(image_bgr: np.ndarray, kps: np.ndarray | None, size: int = 112) -> np.ndarray:
     """Similarity-warp a face so its five keypoints land on the ArcFace template."""
+    if kps is None:
+        raise ValueError("a face without its five keypoints cannot be aligned")
     dst = ARCFACE_TEMPLATE * (size / 112.0)
     matrix, _ = cv2.estimateAffinePartial2D(np.asarray(kps, np.float32), dst, method=cv2.LMEDS)
     if matrix is None:  # degenerate keypoints: fall back to an exact similarity from the eyes
@@ -71,16 +75,21 @@ class YuNetDetector:
     def __init__(
         self, path: Path, providers: list[str], threads: int = 1, score_threshold: float = 0.6
     ):
+        self.path = Path(path)
         loadable = _loadable_onnx(path)
         self.input_h, self.input_w = _input_hw(loadable)
         # Height and width freed: a 16:9 frame runs at 640x384 instead of a 640x640
         # letterbox (about half the time, same boxes: the padding was zeros anyway).
-        self.session = make_session(_free_hw(loadable) or loadable, providers, threads)
+        self.session: Session = make_session(_free_hw(loadable) or loadable, providers, threads)
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.score_threshold = score_threshold
         self.strides = (8, 16, 32)
+
+    def batched(self, batch: BatchFactory) -> YuNetDetector | None:
+        # the batched graph keeps the file's fixed 640x640 input: frames are letterboxed
+        return _with_session(self, batch(_loadable_onnx(self.path)))
 
     def detect(self, image_bgr: np.ndarray, score_threshold: float | None = None) -> list[Face]:
         """Detect faces on the whole image, shrunk to fit the 640x640 input (letterboxed)."""
@@ -155,14 +164,30 @@ class SFaceEmbedder:
     dim = 128
 
     def __init__(self, path: Path, providers: list[str], threads: int = 1):
-        self.session = make_session(_loadable_onnx(path), providers, threads)
+        self.path = Path(path)
+        self.session: Session = make_session(_loadable_onnx(path), providers, threads)
         self.input_name = self.session.get_inputs()[0].name
+
+    def batched(self, batch: BatchFactory) -> SFaceEmbedder | None:
+        return _with_session(self, batch(_loadable_onnx(self.path)))
 
     def embed(self, image_bgr: np.ndarray, face: Face) -> np.ndarray:
         crop = align_face(image_bgr, face.kps)
         blob = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.float32).transpose(2, 0, 1)[None]
         vec = self.session.run(None, {self.input_name: blob})[0].reshape(-1).astype(np.float32)
         return vec / (np.linalg.norm(vec) + 1e-12)
+
+
+_A = TypeVar("_A", YuNetDetector, SFaceEmbedder)
+
+
+def _with_session(adapter: _A, session: Session | None) -> _A | None:
+    """A copy of ``adapter`` running on ``session`` (None when there is none)."""
+    if session is None:
+        return None
+    twin = copy.copy(adapter)
+    twin.session = session
+    return twin
 
 
 def _input_hw(model: Path | bytes) -> tuple[int, int]:
@@ -239,6 +264,9 @@ class InsightFaceDetector:
             det_thresh=score_threshold,
         )
 
+    def batched(self, batch: BatchFactory) -> None:
+        return None  # insightface runs the session it built: not swappable
+
     def detect(self, image_bgr: np.ndarray, score_threshold: float | None = None) -> list[Face]:
         if score_threshold is not None:
             self.model.det_thresh = score_threshold
@@ -246,7 +274,8 @@ class InsightFaceDetector:
         faces = []
         for i, b in enumerate(bboxes):
             kps = kpss[i].astype(np.float32) if kpss is not None else None
-            faces.append(Face(bbox=tuple(float(v) for v in b[:4]), score=float(b[4]), kps=kps))
+            box = (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
+            faces.append(Face(bbox=box, score=float(b[4]), kps=kps))
         return faces
 
 
@@ -264,28 +293,13 @@ class InsightFaceEmbedder:
         )
         self.model.prepare(ctx_id=-1)
 
+    def batched(self, batch: BatchFactory) -> None:
+        return None  # insightface runs the session it was given: not swappable
+
     def embed(self, image_bgr: np.ndarray, face: Face) -> np.ndarray:
         crop = align_face(image_bgr, face.kps)
         vec = self.model.get_feat(crop).reshape(-1).astype(np.float32)
         return vec / (np.linalg.norm(vec) + 1e-12)
-
-
-def load_face_detector(
-    family: str, path: Path, providers: list[str], threads: int, score_threshold: float
-):
-    if family == "yunet":
-        return YuNetDetector(path, providers, threads, score_threshold)
-    if family == "scrfd":
-        return InsightFaceDetector(path, providers, threads, score_threshold)
-    raise ValueError(f"unknown face detector family {family!r}")
-
-
-def load_face_embedder(family: str, path: Path, providers: list[str], threads: int):
-    if family == "sface":
-        return SFaceEmbedder(path, providers, threads)
-    if family == "arcface":
-        return InsightFaceEmbedder(path, providers, threads)
-    raise ValueError(f"unknown face embedder family {family!r}")
 
 
 # --- ID documents -----------------------------------------------------------------------
@@ -341,7 +355,7 @@ def detect_document_faces(detector, image_bgr: np.ndarray, threshold: float | No
     Returns ``(rotated_image, faces, rotation)`` for the rotation whose best upright face
     scores highest; embeddings must be computed on ``rotated_image``.
     """
-    best = (image_bgr, [], 0)
+    best: tuple[np.ndarray, list[Face], int] = (image_bgr, [], 0)
     best_score = -1.0
     for angle, code in ROTATIONS.items():
         img = image_bgr if code is None else cv2.rotate(image_bgr, code)

@@ -28,11 +28,12 @@ import zipfile
 from pathlib import Path
 
 import cv2
-import mediapipe as mp
 import numpy as np
-from mediapipe.tasks.python import BaseOptions, vision
+from mediapipe.tasks.python import vision
 
 from server.proctoring.observation import Face, FaceMesh, Gaze, HeadPose
+
+from .mediapipe_task import MediaPipeTask, base_options
 
 # Landmark indices of the 478-point mesh (468 face + 10 iris).  "right"/"left" are the
 # candidate's own sides: the candidate's right eye is on the image left.
@@ -130,6 +131,7 @@ def _pb_fields(buf: bytes):
     while i < len(buf):
         key, i = _pb_varint(buf, i)
         wire = key & 7
+        value: int | bytes
         if wire == 0:
             value, i = _pb_varint(buf, i)
         elif wire == 1:
@@ -275,19 +277,15 @@ def gaze_from(
     return Gaze(yaw=yaw, pitch=pitch, eye_openness=openness, on_camera=float(on_camera))
 
 
-class FaceLandmarker:
-    """MediaPipe FaceLandmarker (IMAGE mode) for the largest face of a frame.
-
-    Not thread-safe: a MediaPipe task object holds one graph; create one instance per
-    worker thread and ``close()`` it (or use it as a context manager) when done.
-    """
+class FaceLandmarker(MediaPipeTask):
+    """MediaPipe FaceLandmarker (IMAGE mode) for the largest face of a frame."""
 
     def __init__(
         self, path: str | Path, *, num_faces: int = 2, min_confidence: float = 0.5
     ) -> None:
         self.canonical = CanonicalFace.from_task(path)
         options = vision.FaceLandmarkerOptions(
-            base_options=BaseOptions(model_asset_path=str(path)),
+            base_options=base_options(path),
             running_mode=vision.RunningMode.IMAGE,
             num_faces=num_faces,
             min_face_detection_confidence=min_confidence,
@@ -295,7 +293,7 @@ class FaceLandmarker:
             output_face_blendshapes=True,
             output_facial_transformation_matrixes=True,
         )
-        self._task = vision.FaceLandmarker.create_from_options(options)
+        super().__init__(vision.FaceLandmarker.create_from_options(options))
 
     def detect(self, image_bgr: np.ndarray, face: Face | None = None) -> FaceMesh | None:
         """Head pose, gaze, blendshapes and landmarks of one face; None without a face.
@@ -309,12 +307,10 @@ class FaceLandmarker:
         way.  ``pose`` is the matrix rotation for the image the landmarker ran on: for a
         crop that is as if the face were centred in view, close to ``pose_to_camera``.
         """
-        if self._task is None:
-            raise RuntimeError("FaceLandmarker is closed")
         h, w = image_bgr.shape[:2]
         if face is not None:
             crop, side, (x0, y0) = _face_crop(image_bgr, face)
-            result = self._task.detect(_to_mp_image(crop))
+            result = self._run(crop)
             if result.face_landmarks:
                 meshes = _meshes(result)
                 # the mesh nearest the crop centre, where the requested face is
@@ -327,7 +323,7 @@ class FaceLandmarker:
                     [(lm[:, 0] * side + x0) / w, (lm[:, 1] * side + y0) / h, lm[:, 2] * side / w]
                 )
                 return self._mesh(result, i, frame_lm, w, h)
-        result = self._task.detect(_to_mp_image(image_bgr))
+        result = self._run(image_bgr)
         if not result.face_landmarks:
             return None
         meshes = _meshes(result)
@@ -363,17 +359,6 @@ class FaceLandmarker:
             landmarks=landmarks,
             pose_to_camera=head_pose_from_matrix(to_camera),
         )
-
-    def close(self) -> None:
-        if self._task is not None:
-            self._task.close()
-            self._task = None
-
-    def __enter__(self) -> FaceLandmarker:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _gaze(points: np.ndarray, head_to_camera: np.ndarray, bs: dict[str, float]) -> Gaze | None:
@@ -434,10 +419,3 @@ def _contains(landmarks: np.ndarray, x: float, y: float) -> bool:
 def _pixel_area(landmarks: np.ndarray, w: int, h: int) -> float:
     x, y = landmarks[:, 0] * w, landmarks[:, 1] * h
     return float((x.max() - x.min()) * (y.max() - y.min()))
-
-
-def _to_mp_image(image_bgr: np.ndarray) -> mp.Image:
-    if image_bgr.ndim != 3 or image_bgr.shape[2] != 3 or image_bgr.dtype != np.uint8:
-        raise ValueError("expected an HxWx3 uint8 BGR image")
-    rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
-    return mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))

@@ -458,7 +458,8 @@ class ObjectDetector:
         result = []
         for box, score, cls in zip(boxes, scores[keep], classes[keep], strict=False):
             label = self.names[cls] if cls < len(self.names) else str(int(cls))
-            result.append(ObjectDetection(label, float(score), tuple(float(v) for v in box)))
+            x1, y1, x2, y2 = (float(v) for v in box)
+            result.append(ObjectDetection(label, float(score), (x1, y1, x2, y2)))
         return result
 
 

@@ -218,6 +218,7 @@ class TextDetector:
             (1, 3, REC_HEIGHT, width), dtype=np.float32
         )  # zero = mid grey after normalising
         x[0, :, :, :rw] = ((img * (1.0 / 255.0) - 0.5) / 0.5).transpose(2, 0, 1)
+        assert self.rec is not None  # detect() reads only with a recogniser
         probs = self.rec.run(None, {self.rec_input: x})[0][0]  # T x classes, softmaxed
         seq, best = probs.argmax(1), probs.max(1)
         keep = np.ones(len(seq), dtype=bool)
@@ -230,8 +231,8 @@ class TextDetector:
     def _rec_priority(box: _Box) -> float:
         """Which boxes to read first: confident and line-shaped (square blobs are
         mostly faces, buttons and textures; a word or a line is at least 2:1)."""
-        w = np.linalg.norm(box.quad[0] - box.quad[1])
-        h = np.linalg.norm(box.quad[0] - box.quad[3])
+        w = float(np.linalg.norm(box.quad[0] - box.quad[1]))
+        h = float(np.linalg.norm(box.quad[0] - box.quad[3]))
         aspect = max(w, h) / max(1.0, min(w, h))
         return box.score * min(1.0, aspect / 2.0)
 

@@ -15,6 +15,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,9 +23,22 @@ from ..config import Settings
 from ..models.manifest import ModelSpec
 from ..models.registry import ModelRegistry
 from ..proctoring.observation import Face, Observation
-from .batching import batching_enabled
-from .faces import detect_document_faces, load_face_detector, load_face_embedder
+from .batching import Batcher, BatchingSession, batching_enabled
+from .faces import detect_document_faces
 from .liveness import liveness_cues
+from .roles import (
+    Build,
+    EmotionReader,
+    FaceDetector,
+    FaceEmbedder,
+    FaceLandmarks,
+    HandReader,
+    ObjectDetector,
+    PoseReader,
+    TextReader,
+    WorkerModel,
+    build,
+)
 from .runtime import select_providers
 
 log = logging.getLogger(__name__)
@@ -75,6 +89,10 @@ class ModelMissing(RuntimeError):
     pass
 
 
+# Roles whose models are per worker thread (``WorkerModels``), not shared
+WORKER_ROLES = ("face_landmarker", "emotion", "pose_landmarker", "hand_landmarker")
+
+
 @dataclass
 class SharedModels:
     """Thread-safe models (onnxruntime) shared by every worker, plus what was loaded."""
@@ -82,12 +100,12 @@ class SharedModels:
     settings: Settings
     registry: ModelRegistry
     providers: list[str]
-    face_detector: object
-    face_embedder: object
-    objects: object | None = None
-    ocr: object | None = None
+    face_detector: FaceDetector
+    face_embedder: FaceEmbedder
+    objects: ObjectDetector | None = None
+    ocr: TextReader | None = None
     specs: dict[str, ModelSpec] = field(default_factory=dict)
-    batchers: list = field(default_factory=list)  # GPU only: BatchingSession per batched model
+    batchers: list[BatchingSession] = field(default_factory=list)  # GPU only: one per batched model
 
     @classmethod
     def load(cls, settings: Settings) -> SharedModels:
@@ -105,48 +123,58 @@ class SharedModels:
             specs[role] = spec
             return spec
 
-        det = need("face_detector")
-        emb = need("face_embedder")
-        face_detector = load_face_detector(
-            det.family, registry.path(det), providers, threads, settings.face_detect_threshold
-        )
-        face_embedder = load_face_embedder(emb.family, registry.path(emb), providers, threads)
-        shared = cls(settings, registry, providers, face_detector, face_embedder, specs=specs)
-        if batching_enabled(getattr(settings, "gpu_batching", True), providers):
-            from .batching import attach_batching
-
-            shared.batchers = attach_batching(
-                [(face_detector, registry.path(det)), (face_embedder, registry.path(emb))],
+        def load(spec: ModelSpec, second: ModelSpec | None = None) -> Any:
+            how = Build(
+                registry.path(spec),
                 providers,
                 threads,
-                settings.gpu_batch_max,
-                settings.gpu_batch_wait_ms,
+                settings.face_detect_threshold,
+                registry.path(second) if second else None,
             )
+            return build(spec.role, spec.family, how)
 
+        det, emb = need("face_detector"), need("face_embedder")
+        face_detector: FaceDetector = load(det)
+        face_embedder: FaceEmbedder = load(emb)
+        batchers: list[BatchingSession] = []
+        if batching_enabled(getattr(settings, "gpu_batching", True), providers):
+            batcher = Batcher(
+                providers, threads, settings.gpu_batch_max, settings.gpu_batch_wait_ms
+            )
+            face_detector = batcher.batch(face_detector, det.file)
+            face_embedder = batcher.batch(face_embedder, emb.file)
+            batchers = batcher.sessions
+        shared = cls(
+            settings,
+            registry,
+            providers,
+            face_detector,
+            face_embedder,
+            specs=specs,
+            batchers=batchers,
+        )
         spec = registry.resolve("object_detector")
         if spec:
-            from .objects import load_object_detector
-
-            shared.objects = load_object_detector(spec, registry.path(spec), providers, threads)
+            shared.objects = load(spec)
             specs["object_detector"] = spec
         det_spec, rec_spec = registry.resolve("ocr_detector"), registry.resolve("ocr_recognizer")
         if det_spec:
-            from .ocr import TextDetector
-
-            shared.ocr = TextDetector(
-                registry.path(det_spec),
-                registry.path(rec_spec) if rec_spec else None,
-                providers=providers,
-                threads=threads,
-            )
+            shared.ocr = load(det_spec, rec_spec)
             specs["ocr_detector"] = det_spec
             if rec_spec:
                 specs["ocr_recognizer"] = rec_spec
-        for role in ("face_landmarker", "emotion", "pose_landmarker", "hand_landmarker", "llm"):
+        for role in (*WORKER_ROLES, "llm"):
             spec = registry.resolve(role)
             if spec:
                 specs[role] = spec
         return shared
+
+    def open(self, role: str) -> Any:
+        """A new per-thread model for a worker role (``WORKER_ROLES``); None without one."""
+        spec = self.specs.get(role)
+        if spec is None:
+            return None
+        return build(role, spec.family, Build(self.registry.path(spec), self.providers))
 
     @property
     def embedder_id(self) -> str:
@@ -170,32 +198,20 @@ class WorkerModels:
     """Per-thread models (MediaPipe tasks, TFLite). Create and use on one thread only."""
 
     def __init__(self, shared: SharedModels):
-        reg = shared.registry
-        self.landmarker = self.emotion = self.pose = self.hands = None
-        spec = shared.specs.get("face_landmarker")
-        if spec:
-            from .landmarks import FaceLandmarker
-
-            self.landmarker = FaceLandmarker(reg.path(spec))
-        spec = shared.specs.get("emotion")
-        if spec:
-            from .emotion import EmotionClassifier
-
-            self.emotion = EmotionClassifier(reg.path(spec))
-        spec = shared.specs.get("pose_landmarker")
-        if spec:
-            from .body import PoseEstimator
-
-            self.pose = PoseEstimator(reg.path(spec))
-        spec = shared.specs.get("hand_landmarker")
-        if spec:
-            from .body import HandTracker
-
-            self.hands = HandTracker(reg.path(spec))
+        self.landmarker: FaceLandmarks | None = shared.open("face_landmarker")
+        self.emotion: EmotionReader | None = shared.open("emotion")
+        self.pose: PoseReader | None = shared.open("pose_landmarker")
+        self.hands: HandReader | None = shared.open("hand_landmarker")
 
     def close(self) -> None:
-        for model in (self.landmarker, self.emotion, self.pose, self.hands):
-            if model is not None and hasattr(model, "close"):
+        models: tuple[WorkerModel | None, ...] = (
+            self.landmarker,
+            self.emotion,
+            self.pose,
+            self.hands,
+        )
+        for model in models:
+            if model is not None:
                 try:
                     model.close()
                 except Exception:  # closing at shutdown must not raise
@@ -264,10 +280,10 @@ class FramePipeline:
         obs = Observation(width=w, height=h)
         t = obs.timings_ms
 
-        def timed(name: str, fn, *args):
+        def timed(name: str, fn, *args, **kwargs):
             t0 = time.perf_counter()
             try:
-                return fn(*args)
+                return fn(*args, **kwargs)
             finally:
                 t[name] = round((time.perf_counter() - t0) * 1000, 2)
 

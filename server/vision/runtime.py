@@ -3,11 +3,36 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, Protocol
 
+import numpy as np
 import onnxruntime as ort
 
 log = logging.getLogger(__name__)
+
+
+class Session(Protocol):
+    """The part of ``ort.InferenceSession`` the adapters use; ``BatchingSession`` has it too."""
+
+    def get_inputs(self) -> list[Any]: ...
+
+    def get_outputs(self) -> list[Any]: ...
+
+    def get_modelmeta(self) -> Any: ...
+
+    def run(
+        self,
+        output_names: Sequence[str] | None,
+        input_feed: dict[str, Any],
+        run_options: Any = None,
+    ) -> list[np.ndarray]: ...
+
+
+# Given a model (file, or the bytes of a graph prepared in memory), a session that batches
+# the calls of many threads, or None when the graph cannot batch (``batching.Batcher``).
+BatchFactory = Callable[[Path | bytes], Session | None]
 
 
 def select_providers(requested: str, available: list[str] | None = None) -> list[str]:

@@ -1,38 +1,19 @@
-"""Shared fixtures: one app (models loaded once) for the API tests, on a throw-away store."""
+"""Shared fixtures: one app (models loaded once) for the API tests, on a throw-away store.
+
+Fixtures only: helpers (DATA, image, data_url, free_port...) are in tests/helpers.py,
+imported as ``from tests.helpers import ...``.
+"""
 
 from __future__ import annotations
 
-import base64
 import os
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 
-DATA = Path(__file__).resolve().parent / "data"
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-
-
-def data_url(source, quality: int = 90) -> str:
-    """A base64 JPEG data URL from a tests/data file name, a path or a BGR image."""
-    if isinstance(source, np.ndarray):
-        ok, buf = cv2.imencode(".jpg", source, [cv2.IMWRITE_JPEG_QUALITY, quality])
-        assert ok
-        raw = buf.tobytes()
-    else:
-        path = Path(source)
-        raw = (path if path.is_absolute() else DATA / path).read_bytes()
-    return "data:image/jpeg;base64," + base64.b64encode(raw).decode()
-
-
-def read(name: str) -> np.ndarray:
-    img = cv2.imread(str(DATA / name))
-    assert img is not None, name
-    return img
+from tests.helpers import free_port
 
 
 @pytest.fixture(scope="session")
@@ -68,12 +49,6 @@ def session_id(client) -> str:
 PG_BIN = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def postgres_url(tmp_path_factory):
     """PROCTOR_TEST_DATABASE_URL, or a throw-away cluster from Debian's PostgreSQL on loopback."""
@@ -90,7 +65,7 @@ def postgres_url(tmp_path_factory):
     bin_dir = PG_BIN[-1]
     base = Path(tempfile.mkdtemp(prefix="proctor-pg-"))  # pytest's own tmp dirs are private to root
     data = base / "data"
-    port = _free_port()
+    port = free_port()
     run_as = [] if os.geteuid() != 0 else ["su", "postgres", "-s", "/bin/sh", "-c"]
     if run_as:
         shutil.chown(base, "postgres")

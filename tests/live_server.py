@@ -7,27 +7,16 @@ port, with its own data folder and no LLM.  Nothing it serves leaves loopback.
 
 from __future__ import annotations
 
-import base64
-import socket
 import threading
 import time
 from pathlib import Path
 
-import cv2
 import httpx
-import numpy as np
 import uvicorn
 
 from server.config import Settings
 from server.main import create_asgi
-
-DATA = Path(__file__).resolve().parent / "data"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.helpers import free_port
 
 
 class LiveServer:
@@ -72,14 +61,3 @@ class LiveServer:
 
     def client(self, **kwargs) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=60, **kwargs)
-
-
-def image_b64(name: str) -> str:
-    return base64.b64encode((DATA / name).read_bytes()).decode()
-
-
-def blank_b64(width: int = 640, height: int = 360, value: int = 128) -> str:
-    """A flat grey JPEG: no face, no text, no objects."""
-    ok, buf = cv2.imencode(".jpg", np.full((height, width, 3), value, np.uint8))
-    assert ok
-    return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode()

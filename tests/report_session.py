@@ -9,7 +9,6 @@ as a browser sends it.
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,20 +16,7 @@ import cv2
 import numpy as np
 
 from server.config import Settings
-
-DATA = Path(__file__).resolve().parent / "data"
-
-
-def data_url(image: np.ndarray) -> str:
-    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])
-    assert ok
-    return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode()
-
-
-def image(name: str) -> np.ndarray:
-    img = cv2.imread(str(DATA / name))
-    assert img is not None, f"cannot read {DATA / name}"
-    return img
+from tests.helpers import DATA, data_url, image
 
 
 def video_frames(name: str, count: int) -> list[np.ndarray]:

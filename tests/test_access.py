@@ -8,7 +8,8 @@ import json
 import pytest
 import socketio
 import websocket  # websocket-client
-from live_server import LiveServer, image_b64
+from tests.helpers import image_b64
+from tests.live_server import LiveServer
 
 from server.api.auth import MSG_UNAUTHORIZED, AccessPolicy, required_session
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from conftest import data_url
+
+from tests.helpers import data_url
 
 NUM = (int, float)
 
@@ -250,11 +251,10 @@ def test_metrics_alerts_verification_status(client, session_id):
 
 
 def test_document_flow_shapes(client, session_id):
-    from conftest import read
-
     from scripts.calibrate_similarity import make_document
+    from tests.helpers import image
 
-    doc = make_document(read("person_a_1.jpg"), rotation=90)
+    doc = make_document(image("person_a_1.jpg"), rotation=90)
     r = client.post(
         f"/api/sessions/{session_id}/verify-document",
         json={

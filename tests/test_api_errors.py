@@ -9,7 +9,8 @@ import zlib
 import cv2
 import numpy as np
 import pytest
-from conftest import data_url, read
+
+from tests.helpers import data_url, image
 
 
 def png_bomb(width: int = 60000, height: int = 60000) -> bytes:
@@ -73,7 +74,7 @@ def test_bad_frame_is_400_and_changes_nothing(client, session_id, case):
     before = snapshot(client, session_id)
     payload = BAD_FRAMES[case]
     if case == "truncated jpeg":
-        raw = cv2.imencode(".jpg", read("obama2.jpg"))[1].tobytes()
+        raw = cv2.imencode(".jpg", image("obama2.jpg"))[1].tobytes()
         payload = "data:image/jpeg;base64," + base64.b64encode(raw[:200]).decode()
     if case == "tiny image":
         payload = data_url(np.zeros((4, 4, 3), np.uint8))
@@ -189,7 +190,7 @@ def test_verify_document_errors(client, session_id):
     from scripts.calibrate_similarity import make_document
 
     url = f"/api/sessions/{session_id}/verify-document"
-    doc = data_url(make_document(read("person_b_1.jpg")))
+    doc = data_url(make_document(image("person_b_1.jpg")))
     live = data_url("person_b_2.jpg")
     r = client.post(url, json={"document": doc, "live_face": live, "document_type": "library_card"})
     assert "document_type" in error(r, 400)

@@ -15,7 +15,9 @@ from urllib.parse import urlparse
 import cv2
 import numpy as np
 import pytest
-from live_server import DATA, LiveServer
+
+from tests.helpers import DATA
+from tests.live_server import LiveServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"

@@ -6,8 +6,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from conftest import DATA, data_url, read
-from vision_media import frames
+
+from tests.helpers import DATA, data_url, image
+from tests.vision_media import frames
 
 
 def video_frames(name: str, indices) -> list[np.ndarray]:
@@ -45,7 +46,7 @@ def side_by_side(a: np.ndarray, b: np.ndarray, height: int = 720) -> np.ndarray:
 
 def test_two_people_raise_multiple_faces_immediately(client):
     sid = start(client, "obama.jpg")
-    res = send(client, sid, side_by_side(read("obama2.jpg"), read("person_b_2.jpg")))
+    res = send(client, sid, side_by_side(image("obama2.jpg"), image("person_b_2.jpg")))
     assert res["face_count"] == 2
     alert = [a for a in res["alerts"] if a["type"] == "multiple_faces"]
     assert alert and alert[0]["severity"] == "critical" and alert[0]["face_count"] == 2
@@ -53,7 +54,7 @@ def test_two_people_raise_multiple_faces_immediately(client):
 
 
 def test_group_photo_counts_faces(client):
-    res = send(client, start(client), read("multi_face.jpg"))
+    res = send(client, start(client), image("multi_face.jpg"))
     assert res["face_count"] >= 4 and "multiple_faces" in types(res)
 
 
@@ -76,8 +77,8 @@ def test_three_frames_without_face_raise_no_face_detected(client):
 def test_five_frames_looking_away_raise_looking_away(client):
     sid = start(client, "obama.jpg")
     for name in ["obama.jpg", "obama3.jpg"] * 5:  # ten frames facing the camera set the baseline
-        assert "looking_away" not in types(send(client, sid, read(name)))
-    turned = read("obama2.jpg")  # head turned, eyes far to the side
+        assert "looking_away" not in types(send(client, sid, image(name)))
+    turned = image("obama2.jpg")  # head turned, eyes far to the side
     results = [send(client, sid, turned) for _ in range(5)]
     assert ["looking_away" in types(r) for r in results] == [False, False, False, False, True]
     assert results[0]["metrics"]["eye_contact"] < 50
@@ -85,7 +86,7 @@ def test_five_frames_looking_away_raise_looking_away(client):
 
 def test_three_frames_of_another_person_raise_face_mismatch(client):
     sid = start(client, "obama.jpg")
-    results = [send(client, sid, read("biden.jpg")) for _ in range(3)]
+    results = [send(client, sid, image("biden.jpg")) for _ in range(3)]
     assert [r["face_verification"]["verified"] for r in results] == [False] * 3
     assert ["face_mismatch" in types(r) for r in results] == [False, False, True]
     status = client.get(f"/api/sessions/{sid}/verification-status").json()["verification_summary"]
@@ -94,9 +95,9 @@ def test_three_frames_of_another_person_raise_face_mismatch(client):
 
 def test_printed_page_in_frame_raises_text_detected(client):
     sid = start(client, "grace_hopper.jpg")
-    frame = cv2.resize(read("grace_hopper.jpg"), (960, 1125))[:720, :]
+    frame = cv2.resize(image("grace_hopper.jpg"), (960, 1125))[:720, :]
     frame = np.hstack([frame, np.full((720, 320, 3), 200, np.uint8)])
-    page = cv2.resize(read("page.png"), (300, 150))
+    page = cv2.resize(image("page.png"), (300, 150))
     frame[500:650, 960:1260] = page
     res = send(client, sid, frame)
     alert = [a for a in res["alerts"] if a["type"] == "text_detected"]
@@ -123,7 +124,7 @@ def test_laughing_frames_are_happy_and_crying_frames_are_not(client):
 
 def test_head_pose_signs_flip_in_a_mirror(client):
     sid = start(client)
-    img = read("obama2.jpg")  # head clearly turned
+    img = image("obama2.jpg")  # head clearly turned
     a = send(client, sid, img)["pose"]
     b = send(client, sid, cv2.flip(img, 1))["pose"]
     assert abs(a["yaw"]) > 8
@@ -134,7 +135,7 @@ def test_head_pose_signs_flip_in_a_mirror(client):
 
 def test_every_field_type_and_range(client):
     sid = start(client, "person_a_2.jpg")
-    for f in video_frames("single_face.mp4", [0, 20, 40]) + [read("person_a_1.jpg")]:
+    for f in video_frames("single_face.mp4", [0, 20, 40]) + [image("person_a_1.jpg")]:
         r = send(client, sid, f)
         assert isinstance(r["frame_number"], int) and isinstance(r["timestamp"], float | int)
         assert r["face_count"] == 1 and r["face_detected"] is True
@@ -172,7 +173,7 @@ def test_frames_of_one_session_are_numbered_in_order_under_concurrency(client):
     import concurrent.futures
 
     sid = start(client)
-    frame = data_url(read("person_a_2.jpg"))
+    frame = data_url(image("person_a_2.jpg"))
     with concurrent.futures.ThreadPoolExecutor(4) as ex:
         results = list(
             ex.map(

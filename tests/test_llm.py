@@ -55,6 +55,51 @@ def assert_sound(result, facts):
     assert len(result.drafts) == result.calls
 
 
+class HeldModel:
+    """The real model made slow on purpose, so that a deadline passes mid-generation every
+    time: its first generation waits at its first token until ``release`` is set.  Put in
+    front of the summarizer's own stopping criteria, so the deadline check comes after the
+    wait.  ``generated`` lists the tokens each generation wrote, in order."""
+
+    def __init__(self, llama):
+        self.create_completion = llama.create_completion
+        self.held = threading.Event()  # the first generation is waiting at its first token
+        self.release = threading.Event()
+        self.generated: list[int] = []
+
+    def __call__(self, *args, stopping_criteria, **kwargs):
+        from llama_cpp import StoppingCriteriaList
+
+        first = not self.generated and not self.held.is_set()
+
+        def hold(_ids, _logits) -> bool:
+            if first and not self.release.is_set():
+                self.held.set()
+                self.release.wait(120)
+            return False
+
+        criteria = StoppingCriteriaList([hold, *stopping_criteria])
+        out = self.create_completion(*args, stopping_criteria=criteria, **kwargs)
+        self.generated.append(out["usage"]["completion_tokens"])
+        return out
+
+
+@pytest.fixture
+def held(summarizer, monkeypatch):
+    model = HeldModel(summarizer._llama)
+    monkeypatch.setattr(summarizer._llama, "create_completion", model)
+    yield model
+    model.release.set()
+
+
+def in_thread(fn, *args, **kwargs) -> tuple[threading.Thread, list]:
+    """``fn`` running on a thread of its own; its return value lands in the list."""
+    out: list = []
+    t = threading.Thread(target=lambda: out.append(fn(*args, **kwargs)))
+    t.start()
+    return t, out
+
+
 def assert_grammar_held(draft, facts):
     """The GBNF grammar's promises, checked on the raw model text."""
     assert "\n" not in draft
@@ -103,11 +148,19 @@ def test_tiny_timeout_falls_back_to_the_template(summarizer):
     assert_sound(summarizer.summarize(critical_facts()), critical_facts())
 
 
-def test_timeout_while_generating_stops_the_model_and_answers(summarizer):
-    result = summarizer.summarize(critical_facts(), timeout_s=0.8)
-    assert_sound(result, critical_facts())
-    # The worker stopped at the deadline and is free again for the next caller.
+def test_timeout_while_generating_stops_the_model_and_answers(summarizer, held):
+    caller, answers = in_thread(summarizer.summarize, critical_facts(), timeout_s=2.0)
+    assert held.held.wait(60)  # the model is generating
+    caller.join(60)
+    assert not caller.is_alive()  # the caller was answered while the model was still held
+    (result,) = answers
+    assert result.llm_enhanced is False and result.reason == "timeout"
+    assert result.text == template_summary(critical_facts())
+    held.release.set()
+    # The worker is free again for the next caller ...
     assert_sound(summarizer.summarize(strong_facts()), strong_facts())
+    # ... because the held generation stopped at its deadline, writing no further token.
+    assert held.generated[0] == 0
 
 
 def test_async_summary_does_not_block_the_event_loop(summarizer):
@@ -135,20 +188,25 @@ def test_async_summary_does_not_block_the_event_loop(summarizer):
     assert ticks >= 3  # the event loop kept turning while the model worked
 
 
-def test_concurrent_callers_each_get_an_answer_within_their_limit(summarizer):
-    results, elapsed = {}, {}
-
-    def call(i):
-        start = time.monotonic()
-        results[i] = summarizer.summarize(
-            strong_facts() if i % 2 else critical_facts(), timeout_s=4.0
-        )
-        elapsed[i] = time.monotonic() - start
-
-    threads = [threading.Thread(target=call, args=(i,)) for i in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for i, result in results.items():
-        assert_sound(result, strong_facts() if i % 2 else critical_facts())
+def test_concurrent_callers_each_get_an_answer_within_their_limit(summarizer, held):
+    first, first_answer = in_thread(summarizer.summarize, critical_facts(), timeout_s=60.0)
+    assert held.held.wait(60)  # the model is busy with the first caller
+    others = [
+        in_thread(summarizer.summarize, facts, timeout_s=0.5)
+        for facts in (strong_facts(), critical_facts())
+    ]
+    for t, _ in others:
+        t.join(60)
+        assert not t.is_alive()  # answered while the model was still busy with the first
+    for (_, (result,)), facts in zip(others, (strong_facts(), critical_facts()), strict=True):
+        assert result.reason == "timeout" and result.calls == 0
+        assert result.text == template_summary(facts)
+    held.release.set()
+    first.join(120)
+    (result,) = first_answer
+    assert_sound(result, critical_facts())
+    assert result.calls >= 1
+    last = summarizer.summarize(strong_facts())
+    assert_sound(last, strong_facts())
+    # the two callers that gave up were dropped from the queue: the model ran only for the others
+    assert len(held.generated) == result.calls + last.calls

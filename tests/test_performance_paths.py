@@ -18,7 +18,7 @@ import pytest
 
 from server.vision.decode import bytes_to_image, decode_image
 from server.vision.pipeline import REUSE_MIN_IOU, FramePlan, VerifiedFace, box_iou
-from tests.conftest import data_url, read
+from tests.helpers import data_url, image
 from tests.vision_media import SINGLE_FACE, frames
 
 
@@ -89,7 +89,7 @@ def test_reuse_within_the_window_only(client, counted, face_frames):
 
 def test_no_reuse_across_a_face_count_change(client, counted, face_frames):
     sid = registered_session(client, face_frames[0])
-    two = read("multi_face.jpg")
+    two = image("multi_face.jpg")
     base = counted.calls
     frame_at(client, sid, face_frames[1], 20.0)  # computes, verified
     r = frame_at(client, sid, two, 20.1)  # several faces: computes and forgets
@@ -109,7 +109,7 @@ def test_no_reuse_when_the_face_moved(client, counted, face_frames):
 
 
 def test_no_reuse_after_a_mismatch(client, counted, face_frames):
-    sid = registered_session(client, read("obama.jpg"))
+    sid = registered_session(client, image("obama.jpg"))
     base = counted.calls
     a = frame_at(client, sid, face_frames[1], 40.0)
     b = frame_at(client, sid, face_frames[2], 40.2)
@@ -242,7 +242,7 @@ def test_a_moving_face_is_not_a_scene_change_but_a_page_is(client):
     assert whole >= 5  # the whole-frame test calls a crying/laughing close-up a new scene
     assert masked <= 1
 
-    page = read("page.png")
+    page = image("page.png")
     img = shots[3]
     h, w = img.shape[:2]
     held = img.copy()

@@ -9,10 +9,11 @@ import queue
 import pytest
 import socketio
 import websocket  # websocket-client
-from live_server import LiveServer, blank_b64, image_b64
 
 from server.api.errors import MISSING_FIELD
 from server.realtime.hub import DASHBOARD, fan_out, session_room
+from tests.helpers import blank_b64, image_b64
+from tests.live_server import LiveServer
 
 WAIT = 60  # seconds to wait for an event before failing (never a timing assertion)
 EVENTS = (

@@ -7,19 +7,19 @@ import json
 import re
 import time
 import zlib
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from report_session import DrivenSession, data_url, drive, image, report_settings
 
 from server.main import create_app
 from server.proctoring.alert_types import ALERT_TYPES
 from server.proctoring.frame import FrameResult
 from server.proctoring.observation import EMOTIONS
 from server.proctoring.report import MAX_TIMELINE, metrics_timeline
+from tests.helpers import DATA, data_url, image
+from tests.report_session import DrivenSession, drive, report_settings
 
-REFERENCE = json.loads((Path(__file__).parent / "data" / "reference_end_response.json").read_text())
+REFERENCE = json.loads((DATA / "reference_end_response.json").read_text())
 JOB = {
     "candidateName": "Ada Lovelace",
     "jobTitle": "Software Engineer",

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from report_session import DrivenSession, drive, report_settings
 
 from server.main import create_app
 from server.reports.html import render_report_html
+from tests.report_session import DrivenSession, drive, report_settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"

@@ -118,11 +118,11 @@ def test_idle_sessions(store):
 
 def test_api_flow_on_postgresql(postgres_url, tmp_path):
     """The same server code, only the URL changed: sessions live in PostgreSQL."""
-    from conftest import data_url
     from fastapi.testclient import TestClient
 
     from server.config import Settings
     from server.main import create_app
+    from tests.helpers import data_url
 
     settings = Settings(
         data_dir=tmp_path, database_url=postgres_url, llm_enabled=False, session_idle_timeout_s=0

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import data_url, read
 
 from scripts.calibrate_similarity import make_document
+from tests.helpers import data_url, image
 
 GENUINE = [
     ("person_a_1.jpg", "person_a_2.jpg"),
@@ -62,7 +62,7 @@ def test_document_small_face_rotated_and_compressed(client, rotation):
     """A face 90 px tall on a card on a desk, JPEG quality 50, rotated: still matched to the live face."""
     sid = start(client)
     doc = make_document(
-        read("person_b_1.jpg"), rotation=rotation, face_height=90, quality=50, seed=rotation
+        image("person_b_1.jpg"), rotation=rotation, face_height=90, quality=50, seed=rotation
     )
     r = client.post(
         f"/api/sessions/{sid}/verify-document",
@@ -86,7 +86,7 @@ def test_document_small_face_rotated_and_compressed(client, rotation):
 
 def test_document_of_someone_else_is_not_verified(client):
     sid = start(client)
-    doc = make_document(read("obama.jpg"), rotation=180)
+    doc = make_document(image("obama.jpg"), rotation=180)
     body = client.post(
         f"/api/sessions/{sid}/verify-document",
         json={

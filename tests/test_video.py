@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import DATA
+from tests.helpers import DATA
 from fastapi.testclient import TestClient
 
 SINGLE = DATA / "single_face.mp4"  # 72 frames, 30 fps, 640x360

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import cv2
 import pytest
-from conftest import DATA
+
+from tests.helpers import DATA
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from vision_media import WOLFGANG, YuNetFaces, frames, image, model_path, paste
 
 from server.vision.body import HandTracker, PoseEstimator, body_pose_from_landmarks
+from tests.helpers import image
+from tests.vision_media import WOLFGANG, YuNetFaces, frames, model_path, paste
 
 UPPER_BODY = ["grace_hopper.jpg", "obama.jpg", "person_a_1.jpg", "astronaut.png"]
 # COCO photo (CC BY-NC-SA, not shipped): a man holding a phone to his ear.  Read in place.

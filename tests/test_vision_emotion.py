@@ -5,7 +5,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from vision_media import SINGLE_FACE, WOLFGANG, YuNetFaces, frames, image, model_path
 
 from server.proctoring.observation import EMOTIONS, Face
 from server.vision.emotion import (
@@ -15,6 +14,8 @@ from server.vision.emotion import (
     mix_confusion,
 )
 from server.vision.landmarks import FaceLandmarker
+from tests.helpers import image
+from tests.vision_media import SINGLE_FACE, WOLFGANG, YuNetFaces, frames, model_path
 
 CRYING = list(range(0, 129, 16))  # 9 frames, eyes shut, mouth pulled, tears
 LAUGHING = list(range(300, 461, 20))  # 9 frames

@@ -7,9 +7,10 @@ import math
 import cv2
 import numpy as np
 import pytest
-from vision_media import WOLFGANG, YuNetFaces, frames, image, model_path, paste
 
 from server.vision.landmarks import CanonicalFace, FaceLandmarker, head_pose_from_matrix
+from tests.helpers import image
+from tests.vision_media import WOLFGANG, YuNetFaces, frames, model_path, paste
 
 FRONTAL = ["obama.jpg", "grace_hopper.jpg", "person_a_1.jpg", "impostor_2.jpg"]
 # Portraits with a clear head turn and roll, to compare against their mirror images.

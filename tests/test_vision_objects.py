@@ -28,13 +28,12 @@ from server.vision.objects import (
     load_object_detector,
     nms_classwise,
 )
+from tests.helpers import DATA, SHARED
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 COCO_DIR = SHARED / "data" / "coco-objects"
 YOLOX = SHARED / "models" / "yolox_nano.onnx"
 YOLOV3 = REPO / "models" / "yolov3-tiny.onnx"
-DATA = Path(__file__).resolve().parent / "data"
 
 needs_shared = pytest.mark.skipif(
     not (COCO_DIR / "gt.json").exists() or not YOLOX.exists(),

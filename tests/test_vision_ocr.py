@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from server.vision.ocr import TextDetector, combined_confidence
+from tests.helpers import DATA
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = Path(__file__).resolve().parent / "data"
 DET = REPO / "models" / "PP-OCRv6_det_small.onnx"
 REC = REPO / "models" / "PP-OCRv6_rec_small.onnx"
 

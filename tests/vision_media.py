@@ -10,8 +10,8 @@ import numpy as np
 from server.config import Settings
 from server.models.registry import ModelRegistry
 from server.proctoring.observation import Face
+from tests.helpers import DATA
 
-DATA = Path(__file__).resolve().parent / "data"
 # Expression video, 472 frames at 24 fps: crying (frames 0-130, eyes mostly shut,
 # hand at the mouth 60-220), looking up and around (140-230), laughing (240-471).
 WOLFGANG = DATA / "WolfgangLanger_Pexels.mp4"
@@ -24,12 +24,6 @@ def model_path(role: str) -> Path:
     spec = registry.resolve(role)
     assert spec is not None, f"no model for role {role} in {registry.models_dir}: run `make models`"
     return registry.path(spec)
-
-
-def image(name: str) -> np.ndarray:
-    img = cv2.imread(str(DATA / name))
-    assert img is not None, f"cannot read {DATA / name}"
-    return img
 
 
 def frames(path: Path, indices) -> dict[int, np.ndarray]:

@@ -1,0 +1,57 @@
+"""What the tests share: the media folder, images and data URLs from it, a free port (not a test module).
+
+Imported one way everywhere: ``from tests.helpers import ...`` (pytest puts the checkout
+on ``sys.path``: ``pythonpath`` in pyproject.toml).  Harnesses with a narrower use stay
+beside it and are imported the same way: ``tests.vision_media`` (video frames, model
+paths for the adapter tests), ``tests.live_server`` (a real server on loopback),
+``tests.report_session`` (one scripted session for the report tests).
+"""
+
+from __future__ import annotations
+
+import base64
+import socket
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+DATA = Path(__file__).resolve().parent / "data"  # test media, credited in data/CREDITS.md
+SHARED = Path(__file__).resolve().parents[2] / "shared"  # assets beside the checkout, if any
+
+
+def image(name: str) -> np.ndarray:
+    """A BGR image from tests/data."""
+    img = cv2.imread(str(DATA / name))
+    assert img is not None, f"cannot read {DATA / name}"
+    return img
+
+
+def data_url(source: str | Path | np.ndarray, quality: int = 90) -> str:
+    """A base64 JPEG data URL, as a browser sends it, from a tests/data file name, a path
+    or a BGR image (encoded at ``quality``)."""
+    if isinstance(source, np.ndarray):
+        ok, buf = cv2.imencode(".jpg", source, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        assert ok
+        raw = buf.tobytes()
+    else:
+        path = Path(source)
+        raw = (path if path.is_absolute() else DATA / path).read_bytes()
+    return "data:image/jpeg;base64," + base64.b64encode(raw).decode()
+
+
+def image_b64(name: str) -> str:
+    """A tests/data file as plain base64 (no data URL prefix)."""
+    return base64.b64encode((DATA / name).read_bytes()).decode()
+
+
+def blank_b64(width: int = 640, height: int = 360, value: int = 128) -> str:
+    """A flat grey JPEG data URL: no face, no text, no objects."""
+    return data_url(np.full((height, width, 3), value, np.uint8))
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -179,6 +179,41 @@ class Settings(BaseSettings):
     alert_repeat_frames: int = Field(
         30, description="A condition that never clears is reported again every N frames (0: never)."
     )
+    multiple_voices_frames: int = Field(
+        1,
+        description="multiple_voices after this many consecutive frames with another voice heard.",
+    )
+    speech_while_away_frames: int = Field(
+        2,
+        description="speech_while_away after this many consecutive frames with speech and no face "
+        "or the candidate looking away.",
+    )
+    speech_detected_frames: int = Field(
+        1,
+        description="speech_detected (exam profile only) after this many consecutive frames with speech.",
+    )
+
+    # --- audio (docs/audio.md) ---------------------------------------------------
+    audio_enabled: bool = Field(
+        True, description="Listen: analyse video audio tracks and accept the live audio channel."
+    )
+    audio_same_voice: float = Field(
+        0.70,
+        description="Cosine between speaker embeddings (1.6 s windows) at or above which two "
+        "windows are the same voice.",
+    )
+    audio_min_voice_windows: int = Field(
+        2,
+        description="A voice counts once it holds this many 1.6 s windows (one odd window is not a voice).",
+    )
+    audio_enrol_seconds: float = Field(
+        4.0,
+        description="Live sessions: seconds of the candidate's first speech their voice is enrolled from.",
+    )
+    audio_max_chunk_seconds: float = Field(
+        5.0,
+        description="Longest live audio chunk accepted (the console sends 0.5-2 s).",
+    )
 
     # --- inference -----------------------------------------------------------
     providers: str = Field(

@@ -25,6 +25,7 @@ from server.proctoring.alert_types import (
     penalty,
 )
 from server.proctoring.alerts import AlertConfig, AlertEngine, DetectedObject, FrameSignals
+from server.proctoring.audio import FrameAudio
 from server.reports.series import alert_label
 
 CONFIG_FIELDS = {f.name for f in fields(AlertConfig)}
@@ -80,6 +81,8 @@ def _every_condition() -> list[FrameSignals]:
     phone = DetectedObject("Cell Phone", 91.0, {"detector": 91.0})
     frames += [{"suspicious_objects": [phone], "text_confidence": 93.0}]
     frames += [{"presentation_attack": True, "liveness": {"score": 12.0, "signals": {}}}]
+    heard = FrameAudio(speech_s=1.0, other_voice_s=1.0, exam=True)  # exam, a second voice, away
+    frames += [{"face_count": 0, "audio": heard}] * 2
     out = []
     for i, kw in enumerate(frames, 1):
         kw = {"face_count": 1, **kw}

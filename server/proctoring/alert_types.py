@@ -163,6 +163,51 @@ _TYPES = (
         mention=r"\b(presentation attacks?|spoof(ing|ed)?|(photo|screen|still picture) "
         r"instead of a live person)\b",
     ),
+    # Audio (docs/audio.md): the frame's ``audio`` holds what was heard since the previous frame.
+    AlertType(
+        name="multiple_voices",
+        severity="critical",
+        message="Another voice heard besides the candidate's",
+        fields=("other_voice_seconds",),
+        trigger="{multiple_voices_frames}+ consecutive frames with a voice that is not the "
+        "candidate's (a voice holds 2+ windows of 1.6 s)",
+        settings=("multiple_voices_frames",),
+        label="Second voice",
+        penalty=10,
+        growth="Another voice was heard during the session",
+        advice="Take the interview alone, with no one in the room speaking or prompting",
+        phrases=("a second voice", "a second voice"),
+        mention=r"\b((second|another|other|additional|extra) voices?|multiple voices)\b",
+    ),
+    AlertType(
+        name="speech_while_away",
+        severity="warning",
+        message="Speech heard while the candidate was away from the camera",
+        fields=("speech_seconds",),
+        trigger="{speech_while_away_frames}+ consecutive frames with speech and no face or the "
+        "candidate looking away",
+        settings=("speech_while_away_frames",),
+        label="Speech while away",
+        penalty=5,
+        growth="Spoke while out of view or looking away",
+        advice="Stay in view and face the camera while speaking",
+        phrases=("speech while away", "speech while away"),
+        mention=r"\b(speech|spoke|speaking|talking) while (away|out of view|looking away)\b",
+    ),
+    AlertType(
+        name="speech_detected",
+        severity="warning",
+        message="Speech detected during an exam",
+        fields=("speech_seconds",),
+        trigger="exam profile only: {speech_detected_frames}+ consecutive frames with speech",
+        settings=("speech_detected_frames",),
+        label="Speech (exam)",
+        penalty=5,
+        growth="Spoke during a silent exam",
+        advice="Stay silent for the whole exam",
+        phrases=("speech during the exam", "speech during the exam"),
+        mention=r"\b(speech|spoke|speaking|talking) during (the|an) exam\b",
+    ),
 )
 
 ALERT_TYPES: dict[str, AlertType] = {t.name: t for t in _TYPES}

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, cast
 
 from .alert_types import alert_type
+from .audio import FrameAudio
 
 
 @dataclass
@@ -84,6 +85,7 @@ class FrameSignals:
     # True: the session failed passive liveness (photo, screen, replayed still); None: undecided
     presentation_attack: bool | None = None
     liveness: dict | None = None  # score and signals, kept as the alert's evidence
+    audio: FrameAudio | None = None  # heard since the previous frame; None: no audio channel
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,9 @@ class AlertConfig:
     liveness_threshold: float = 50.0
     liveness_frames: int = 8
     liveness_still_frames: int = 5
+    multiple_voices_frames: int = 1
+    speech_while_away_frames: int = 2
+    speech_detected_frames: int = 1
     rearm_frames: int = field(default=2, metadata={"setting": "alert_rearm_frames"})
     repeat_frames: int = field(default=30, metadata={"setting": "alert_repeat_frames"})
 
@@ -225,4 +230,22 @@ class AlertEngine:
                 liveness_score=live.get("score"),
                 evidence=live.get("signals", {}),
             )
+
+        heard = sig.audio  # None: no audio for this frame, so the audio rules hold still
+        other = None if heard is None else heard.other_voice_s > 0
+        if self._episode("multiple_voices").step(
+            other, c.multiple_voices_frames, c.rearm_frames, c.repeat_frames
+        ):
+            emit("multiple_voices", other_voice_seconds=heard.other_voice_s if heard else 0.0)
+        away = sig.face_count == 0 or (sig.face_count == 1 and sig.looking_away is True)
+        speech_away = None if heard is None else heard.speech_s > 0 and away
+        if self._episode("speech_while_away").step(
+            speech_away, c.speech_while_away_frames, c.rearm_frames, c.repeat_frames
+        ):
+            emit("speech_while_away", speech_seconds=heard.speech_s if heard else 0.0)
+        speech_exam = None if heard is None or not heard.exam else heard.speech_s > 0
+        if self._episode("speech_detected").step(
+            speech_exam, c.speech_detected_frames, c.rearm_frames, c.repeat_frames
+        ):
+            emit("speech_detected", speech_seconds=heard.speech_s if heard else 0.0)
         return out

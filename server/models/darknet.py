@@ -20,6 +20,7 @@ Input ``images``: float32 NCHW RGB in 0..1, dynamic height and width (multiples 
 
 from __future__ import annotations
 
+import builtins
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +50,7 @@ class Section:
             return default
         return int(self.options[key])
 
-    def ints(self, key: str) -> list[int]:
+    def ints(self, key: str) -> list[builtins.int]:  # `int` here is the method above
         return [int(v) for v in self.options[key].split(",") if v.strip()]
 
 
@@ -181,10 +182,10 @@ def build_model(
             s *= stride
         elif sec.kind == "upsample":
             up = sec.int("stride", 2)
-            scales = g.const(p + "_scales", np.array([1.0, 1.0, up, up], dtype=np.float32))
+            up_scales = g.const(p + "_scales", np.array([1.0, 1.0, up, up], dtype=np.float32))
             x = g.node(
                 "Resize",
-                [x, "", scales],
+                [x, "", up_scales],
                 p,
                 mode="nearest",
                 nearest_mode="floor",

@@ -78,12 +78,15 @@ def fold_constant_dequantize(model: onnx.ModelProto) -> int:
     graph_inputs = {i.name for i in graph.input if i.name not in consts}
     folded: dict[str, np.ndarray] = {}
     keep: list[onnx.NodeProto] = []
+
+    def get(n: str) -> np.ndarray:
+        return folded[n] if n in folded else consts[n]
+
     for node in graph.node:  # nodes are topologically sorted, so a fold can feed the next
         inputs = [n for n in node.input if n]
         constant = all((n in consts or n in folded) and n not in graph_inputs for n in inputs)
         value = None
         if constant and node.op_type == "DequantizeLinear" and node.domain in ("", "ai.onnx"):
-            get = lambda n: folded[n] if n in folded else consts[n]  # noqa: E731
             zp = get(node.input[2]) if len(node.input) > 2 and node.input[2] else None
             value = dequantize(
                 get(node.input[0]),
@@ -95,7 +98,7 @@ def fold_constant_dequantize(model: onnx.ModelProto) -> int:
         elif constant and node.op_type == "Reshape" and node.input[0] in folded:
             value = _reshape(
                 folded[node.input[0]],
-                consts.get(node.input[1], folded.get(node.input[1])),
+                get(node.input[1]),
                 _attr(node, "allowzero", 0),
             )
         if value is None:

@@ -16,8 +16,8 @@ from PIL import Image
 
 from server.vision.decode import ImageError, b64_to_bytes, bytes_to_image, decode_image
 from server.vision.video import VideoError, VideoInfo, probe
+from tests.helpers import DATA
 
-DATA = __import__("pathlib").Path(__file__).resolve().parent / "data"
 MAX_PIXELS = 4_000_000
 SMALL = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

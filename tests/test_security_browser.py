@@ -19,7 +19,9 @@ from pathlib import Path
 
 import cv2
 import pytest
-from live_server import DATA, LiveServer, free_port
+
+from tests.helpers import DATA, free_port
+from tests.live_server import LiveServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "seed-api.md"

@@ -90,8 +90,10 @@ class OriginPolicy:
         return self.allows(headers.get("origin"), headers.get("host"))
 
     def socketio_setting(self):
-        """python-socketio's ``cors_allowed_origins``: '*' or the list (it adds same-origin)."""
-        return "*" if self.any else list(self.origins)
+        """python-socketio's ``cors_allowed_origins``: '*', or this policy as a callable."""
+        if self.any:
+            return "*"
+        return lambda origin, environ: self.allows(origin, environ.get("HTTP_HOST"))
 
 
 def add_cors(app, policy: OriginPolicy) -> None:

@@ -22,7 +22,7 @@ import numpy as np
 from ..proctoring.audio import AudioFindings, SpeechSpan, merge_spans
 from . import prosody
 from .speaker import SpeakerEncoder, cosine
-from .vad import SAMPLE_RATE, SileroVad, VadRules, speech_segments
+from .vad import CHUNK_S, SAMPLE_RATE, SileroVad, VadRules, speech_segments
 from .voices import centroid, cluster_voices
 
 WINDOW_S = 1.6  # one GE2E partial utterance
@@ -151,61 +151,80 @@ class LiveListener:
     """One live session's audio, fed chunk by chunk in order (``feed`` under the caller's lock).
 
     Keeps the VAD state across chunks, the open speech segment's audio, the enrolled voice,
-    and the spans so far (session seconds).  ``take_frame_audio`` hands the spans that the
-    next frame's rules have not seen yet.
+    and the spans so far (session seconds).  Frames read ``speech_between`` (VAD speech,
+    at once) and ``other_total_s`` (other voices, once a segment or 8 s of it is judged).
     """
 
-    MAX_SEGMENT_S = 30.0  # a segment longer than this is judged in 30 s pieces
+    MAX_SEGMENT_S = 8.0  # long speech is judged every 8 s, not only when it ends
+    MAX_GAP_S = 30.0  # a pause in the chunks is heard as silence up to this long
 
     def __init__(self, models: AudioModels, rules: VoiceRules = VoiceRules()):
         self.models, self.rules = models, rules
         self.stream = models.vad.stream()
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # feed/finish/findings of one listener never overlap
         self.heard_s = 0.0  # audio seconds fed so far
         self.origin: float | None = None  # session time of the first sample
-        self.probs: list[float] = []
+        self.probs: list[float] = []  # speech probability per 32 ms, read by ``speech_between``
         self.spans: list[SpeechSpan] = []
         self.enrol_windows: list[np.ndarray] = []
         self.enrolled: np.ndarray | None = None
         self.others: list[np.ndarray] = []  # embeddings judged not the candidate
         self.other_run = 0  # consecutive windows of another voice
-        self.pending_other: list[SpeechSpan] = []
-        self._audio = np.zeros(0, np.float32)  # samples since the open segment began (or recent)
-        self._audio_start = 0.0
+        self.other_total_s = 0.0  # seconds of other voices judged so far (only grows)
+        self._audio = np.zeros(0, np.float32)  # recent samples (the open segment's at least)
+        self._audio_start = 0.0  # recording seconds of self._audio[0]
         self._done_until = 0.0  # recording seconds already turned into spans
         self._tone_audio: list[np.ndarray] = []
         self._tone_segments: list[tuple[float, float]] = []
         self._tone_offset = 0.0
 
     def feed(self, wav: np.ndarray, timestamp: float | None = None) -> list[SpeechSpan]:
-        """Add 16 kHz samples; returns the spans completed by this chunk (session seconds)."""
-        if self.origin is None:
-            self.origin = float(timestamp) if timestamp is not None else 0.0
-        wav = np.asarray(wav, np.float32)
+        """Add 16 kHz samples that start at session time ``timestamp`` (None: right after the
+        previous chunk); returns the spans completed by this chunk (session seconds)."""
+        with self.lock:
+            if self.origin is None:
+                self.origin = float(timestamp) if timestamp is not None else 0.0
+            elif timestamp is not None:
+                gap = float(timestamp) - (self.origin + self.heard_s)
+                if gap > 0.1:  # the client paused: silence, so the clock stays the session's
+                    self._hear(np.zeros(int(min(gap, self.MAX_GAP_S) * SAMPLE_RATE), np.float32))
+            self._hear(np.asarray(wav, np.float32))
+            return self._settle(final=False)
+
+    def _hear(self, wav: np.ndarray) -> None:
         self.probs.extend(self.stream.feed(wav).tolist())
         self._audio = np.concatenate([self._audio, wav])
         self.heard_s += len(wav) / SAMPLE_RATE
-        return self._settle(final=False)
 
     def finish(self) -> list[SpeechSpan]:
-        self.probs.extend(self.stream.feed(np.zeros(0, np.float32), final=True).tolist())
-        return self._settle(final=True)
+        with self.lock:
+            self.probs.extend(self.stream.feed(np.zeros(0, np.float32), final=True).tolist())
+            return self._settle(final=True)
+
+    def speech_between(self, start: float, end: float, threshold: float = 0.5) -> float:
+        """Seconds of speech (any voice) heard between two session times; lock-free, for frames."""
+        if self.origin is None or end <= start:
+            return 0.0
+        n = len(self.probs)
+        i = max(0, int((start - self.origin) / CHUNK_S))
+        j = min(n, int(np.ceil((end - self.origin) / CHUNK_S)))
+        if j <= i:
+            return 0.0
+        return float(sum(1 for p in self.probs[i:j] if p >= threshold) * CHUNK_S)
 
     def _settle(self, final: bool) -> list[SpeechSpan]:
-        probs = np.array(self.probs, np.float32)
-        segments = speech_segments(probs, VadRules())
-        heard = len(probs) * 0.032
+        first = int(self._done_until / CHUNK_S)  # earlier audio is settled for good
+        segments = speech_segments(
+            np.array(self.probs[first:], np.float32), VadRules(), offset_s=first * CHUNK_S
+        )
+        heard = len(self.probs) * CHUNK_S
         # A segment is closed when it ends before the last 0.2 s heard (more silence may follow).
         closed = [
             (a, b) for a, b in segments if b > self._done_until and (final or b < heard - 0.2)
         ]
-        open_seg = [(a, b) for a, b in segments if b >= heard - 0.2 and not final]
-        if (
-            open_seg
-            and open_seg[-1][1] - max(open_seg[-1][0], self._done_until) >= self.MAX_SEGMENT_S
-        ):
-            a, b = open_seg[-1]
-            closed.append((max(a, self._done_until), b))
+        open_seg = None if final else next((g for g in segments if g[1] >= heard - 0.2), None)
+        if open_seg and open_seg[1] - max(open_seg[0], self._done_until) >= self.MAX_SEGMENT_S:
+            closed.append(open_seg)
         new: list[SpeechSpan] = []
         for a, b in closed:
             a = max(a, self._done_until)
@@ -213,17 +232,18 @@ class LiveListener:
                 continue
             new.extend(self._judge(a, b))
             self._done_until = b
-        if not open_seg:  # keep only a little audio while nobody speaks
-            keep_from = max(self._done_until, heard - 1.0)
-            drop = int((keep_from - self._audio_start) * SAMPLE_RATE)
-            if drop > 0:
-                self._audio = self._audio[drop:]
-                self._audio_start += drop / SAMPLE_RATE
+        # Keep the audio still to be judged: from the open segment's start, or the last second.
+        keep_from = heard - 1.0 if open_seg is None else max(open_seg[0], self._done_until)
+        drop = int((keep_from - self._audio_start) * SAMPLE_RATE)
+        if drop > 0:
+            self._audio = self._audio[drop:]
+            self._audio_start += drop / SAMPLE_RATE
+        origin = self.origin or 0.0
         shifted = [
-            SpeechSpan(s.start + (self.origin or 0.0), s.end + (self.origin or 0.0), s.voice)
-            for s in new
+            SpeechSpan(round(s.start + origin, 3), round(s.end + origin, 3), s.voice) for s in new
         ]
         self.spans.extend(shifted)
+        self.other_total_s += sum(s.seconds for s in shifted if s.voice not in (None, 0))
         return shifted
 
     def _segment_audio(self, a: float, b: float) -> np.ndarray:
@@ -270,6 +290,10 @@ class LiveListener:
         self._tone_audio.append(np.concatenate([piece, np.zeros(SAMPLE_RATE // 2, np.float32)]))
 
     def findings(self) -> AudioFindings:
+        with self.lock:
+            return self._findings()
+
+    def _findings(self) -> AudioFindings:
         tone = None
         if self._tone_audio:
             tone = prosody.measure(np.concatenate(self._tone_audio), self._tone_segments)

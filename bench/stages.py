@@ -8,7 +8,7 @@ objects, OCR, posture, hands, rules (``match`` + ``analyse_observation``), store
 (``SqlSessionStore.commit_frame`` on a temporary SQLite file).
 
 Parts ``production`` and ``all``: the whole frame use case as the API runs it
-(``ProctorService.analyse_frame``: decode, schedule, inference pool with one worker,
+(``ProctorService.frames.analyse_frame``: decode, schedule, inference pool with one worker,
 verification, rules, store), timed from the base64 string in to the result dict out,
 on two registered sessions fed one video second per frame (timestamps 1 s apart, as a
 1 frame/s client).  ``production`` uses the settings in force (the production schedule;
@@ -182,36 +182,35 @@ def _now():
 async def _service_run(
     settings: Settings, shared: SharedModels, clips: list[Clip], n: int, fps: float
 ) -> dict:
-    from server.service.sessions import ProctorService
-    from server.service.summary import Summarizer
-    from server.vision.pool import InferencePool
+    from server.runtime import build_runtime
 
-    store = open_store(settings.sqlalchemy_url)
-    pool = await asyncio.to_thread(InferencePool, shared, 1, settings.max_queue)
-    service = ProctorService(settings, store, shared, pool, Summarizer(None))
+    # the loaded models, one inference worker, no LLM (the settings turn it off)
+    runtime = await build_runtime(
+        settings.model_copy(update={"inference_workers": 1}), models=shared
+    )
+    service = runtime.service
     try:
-        warm = await service.start_session({})
+        warm = await service.sessions.start({})
         for k in range(WARMUP):
-            await service.analyse_frame(warm.id, clips[0].b64(k * 24), timestamp=float(k))
+            await service.frames.analyse_frame(warm.id, clips[0].b64(k * 24), timestamp=float(k))
         total = sum(len(c.jpegs) for c in clips)
         latencies, per_clip = [], {}
         for clip in clips:
             count = max(1, round(n * len(clip.jpegs) / total))
-            rec = await service.start_session({"candidateName": clip.name})
-            await service.register_face(rec.id, clip.b64(0))
+            rec = await service.sessions.start({"candidateName": clip.name})
+            await service.identity.register_face(rec.id, clip.b64(0))
             order = one_second_order(clip, fps)
             lat = []
             for k in range(count):
                 b64 = clip.b64(order[k % len(order)])
                 t0 = time.perf_counter()
-                await service.analyse_frame(rec.id, b64, timestamp=(k + 1) / fps)
+                await service.frames.analyse_frame(rec.id, b64, timestamp=(k + 1) / fps)
                 lat.append((time.perf_counter() - t0) * 1000)
             per_clip[clip.name] = summary(lat)
             latencies += lat
         return {"frame": summary(latencies), "per_clip": per_clip}
     finally:
-        await asyncio.to_thread(pool.close)
-        store.close()
+        await runtime.close()
 
 
 def bench_service(
@@ -303,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append([part, f["n"], f["p50"], f["p95"], f["p99"], f["mean"], f["max"]])
         if rows:
             print(
-                f"\nWhole frame (ProctorService.analyse_frame, one session at a time, 1 worker, {args.fps:g} frame/s), ms:"
+                f"\nWhole frame (service.frames.analyse_frame, one session at a time, 1 worker, {args.fps:g} frame/s), ms:"
             )
             print(table(["schedule", "n", "p50", "p95", "p99", "mean", "max"], rows))
     path = write_result("stages", result, args.label)

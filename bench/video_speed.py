@@ -64,12 +64,8 @@ async def analyse(
     path: Path, intervals: list[int], workers: int, repeat: int, llm: bool, data_dir: Path
 ) -> list[dict]:
     from server.config import Settings
-    from server.main import build_summarizer
-    from server.service.sessions import ProctorService
+    from server.runtime import build_runtime
     from server.service.video import VideoAnalysis, VideoParams
-    from server.store import open_store
-    from server.vision.pipeline import SharedModels
-    from server.vision.pool import InferencePool
 
     settings = Settings(
         data_dir=data_dir,
@@ -78,13 +74,10 @@ async def analyse(
         inference_workers=workers,
         session_idle_timeout_s=0,
     )
-    store = open_store(settings.sqlalchemy_url)
-    shared = await asyncio.to_thread(SharedModels.load, settings)
-    pool = await asyncio.to_thread(InferencePool, shared, workers, settings.max_queue)
-    summarizer = build_summarizer(settings, shared)
+    runtime = await build_runtime(settings)
     rows = []
     try:
-        analysis = VideoAnalysis(ProctorService(settings, store, shared, pool, summarizer))
+        analysis = VideoAnalysis(runtime.service)
         # warm-up: first-use costs (OCR session, MediaPipe graphs) are not part of a long video
         await analysis.run(path, VideoParams(frame_interval=120), source="warm-up")
         for interval in intervals:
@@ -114,9 +107,7 @@ async def analyse(
                     f"{rows[-1]['x_real_time']:5.2f}x real time"
                 )
     finally:
-        await asyncio.to_thread(pool.close)
-        summarizer.close()
-        store.close()
+        await runtime.close()
     return rows
 
 

@@ -1,7 +1,7 @@
 """``proctor analyze-video FILE... [--frame-interval N] [--out DIR] [--format json|html]``
 
 The server's video analysis in-process, no server needed: the same service objects
-(store, models, inference pool, ``ProctorService``, ``VideoAnalysis``) as
+(``build_runtime``: store, models, inference pool, service; then ``VideoAnalysis``) as
 ``POST /comprehensive-interview-analysis``.  Sessions go to a throw-away store unless
 ``--save`` (then to the configured one, where the server lists them).  Every file is
 checked before the models load; a progress bar per file, a summary table at the end,
@@ -157,14 +157,9 @@ async def _analyse_all(
 ) -> list[Outcome]:
     from tqdm import tqdm
 
-    from . import allocator
-    from .main import build_summarizer
+    from .runtime import build_runtime
     from .service.errors import ServiceError
-    from .service.sessions import ProctorService
     from .service.video import VideoAnalysis, VideoParams
-    from .store import open_store
-    from .vision.pipeline import SharedModels
-    from .vision.pool import InferencePool
     from .vision.video import VideoError, probe
 
     outcomes: dict[int, Outcome] = {}
@@ -175,16 +170,9 @@ async def _analyse_all(
         except (VideoError, OSError) as exc:
             outcomes[i] = Outcome(str(f), False, str(exc))
     if todo:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        allocator.tune(settings.malloc_mmap_threshold_mb, settings.malloc_trim_threshold_mb)
-        store = open_store(settings.sqlalchemy_url)
-        shared = await asyncio.to_thread(SharedModels.load, settings)
-        pool = await asyncio.to_thread(
-            InferencePool, shared, settings.inference_workers, settings.max_queue
-        )
-        summarizer = build_summarizer(settings, shared)
+        runtime = await build_runtime(settings)  # no job queue, no idle clean-up, no pushes
         try:
-            analysis = VideoAnalysis(ProctorService(settings, store, shared, pool, summarizer))
+            analysis = VideoAnalysis(runtime.service)
             taken: set[Path] = set()
             params = VideoParams(frame_interval=interval, job_data=job_data)
             for i, f, info in todo:
@@ -232,9 +220,7 @@ async def _analyse_all(
                 finally:
                     bar.close()
         finally:
-            await asyncio.to_thread(pool.close)
-            summarizer.close()
-            store.close()
+            await runtime.close()
     return [outcomes[i] for i in range(len(files))]
 
 

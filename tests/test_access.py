@@ -11,7 +11,7 @@ import websocket  # websocket-client
 from tests.helpers import image_b64
 from tests.live_server import LiveServer
 
-from server.api.auth import MSG_UNAUTHORIZED, AccessPolicy, required_session
+from server.access import MSG_UNAUTHORIZED, AccessPolicy, required_session
 
 PROCTOR_KEY = "pk-test-0123456789"
 OTHER_KEY = "pk-second-key"

@@ -39,7 +39,7 @@ class EmbedCounter:
 
 @pytest.fixture
 def counted(client, monkeypatch) -> EmbedCounter:
-    models = client.app.state.service.models
+    models = client.app.state.runtime.models
     counter = EmbedCounter(models.face_embedder)
     monkeypatch.setattr(models, "face_embedder", counter)
     return counter
@@ -48,7 +48,7 @@ def counted(client, monkeypatch) -> EmbedCounter:
 def frame_at(client, sid: str, image: np.ndarray, ts: float) -> dict:
     service = client.app.state.service
     return client.portal.call(
-        functools.partial(service.analyse_frame, sid, data_url(image, 85), timestamp=ts)
+        functools.partial(service.frames.analyse_frame, sid, data_url(image, 85), timestamp=ts)
     )
 
 
@@ -131,7 +131,7 @@ def test_reuse_off_with_zero_window(client, counted, face_frames, monkeypatch):
 def test_pipeline_reuse_needs_the_same_frame_size_and_box(client, face_frames):
     from server.vision.pipeline import FramePipeline
 
-    pipeline = FramePipeline(client.app.state.service.models)
+    pipeline = FramePipeline(client.app.state.runtime.models)
     try:
         image = face_frames[1]
         obs = pipeline.analyse(image, FramePlan(landmarks=False, emotion=False, objects=False))
@@ -172,7 +172,7 @@ def test_pipeline_reuse_needs_the_same_frame_size_and_box(client, face_frames):
 def test_warm_up_runs_every_model_and_changes_nothing(client, face_frames):
     from server.vision.pipeline import FULL_PLAN, FramePipeline
 
-    shared = client.app.state.service.models
+    shared = client.app.state.runtime.models
     cold, warm = FramePipeline(shared), FramePipeline(shared)
     try:
         assert warm.warm_up() > 0
@@ -224,7 +224,7 @@ def test_a_moving_face_is_not_a_scene_change_but_a_page_is(client):
     from server.vision.schedule import SceneThumb, face_fraction, scene_changed, thumbnail
     from tests.vision_media import WOLFGANG
 
-    detector = client.app.state.service.models.face_detector
+    detector = client.app.state.runtime.models.face_detector
     picked = frames(WOLFGANG, range(0, 472, 24))  # one frame per second of the expression video
     shots = [
         cv2.resize(picked[i], (1280, 720), interpolation=cv2.INTER_CUBIC) for i in sorted(picked)

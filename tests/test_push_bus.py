@@ -51,6 +51,12 @@ class FakeService:
     def __init__(self):
         self.listeners = []
 
+    def subscribe(self, listener) -> None:
+        self.listeners.append(listener)
+
+    def unsubscribe(self, listener) -> None:
+        self.listeners.remove(listener)
+
 
 class Sink:
     def __init__(self):

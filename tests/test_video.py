@@ -425,7 +425,7 @@ def test_job_not_found_and_resume_of_a_done_job(vclient):
 def test_live_frames_overtake_queued_video_frames(vclient):
     from server.vision.pool import BATCH, LIVE, InferencePool, PoolBusy
 
-    pool = InferencePool(vclient.app.state.service.models, workers=1, max_queue=4)  # admits 5 live
+    pool = InferencePool(vclient.app.state.runtime.models, workers=1, max_queue=4)  # admits 5 live
     try:
         gate, order = threading.Event(), []
         blocker = pool.submit(lambda p: gate.wait(30), priority=BATCH)  # the worker is busy
@@ -461,14 +461,14 @@ def test_restart_marks_running_jobs_interrupted_and_resume_continues(tmp_path, m
     with TestClient(create_app(settings)) as first:
         service = first.app.state.service
         # A process was analysing: two of six frames stored, then it died (the job stays "running").
-        session = first.portal.call(functools.partial(service.start_session, {}, kind="video"))
+        session = first.portal.call(functools.partial(service.sessions.start, {}, kind="video"))
         cap = cv2.VideoCapture(str(SINGLE))
         for index in range(24):
             ok, frame = cap.read()
             if index % 12 == 0:
                 first.portal.call(
                     functools.partial(
-                        service.analyse_image,
+                        service.frames.analyse_image,
                         session.id,
                         frame,
                         timestamp=index / 30,
@@ -477,7 +477,7 @@ def test_restart_marks_running_jobs_interrupted_and_resume_continues(tmp_path, m
                 )
         cap.release()
         for jid, sid in (("job-with-session", session.id), ("job-without-session", None)):
-            service.store.create_job(
+            first.app.state.runtime.store.create_job(
                 JobRecord(
                     id=jid,
                     kind="video",

@@ -1,4 +1,4 @@
-"""What handlers need arrives through ``Depends``: the service and the settings."""
+"""What handlers need arrives through ``Depends``: the service, the settings, the access policy."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from ..access import AccessPolicy
 from ..config import Settings
-from ..service.sessions import ProctorService
+from ..service.proctor import ProctorService
 
 
 def get_service(request: Request) -> ProctorService:
@@ -18,5 +19,10 @@ def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+def get_access(request: Request) -> AccessPolicy:
+    return request.app.state.access
+
+
 ServiceDep = Annotated[ProctorService, Depends(get_service)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+AccessDep = Annotated[AccessPolicy, Depends(get_access)]

@@ -22,6 +22,8 @@ import logging
 import uuid
 from collections.abc import Callable
 
+from ..config import Settings
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "proctor_events"
@@ -64,6 +66,13 @@ def decode(text: str) -> tuple[str, str, str, dict] | None:
         return str(msg["o"]), str(msg["s"]), str(msg["e"]), dict(msg["p"])
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def make_bus(settings: Settings) -> PgEventBus | None:
+    """The cross-replica bus the settings ask for (``PROCTOR_PUSH_BUS``), or None."""
+    if settings.push_bus == "off" or not settings.sqlalchemy_url.startswith("postgresql"):
+        return None
+    return PgEventBus(settings.sqlalchemy_url)
 
 
 class PgEventBus:

@@ -1,7 +1,7 @@
 """The push hub: what the service reports goes out to session rooms and the dashboard.
 
 The service calls ``PushHub.on_service_event(session_id, event, payload)`` after each
-frame result, alert and session change (it is one of ``ProctorService.listeners``).
+frame result, alert and session change (``ProctorService.subscribe``).
 ``fan_out`` turns that into the events clients see (the REST shapes, see
 docs/realtime.md); one task delivers them in order to Socket.IO rooms and to plain
 websocket subscribers, so a client sees a frame's ``frame_result`` before the next one.
@@ -15,10 +15,13 @@ import contextlib
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..service.errors import ServiceError
 from .bus import on_loop
+
+if TYPE_CHECKING:  # for annotations only: the hub itself needs no model code loaded
+    from ..service.proctor import ProctorService
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +96,7 @@ def too_large(limit: int) -> ServiceError:
     return ServiceError(f"Request body too large (limit {limit // (1024 * 1024)} MB)", status=413)
 
 
-async def submit_frame(service, session_id: Any, data: Any, limit: int) -> dict:
+async def submit_frame(service: ProctorService, session_id: Any, data: Any, limit: int) -> dict:
     """A frame sent over a push channel: REST validation and errors, REST response."""
     if not isinstance(data, dict):
         raise ServiceError("Request body must be a JSON object")
@@ -102,7 +105,7 @@ async def submit_frame(service, session_id: Any, data: Any, limit: int) -> dict:
     frame = data.get("frame")
     if isinstance(frame, str) and len(frame) > limit:
         raise too_large(limit)
-    result = await service.analyse_frame(session_id, frame)
+    result = await service.frames.analyse_frame(session_id, frame)
     return {"success": True, "session_id": session_id, "result": result}
 
 
@@ -115,7 +118,7 @@ class Subscriber(Protocol):
 class PushHub:
     def __init__(self) -> None:
         self.sio = None  # socketio.AsyncServer, set by the Socket.IO wiring
-        self.service = None
+        self.service: ProctorService | None = None
         self.bus = None
         self._rooms: dict[str, set[Subscriber]] = defaultdict(set)
         self._queue: asyncio.Queue | None = None
@@ -123,7 +126,7 @@ class PushHub:
         self._task: asyncio.Task | None = None
 
     # --- life -------------------------------------------------------------------------
-    async def start(self, service, bus=None) -> None:
+    async def start(self, service: ProctorService, bus=None) -> None:
         """``bus``: a ``PgEventBus`` sharing events with the other replicas (bus.py), or None."""
         self.service = service
         self._loop = asyncio.get_running_loop()
@@ -132,11 +135,11 @@ class PushHub:
         self.bus = bus
         if bus is not None:
             await bus.start(self.on_remote_event)
-        service.listeners.append(self.on_service_event)
+        service.subscribe(self.on_service_event)
 
     async def stop(self) -> None:
-        if self.service is not None and self.on_service_event in self.service.listeners:
-            self.service.listeners.remove(self.on_service_event)
+        if self.service is not None:
+            self.service.unsubscribe(self.on_service_event)
         if self.bus is not None:
             await self.bus.stop()
         if self._task is not None:

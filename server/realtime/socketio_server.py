@@ -21,7 +21,7 @@ from urllib.parse import parse_qs
 
 import socketio
 
-from ..api.auth import MSG_UNAUTHORIZED, TOKEN_PREFIX, AccessPolicy, credential_from
+from ..access import MSG_UNAUTHORIZED, TOKEN_PREFIX, AccessPolicy, credential_from
 from ..service.errors import ServiceError, SessionNotFound
 from .hub import DASHBOARD, PushHub, error_payload, session_room, submit_frame
 
@@ -70,9 +70,7 @@ def build_socketio(
     async def check_session(session_id) -> dict:
         if not isinstance(session_id, str) or not session_id:
             raise ServiceError("No session_id provided")
-        rec = await asyncio.to_thread(hub.service.store.get_session, session_id)
-        if rec is None:
-            raise SessionNotFound()
+        rec = await hub.service.reads.session(session_id)  # SessionNotFound when none
         return {
             "session_id": rec.id,
             "status": rec.status,

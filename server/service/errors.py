@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from . import messages
+
 
 class ServiceError(Exception):
     status = 400
@@ -18,18 +20,18 @@ class SessionNotFound(ServiceError):
     status = 404
 
     def __init__(self):
-        super().__init__("Invalid session")
+        super().__init__(messages.INVALID_SESSION)
 
 
 class SessionEnded(ServiceError):
     def __init__(self):
-        super().__init__("Session has ended")
+        super().__init__(messages.SESSION_ENDED)
 
 
 class Busy(ServiceError):
     status = 503
 
-    def __init__(self, message: str = "Server busy, retry shortly", retry_after: int = 1):
+    def __init__(self, message: str = messages.BUSY, retry_after: int = 1):
         super().__init__(message)
         self.retry_after = retry_after
 

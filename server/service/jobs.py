@@ -25,8 +25,9 @@ from ..config import Settings
 from ..store import JobRecord
 from ..store.jobs import DONE, FAILED, INTERRUPTED, QUEUED, RESUMABLE, RUNNING
 from ..vision.video import VideoError
+from .context import iso, utcnow
 from .errors import ServiceError
-from .sessions import ProctorService, iso, utcnow
+from .proctor import ProctorService
 from .video import (
     VideoAnalysis,
     VideoParams,
@@ -62,7 +63,7 @@ class JobNotFound(ServiceError):
 class VideoJobs:
     def __init__(self, service: ProctorService, settings: Settings, concurrency: int | None = None):
         self.service = service
-        self.store = service.store
+        self.store = service.ctx.store
         self.settings = settings
         self.analysis = VideoAnalysis(service)
         self.concurrency = max(

@@ -1,7 +1,7 @@
 """Pre-recorded video analysis: a video is a session (kind ``video``) whose frames come from a file.
 
     video_url / upload / CLI path -> local file -> probe -> session(kind=video)
-        -> every Nth frame through ProctorService.analyse_image (batch priority, video time)
+        -> every Nth frame through ProctorService.frames.analyse_image (batch priority, video time)
         -> end_session (durations in video time, questions and the video in the facts) -> report
 
 Where a ``video_url`` may point:
@@ -28,7 +28,7 @@ from ..config import Settings
 from ..vision.pool import BATCH
 from ..vision.video import FrameReader, VideoError, VideoInfo, probe
 from .errors import ServiceError
-from .sessions import ProctorService
+from .proctor import ProctorService
 
 log = logging.getLogger(__name__)
 
@@ -325,7 +325,7 @@ class VideoAnalysis:
         continues after the last frame that session stored, with its rule state.
         """
         info = await probe_or_refuse(path, self.settings)
-        store = self.service.store
+        store = self.service.ctx.store
         interval = params.frame_interval
         session = await asyncio.to_thread(store.get_session, session_id) if session_id else None
         if (
@@ -336,7 +336,7 @@ class VideoAnalysis:
         ):
             return session.id, session.report  # finished before the job could be marked done
         if session is None or session.kind != "video" or not session.is_active:
-            session = await self.service.start_session(params.job_data, kind="video")
+            session = await self.service.sessions.start(params.job_data, kind="video")
             if on_session is not None:
                 await on_session(session.id)
         sid = session.id
@@ -349,7 +349,7 @@ class VideoAnalysis:
                 if frame is None:
                     break
                 try:
-                    await self.service.analyse_image(
+                    await self.service.frames.analyse_image(
                         sid, frame.image, timestamp=frame.timestamp, priority=BATCH
                     )
                 except ServiceError as exc:
@@ -392,7 +392,7 @@ class VideoAnalysis:
             metadata["questions_total"] = params.questions_total
             metadata["questions_answered"] = params.questions_answered
             facts["questions_answered"] = params.questions_answered
-        report = await self.service.end_session(
+        report = await self.service.sessions.end(
             sid,
             reason="video",
             end_time=session.start_time + dt.timedelta(seconds=duration),

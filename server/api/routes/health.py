@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 
 from fastapi import APIRouter, Request
@@ -16,8 +15,7 @@ router = APIRouter(tags=["health"])
 
 @router.get("/health", response_model=HealthResponse)
 async def health(service: ServiceDep, request: Request):
-    active = await asyncio.to_thread(service.store.count_active)
-    llm = service.summarizer.engine
+    state = await service.reads.server_state()
     features = {
         # The reference's keys stay; their values say what this server really does.
         "aws_rekognition": False,
@@ -28,7 +26,7 @@ async def health(service: ServiceDep, request: Request):
         "video_url_analysis": bool(getattr(request.app.state, "video_enabled", False)),
         # additions
         "face_verification": True,
-        "local_llm": bool(llm is not None and llm.available),
+        "local_llm": state["local_llm"],
         "offline": True,
     }
     return {
@@ -39,9 +37,9 @@ async def health(service: ServiceDep, request: Request):
         "timestamp": dt.datetime.now(dt.UTC)
         .replace(tzinfo=None)
         .isoformat(timespec="microseconds"),
-        "active_sessions": active,
+        "active_sessions": state["active_sessions"],
         "features": features,
-        "models": service.models.describe(),
-        "execution_providers": service.models.providers,
-        "inference_queue": service.pool.pending,
+        "models": state["models"],
+        "execution_providers": state["execution_providers"],
+        "inference_queue": state["inference_queue"],
     }

@@ -10,8 +10,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from ...reports.html import render_report_html
 from ...reports.pdf import render_report_pdf
-from ...service.sessions import iso
-from ..deps import ServiceDep, SettingsDep
+from ...service.context import iso
+from ..deps import AccessDep, ServiceDep, SettingsDep
 from ..schemas import (
     AlertsResponse,
     DocumentStatusResponse,
@@ -53,6 +53,7 @@ def _ws_url(request: Request, settings) -> str:
 async def start_session(
     service: ServiceDep,
     settings: SettingsDep,
+    access: AccessDep,
     request: Request,
     body: Annotated[StartSessionRequest | None, Body()] = None,
 ):
@@ -61,7 +62,7 @@ async def start_session(
         return JSONResponse(
             {"success": False, "error": "job_data must be an object"}, status_code=400
         )
-    rec = await service.start_session(job_data)
+    rec = await service.sessions.start(job_data)
     base = f"/api/sessions/{rec.id}"
     body = {
         "success": True,
@@ -87,7 +88,6 @@ async def start_session(
             "3. analyze_frame - Start interview with frame analysis",
         ],
     }
-    access = request.app.state.access
     if access.enabled:  # additive: the token that opens this session's endpoints and nothing else
         body["candidate_token"] = access.candidate_token(rec.id)
     return body
@@ -102,7 +102,7 @@ async def verify_document(
     body: Annotated[VerifyDocumentRequest | None, Body()] = None,
 ):
     body = body or VerifyDocumentRequest()
-    return await service.verify_document(
+    return await service.identity.verify_document(
         session_id, body.document, body.live_face, body.document_type
     )
 
@@ -111,45 +111,46 @@ async def verify_document(
     "/{session_id}/document-status", response_model=DocumentStatusResponse, responses=ERRORS
 )
 async def document_status(session_id: str, service: ServiceDep):
-    return await service.document_status(session_id)
+    return await service.reads.document_status(session_id)
 
 
 @router.post("/{session_id}/register-face", response_model=RegisterFaceResponse, responses=ERRORS)
 async def register_face(
     session_id: str, service: ServiceDep, body: Annotated[RegisterFaceRequest | None, Body()] = None
 ):
-    return await service.register_face(session_id, (body or RegisterFaceRequest()).face)
+    return await service.identity.register_face(session_id, (body or RegisterFaceRequest()).face)
 
 
 @router.get(
     "/{session_id}/verification-status", response_model=VerificationStatusResponse, responses=ERRORS
 )
 async def verification_status(session_id: str, service: ServiceDep):
-    return await service.verification_status(session_id)
+    return await service.reads.verification_status(session_id)
 
 
 @router.post("/{session_id}/frame", response_model=FrameResponse, responses=ERRORS)
 async def analyze_frame(
     session_id: str, service: ServiceDep, body: Annotated[FrameRequest | None, Body()] = None
 ):
-    result = await service.analyse_frame(session_id, (body or FrameRequest()).frame)
+    result = await service.frames.analyse_frame(session_id, (body or FrameRequest()).frame)
     return {"success": True, "session_id": session_id, "result": result}
 
 
 @router.get("/{session_id}/metrics", response_model=MetricsResponse, responses=ERRORS)
 async def metrics(session_id: str, service: ServiceDep):
-    return {"success": True, "session_id": session_id, "metrics": await service.metrics(session_id)}
+    metrics = await service.reads.metrics(session_id)
+    return {"success": True, "session_id": session_id, "metrics": metrics}
 
 
 @router.get("/{session_id}/alerts", response_model=AlertsResponse, responses=ERRORS)
 async def alerts(session_id: str, service: ServiceDep):
-    items = await service.alerts(session_id)
+    items = await service.reads.alerts(session_id)
     return {"success": True, "session_id": session_id, "total_alerts": len(items), "alerts": items}
 
 
 @router.post("/{session_id}/end", response_model=EndSessionResponse, responses=ERRORS)
 async def end_session(session_id: str, service: ServiceDep):
-    report = await service.end_session(session_id)
+    report = await service.sessions.end(session_id)
     return {"success": True, "session_id": session_id, "report": report}
 
 
@@ -159,7 +160,7 @@ async def get_report(
     service: ServiceDep,
     format: Annotated[str, Query(pattern="^(json|html|pdf)$")] = "json",
 ):
-    report = await service.report(session_id)
+    report = await service.reads.report(session_id)
     if format == "html":
         return HTMLResponse(await asyncio.to_thread(render_report_html, report))
     if format == "pdf":
@@ -174,7 +175,7 @@ async def get_report(
 
 @router.get("", response_model=SessionListResponse)
 async def list_sessions(service: ServiceDep):
-    rows = await service.list_sessions()
+    rows = await service.reads.list_sessions()
     sessions = [
         {
             "session_id": r.id,
@@ -196,5 +197,5 @@ async def list_sessions(service: ServiceDep):
 
 @router.delete("/{session_id}", response_model=MessageResponse, responses=ERRORS)
 async def delete_session(session_id: str, service: ServiceDep):
-    await service.delete_session(session_id)
+    await service.sessions.delete(session_id)
     return {"success": True, "message": "Session deleted successfully"}

@@ -20,7 +20,7 @@ async def timeline(
         int | None, Query(ge=1, le=100_000, description="Only the last N frames")
     ] = None,
 ):
-    frames = await service.timeline(session_id, last)
+    frames = await service.reads.timeline(session_id, last)
     return {
         "success": True,
         "session_id": session_id,

@@ -15,8 +15,8 @@ import logging
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from ...realtime.hub import DASHBOARD, PushHub, error_payload, session_room, submit_frame
-from ...service.errors import ServiceError, SessionNotFound
+from ..service.errors import ServiceError, SessionNotFound
+from .hub import DASHBOARD, PushHub, error_payload, session_room, submit_frame
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +98,10 @@ async def session_socket(websocket: WebSocket, session_id: str):
     service = websocket.app.state.service
     limit = websocket.app.state.settings.max_body_bytes
     await websocket.accept()
-    rec = await asyncio.to_thread(service.store.get_session, session_id)
-    if rec is None:
-        await websocket.send_text(json.dumps({"type": "error", **error_payload(SessionNotFound())}))
+    try:
+        rec = await service.reads.session(session_id)
+    except SessionNotFound as exc:
+        await websocket.send_text(json.dumps({"type": "error", **error_payload(exc)}))
         await websocket.close(code=4404)
         return
 

@@ -12,7 +12,8 @@ contract works unchanged.  When on:
 
 ``AccessGuard`` enforces this for every HTTP and websocket route of the FastAPI app,
 so routers added later are closed by default; the Socket.IO server, which sits outside
-FastAPI, asks the same ``AccessPolicy`` in its handlers.
+FastAPI, asks the same ``AccessPolicy`` in its handlers.  This module stands apart from
+``api`` and ``realtime`` so both read one policy and neither imports the other.
 """
 
 from __future__ import annotations
@@ -24,12 +25,9 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Annotated
 from urllib.parse import parse_qs
 
-from fastapi import Depends, Request
-
-from ..config import Settings
+from .config import Settings
 
 MSG_UNAUTHORIZED = "Missing or invalid API key"
 TOKEN_PREFIX = "ct_"  # candidate tokens; proctor keys are whatever the operator chose
@@ -238,10 +236,3 @@ Candidates: open the interview link your proctor sent you.</p>
 <form method="get"><!--hidden-->
 <input type="password" name="key" placeholder="API key" autocomplete="off" required>
 <button class="btn primary" type="submit">Open</button></form></main></body></html>"""
-
-
-def get_access(request: Request) -> AccessPolicy:
-    return request.app.state.access
-
-
-AccessDep = Annotated[AccessPolicy, Depends(get_access)]

@@ -1,0 +1,119 @@
+"""Session lifecycle: start, end (the report), delete, and ending idle sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+import uuid
+
+from ..proctoring.frame import FrameResult
+from ..proctoring.report import compute_report
+from ..store import SessionRecord
+from .context import ServiceContext, iso, utcnow
+from .errors import ServiceError, SessionNotFound
+
+log = logging.getLogger(__name__)
+
+
+class SessionLifecycle:
+    def __init__(self, ctx: ServiceContext):
+        self.ctx = ctx
+
+    async def start(self, job_data: dict | None, kind: str = "live") -> SessionRecord:
+        rec = SessionRecord(
+            id=str(uuid.uuid4()),
+            status="active",
+            start_time=utcnow(),
+            last_activity=time.time(),
+            job_data=job_data or {},
+            kind=kind,
+        )
+        await self.ctx.db(self.ctx.store.create_session, rec)
+        self.ctx.emit(
+            rec.id,
+            "session_started",
+            {
+                "status": rec.status,
+                "start_time": iso(rec.start_time),
+                "job_data": rec.job_data,
+                "kind": rec.kind,
+            },
+        )
+        return rec
+
+    async def end(
+        self,
+        session_id: str,
+        reason: str = "client",
+        *,
+        end_time: dt.datetime | None = None,
+        extra_facts: dict | None = None,
+        metadata: dict | None = None,
+        requested_provider: str | None = None,
+    ) -> dict:
+        """End and report; ending an ended session returns its report.
+
+        A video passes ``end_time`` = start + its length (durations in video time), its
+        questions as ``extra_facts`` and what it was as ``metadata`` (into analysis_metadata).
+        """
+        ctx = self.ctx
+        s = await ctx.session(session_id)
+        if not s.is_active:
+            return s.report or {}
+        async with ctx.locks[session_id]:
+            s = await ctx.session(session_id)
+            if not s.is_active:
+                return s.report or {}
+            end = end_time or utcnow()
+            frames = await ctx.db(ctx.store.frames, session_id)
+            alerts = await ctx.db(ctx.store.alerts, session_id)
+            vers = await ctx.db(ctx.store.verifications, session_id)
+            analysed = [f for f in frames if f.analyzed]
+            analysed_frames = [FrameResult.from_stored(f.result, f.signals) for f in analysed]
+            typed, facts = compute_report(s, analysed_frames, alerts, vers, end)
+            facts.update(extra_facts or {})
+            typed.analysis_metadata.update(metadata or {})
+            typed.analysis_metadata["end_reason"] = reason
+            report = typed.as_contract()
+            await ctx.summarizer.fill(report, facts, requested_provider=requested_provider)
+            if not await ctx.db(ctx.store.end_session, session_id, end, reason, report):
+                again = await ctx.session(session_id)  # another replica ended it first
+                return again.report or report
+        ctx.forget(session_id)
+        ctx.emit(session_id, "session_ended", {"session_id": session_id, "reason": reason})
+        return report
+
+    async def delete(self, session_id: str) -> None:
+        ctx = self.ctx
+        async with ctx.locks[session_id]:
+            if not await ctx.db(ctx.store.delete_session, session_id):
+                raise SessionNotFound()
+        ctx.forget(session_id, lock=True)
+        ctx.emit(session_id, "session_deleted", {})
+
+    async def end_idle(self) -> list[str]:
+        """End the sessions that received nothing for ``session_idle_timeout_s``; their ids."""
+        timeout = self.ctx.settings.session_idle_timeout_s
+        if timeout <= 0:
+            return []
+        ended = []
+        for sid in await self.ctx.db(self.ctx.store.idle_sessions, time.time() - timeout):
+            try:
+                await self.end(sid, reason="idle")
+                ended.append(sid)
+            except ServiceError:
+                continue
+        return ended
+
+    async def reap_idle(self, every: float) -> None:
+        """Runs for the server's life: ``end_idle`` every ``every`` seconds."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                ended = await self.end_idle()
+                if ended:
+                    log.info("ended %d idle session(s): %s", len(ended), ", ".join(ended))
+            except Exception:
+                log.exception("idle-session reaper failed")

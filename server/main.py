@@ -9,10 +9,14 @@ from fastapi import FastAPI
 
 from . import __version__, realtime
 from .access import AccessGuard, AccessPolicy
-from .api import errors
-from .api.routes import console, health, jobs, sessions, timeline, videos
+from .api import errors, openapi_doc
+from .api.routes import console, entry, health, jobs, sessions, timeline, videos
 from .config import Settings, get_settings
 from .runtime import build_runtime
+from .security import logs
+from .security.middleware import BodyGuard
+from .security.origins import WebSocketOrigins, add_cors
+from .security.setup import origin_policy
 
 log = logging.getLogger("proctor")
 
@@ -51,6 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
+    openapi_doc.install(app)  # 400 (not 422) and links between operations
+    app.include_router(entry.router)  # GET / (start page), POST /api/tickets
     app.include_router(health.router)
     app.include_router(sessions.router)
     app.include_router(timeline.router)
@@ -59,14 +65,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.access = AccessPolicy.from_settings(settings)
     realtime.install(app, settings, app.state.access)  # /ws/... here, Socket.IO in create_asgi
     console.install(app)
+    # Inside out: strict JSON and slow bodies, body size, who, browser origins.
+    app.add_middleware(BodyGuard, idle_timeout_s=settings.body_idle_timeout_s)
     app.add_middleware(
         errors.BodyLimit,
         limit=settings.max_body_bytes,
         path_limits={"/api/videos/analyze": settings.max_upload_bytes},
     )
-    app.add_middleware(
-        AccessGuard, policy=app.state.access
-    )  # added last = outermost: who, before how big
+    app.add_middleware(AccessGuard, policy=app.state.access)
+    origins = origin_policy(settings)
+    app.add_middleware(WebSocketOrigins, policy=origins)
+    add_cors(app, origins)  # outermost: even a 401 or 413 carries its CORS headers
+    app.state.origins = origins
     return app
 
 
@@ -82,4 +92,8 @@ def run(host: str = "127.0.0.1", port: int = 5001) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    uvicorn.run(create_asgi(), host=host, port=port, log_level="info", timeout_graceful_shutdown=10)
+    config = uvicorn.Config(
+        create_asgi(), host=host, port=port, log_level="info", timeout_graceful_shutdown=10
+    )
+    logs.install()  # after uvicorn set up its loggers: keys, tokens and tickets redacted
+    uvicorn.Server(config).run()

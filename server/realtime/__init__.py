@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from ..access import AccessPolicy
 from ..config import Settings
+from ..security.setup import origin_policy
 from . import websocket
 from .bus import make_bus
 from .hub import PushHub
@@ -24,6 +25,8 @@ class Realtime:
     def __init__(self, settings: Settings, policy: AccessPolicy):
         self.hub = PushHub()
         self.sio = build_socketio(self.hub, policy, settings.max_body_bytes)
+        # Browser origins as for REST (PROCTOR_CORS_ORIGINS), checked at the handshake.
+        self.sio.eio.cors_allowed_origins = origin_policy(settings).socketio_setting()
 
     def asgi(self, app: FastAPI) -> socketio.ASGIApp:
         """REST, pages and plain websockets through ``app``; ``/socket.io/`` to Socket.IO.

@@ -16,8 +16,9 @@ from server.audio.decode import AudioInputError, audio_track, decode_wav, encode
 from server.audio.speaker import cosine, mel_filters, partial_slices
 from server.audio.vad import CHUNK_S, speech_segments
 from server.models.registry import ModelRegistry
+from tests.helpers import DATA
 
-AUDIO = Path(__file__).resolve().parent / "data" / "audio"
+AUDIO = DATA / "audio"
 LABELS = json.loads((AUDIO / "labels.json").read_text())
 MODELS = Path(__file__).resolve().parents[1] / "models"
 
@@ -153,6 +154,7 @@ def test_live_listener_enrols_the_candidate_and_flags_the_other_voice(models):
 
 def test_prosody_of_a_speaker(models):
     from server.audio.prosody import measure
+    from server.proctoring.audio import voice_tone
 
     x = wav("one_speaker_b.wav")
     p = measure(x, [(s["start"], s["end"]) for s in LABELS["one_speaker_b.wav"]["speech"]])
@@ -164,6 +166,11 @@ def test_prosody_of_a_speaker(models):
     assert 70 < q.pitch_median_hz < 140  # voice a is a low male voice
     assert 2.5 < q.syllables_per_s < 6.5  # 150 words a minute
     assert q.pauses == 2 and 0.5 < q.mean_pause_s < 1.2
+    monotone = measure(
+        wav("monotone_a.wav"), [(s["start"], s["end"]) for s in LABELS["monotone_a.wav"]["speech"]]
+    )
+    assert monotone.pitch_std_st < 0.7 < q.pitch_std_st
+    assert voice_tone(monotone)[0] < voice_tone(q)[0] - 10
     t = np.arange(16000 * 4) / 16000  # a steady tone: voiced, but no pitch movement at all
     flat = measure((0.3 * np.sin(2 * np.pi * 150 * t)).astype(np.float32), [(0.0, 4.0)])
     assert flat.pitch_std_st < 0.2 and abs(flat.pitch_median_hz - 150) < 5
@@ -196,8 +203,7 @@ def test_wav_chunks_any_rate_mono_or_stereo():
 
 
 def test_audio_track_of_videos():
-    data = AUDIO.parent
-    x = audio_track(data / "single_face.mp4")
+    x = audio_track(DATA / "single_face.mp4")
     assert x is not None and abs(len(x) / 16000 - 2.42) < 0.05
     with pytest.raises(AudioInputError):
         audio_track(AUDIO / "labels.json")

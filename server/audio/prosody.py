@@ -3,6 +3,8 @@
 Pitch is the normalised autocorrelation peak of 40 ms frames every 10 ms between 60
 and 400 Hz; a frame is voiced when that peak is above 0.5 and the frame is no more than
 30 dB below the loudest.  Syllables are counted as loudness peaks of voiced speech (3 dB prominence, 100 ms apart).
+Pitch variability is the interquartile spread in semitones (/1.349, the standard
+deviation of a normal spread), so a few octave errors do not make a flat voice lively.
 The score built from these figures lives in ``server.proctoring.audio`` (model-free).
 """
 
@@ -102,12 +104,13 @@ def measure(
             mean_pause_s=float(np.mean(pauses)) if pauses else None,
         )
     semitones = 12 * np.log2(f0 / np.median(f0))
-    p10, p90 = np.percentile(semitones, [10, 90])
+    p10, p25, p75, p90 = np.percentile(semitones, [10, 25, 75, 90])
     return Prosody(
         speech_s=round(speech_s, 2),
         voiced_share=round(len(f0) / max(1, speech_s * 100), 3),
         pitch_median_hz=round(float(np.median(f0)), 1),
-        pitch_std_st=round(float(np.std(semitones)), 2),
+        # robust spread (interquartile range / 1.349): octave errors of the tracker do not count
+        pitch_std_st=round(float((p75 - p25) / 1.349), 2),
         pitch_range_st=round(float(p90 - p10), 2),
         loudness_std_db=round(float(np.std(level)), 2),
         syllables_per_s=round(syllables / speech_s, 2),

@@ -38,12 +38,26 @@ LINES = [
 ]
 
 
-def say(voice: str, text: str) -> np.ndarray:
+def say(voice: str, text: str, flat: bool = False) -> np.ndarray:
     name, pitch, speed = VOICES[voice]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "say.wav"
+        if flat:  # SSML: the narrowest pitch range espeak-ng has (a monotone reader)
+            text = f'<speak><prosody range="x-low">{text}</prosody></speak>'
         subprocess.run(
-            ["espeak-ng", "-v", name, "-p", str(pitch), "-s", str(speed), "-w", str(out), text],
+            [
+                "espeak-ng",
+                *(["-m"] if flat else []),
+                "-v",
+                name,
+                "-p",
+                str(pitch),
+                "-s",
+                str(speed),
+                "-w",
+                str(out),
+                text,
+            ],
             check=True,
             capture_output=True,
         )
@@ -156,6 +170,14 @@ def main() -> None:
     m.wav += music(14.5, 0.05)
     m.turns([("a", 0), ("a", 3), ("a", 5)])
     keep("one_speaker_music.wav", m, "the candidate over background music")
+    m = Mix(10.0, seed=12)
+    at = 0.5
+    for line in (1, 2):
+        utt = say("a", LINES[line], flat=True)
+        m.wav[int(at * RATE) : int(at * RATE) + len(utt)] += utt
+        m.speech.append({"voice": "a", "start": at, "end": round(at + len(utt) / RATE, 3)})
+        at += len(utt) / RATE + 0.8
+    keep("monotone_a.wav", m, "voice a reading in a monotone (SSML x-low pitch range)")
     (HERE / "labels.json").write_text(json.dumps(labels, indent=1) + "\n")
 
 

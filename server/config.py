@@ -270,7 +270,19 @@ class Settings(BaseSettings):
         None, description="GGUF file name in the models folder (default: the manifest's)."
     )
     llm_timeout_s: float = Field(
-        20.0, description="Time limit for the summary; the template answers after it."
+        120.0,
+        description="Time limit for the model's summary (in the background after llm_budget_s); "
+        "the template stays after it.",
+    )
+    llm_budget_s: float = Field(
+        3.0,
+        description="How long ending a session waits for the model; after it the template answers "
+        "and a passing model text replaces it in the stored report (report_updated).",
+    )
+    llm_memory_margin_mb: float = Field(
+        1536.0,
+        description="The 1.5B default summary model is used when available memory at start holds its "
+        "file plus this much; else SmolLM2-135M.",
     )
     llm_max_tokens: int = Field(160, description="Most tokens the summary may generate.")
     llm_context: int = Field(2048, description="llama.cpp context size.")

@@ -105,7 +105,7 @@ def test_real_manifest_lists_every_default_and_verifies():
     listed = {s.name: s for s in read_manifest(MODELS)}
     for d in supply.DEFAULTS:
         assert d.name in listed, d.name
-        assert listed[d.name].file == d.file and listed[d.name].source == d.package.requirement
+        assert listed[d.name].file == d.file and listed[d.name].source == d.source
         assert len(listed[d.name].sha256) == 64
     assert verify(MODELS) == []
 

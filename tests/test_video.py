@@ -122,7 +122,10 @@ def vclient(tmp_path_factory, media, http_videos):
     from server.main import create_app
 
     settings = video_settings(
-        tmp_path_factory.mktemp("video-data"), media, allowed_video_hosts="127.0.0.1"
+        tmp_path_factory.mktemp("video-data"),
+        media,
+        # the loopback file server, listed with its port as an IP literal (security.fetch)
+        allowed_video_hosts=http_videos.split("://", 1)[1],
     )
     with TestClient(create_app(settings)) as c:
         yield c

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import os
 import queue
 import threading
 import time
@@ -25,14 +26,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .facts import METRIC_WORDS, SummaryFacts
+from .prompts import (  # EXAMPLE_SUMMARY: re-exported for the tests
+    EXAMPLE_FACTS,
+    EXAMPLE_SUMMARY,  # noqa: F401
+    EXAMPLES,
+    INSTRUCTION,
+    PROMPT_VERSION,
+    SYSTEM_PROMPT,
+)
 from .template import ALERT_PHRASES, EMOTION_WORDS, score_band, template_summary
 from .validate import validate_summary
 from .vocabulary import fact_words, vocabulary, words_gbnf
 
 log = logging.getLogger(__name__)
 
+# llama.cpp's OpenMP threads spin while they wait; on a shared CPU that starves the frames.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+_PARAMS_LOCK = threading.Lock()
+
 MIN_SENTENCES = 2
-MAX_SENTENCES = 3
+MAX_SENTENCES = 4
 MIN_WORDS_PER_SENTENCE = 5
 MAX_WORDS_PER_SENTENCE = 28
 
@@ -40,17 +53,6 @@ MAX_WORDS_PER_SENTENCE = 28
 CHATML_TEMPLATE = (
     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n'}}"
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
-
-SYSTEM_PROMPT = (
-    "You write the summary paragraph of a video interview report for a hiring team. "
-    "Use only the facts you are given. Copy every number exactly as it is written in the facts. "
-    "Refer to the candidate by name, or as the candidate when no name is given. "
-    "Do not guess anything the facts do not state."
-)
-INSTRUCTION = (
-    "Write two or three sentences that summarise this session for the interview report. "
-    "State the overall video score, and mention any critical alerts."
 )
 
 
@@ -67,6 +69,7 @@ class SummaryResult:
     problems: tuple[str, ...] = ()  # validation problems of the last rejected model text
     drafts: tuple[str, ...] = ()  # every text the model wrote for this call, for audit logs
     elapsed_s: float = 0.0
+    prompt_version: str = PROMPT_VERSION
     # llama.cpp's own clock, summed over calls: prompt_ms / prompt_evaluated (tokens not
     # reused from the KV cache), generate_ms / generated.
     timings: dict[str, float] = field(default_factory=dict)
@@ -95,11 +98,17 @@ def fact_lines(facts: SummaryFacts) -> list[str]:
     """The facts as the model sees them: one short line each, numbers written as allowed."""
     f = facts
     lines = []
-    if f.candidate_name:
-        lines.append(f"Candidate: {f.candidate_name}")
-    if f.job_title or f.company:
-        role = " at ".join(p for p in (f.job_title, f.company) if p)
-        lines.append(f"Role: {role}")
+    # Job fields go in as quoted data (the system prompt says what that means), already
+    # cleaned and cut by SummaryFacts; the grammar lets them out only verbatim.
+    fields = f.job_fields()
+    for name, label in (
+        ("candidate_name", "Candidate name"),
+        ("job_title", "Job title"),
+        ("company", "Company"),
+    ):
+        value = getattr(f, name)
+        if value:
+            lines.append(f'{label}, data: "{value}" (write it as {fields[name]})')
     if f.duration_minutes:
         lines.append(f"Interview length: {f.duration_minutes} minutes")
     else:
@@ -137,31 +146,6 @@ def fact_lines(facts: SummaryFacts) -> list[str]:
     return lines
 
 
-# One worked example shows the form. None of its own words or numbers can leak into a
-# summary: the grammar allows only the vocabulary and numbers of the session's facts.
-EXAMPLE_FACTS = SummaryFacts(
-    duration_s=720,
-    frames_analyzed=700,
-    overall_score=74,
-    candidate_name="Sam Taylor",
-    job_title="Sales Associate",
-    company="Contoso",
-    eye_contact=69,
-    posture=81,
-    dominant_emotion="HAPPY",
-    alert_counts={"looking_away": 2},
-    severity_counts={"warning": 2},
-    key_strengths=("Upright posture",),
-    areas_of_growth=("Eye contact dropped at times",),
-)
-EXAMPLE_SUMMARY = (
-    "Sam Taylor completed a 12-minute video interview for the Sales Associate role at Contoso "
-    "and earned a solid overall video score of 74 out of 100. Posture was the strongest signal at 81, "
-    "while eye contact was lower at 69, and the most frequent expression was happy. "
-    "Two alerts for looking away were raised, and none of them were critical."
-)
-
-
 def _user_message(facts: SummaryFacts) -> str:
     facts_text = "\n".join(f"- {line}" for line in fact_lines(facts))
     return f"Facts about the interview session:\n{facts_text}\n\n{INSTRUCTION}"
@@ -169,12 +153,12 @@ def _user_message(facts: SummaryFacts) -> str:
 
 def build_messages(facts: SummaryFacts) -> list[dict[str, str]]:
     """System prompt, the worked example, then this session's facts."""
-    return [
-        {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": _user_message(EXAMPLE_FACTS)},
-        {"role": "assistant", "content": EXAMPLE_SUMMARY},
-        {"role": "user", "content": _user_message(facts)},
-    ]
+    messages = [{"role": "system", "content": SYSTEM_PROMPT}]
+    for example_facts, example_summary in EXAMPLES:
+        messages.append({"role": "user", "content": _user_message(example_facts)})
+        messages.append({"role": "assistant", "content": example_summary})
+    messages.append({"role": "user", "content": _user_message(facts)})
+    return messages
 
 
 def _gbnf_literal(text: str) -> str:
@@ -191,21 +175,26 @@ def build_grammar(facts: SummaryFacts) -> str:
     first = words_gbnf(allowed, capitalised=True)
     if names:
         first = f"{first} | {words_gbnf(names)}"
-    subject = facts.candidate_name or "The candidate"
+    fields = facts.job_fields()
+    shown = " | ".join(_gbnf_literal(v) for v in fields.values())
+    if "candidate_name" in fields:
+        first = f"{first} | {_gbnf_literal(facts.subject)}"
     numbers = " | ".join(_gbnf_literal(s) for s in facts.number_strings())
     lo, hi = MIN_WORDS_PER_SENTENCE - 1, MAX_WORDS_PER_SENTENCE - 1
-    return "\n".join(
-        [
-            f'root ::= {_gbnf_literal(subject)} (gap item){{{lo},{hi}}} "." '
-            f'(" " sentence){{{MIN_SENTENCES - 1},{MAX_SENTENCES - 1}}}',
-            f'sentence ::= first (gap item){{{lo},{hi}}} "."',
-            f"first ::= {first}",
-            'item ::= word | num ("%" | "-minute" | "-second")?',
-            f"word ::= {words_gbnf(allowed | names)}",
-            'gap ::= " " | ", "',
-            f"num ::= {numbers}",
-        ]
-    )
+    item = 'item ::= word | num ("%" | "-minute" | "-second")?' + (" | field" if shown else "")
+    rules = [
+        f'root ::= {_gbnf_literal(facts.subject)} (gap item){{{lo},{hi}}} "." '
+        f'(" " sentence){{{MIN_SENTENCES - 1},{MAX_SENTENCES - 1}}}',
+        f'sentence ::= first (gap item){{{lo},{hi}}} "."',
+        f"first ::= {first}",
+        item,
+        f"word ::= {words_gbnf(allowed | names)}",
+        'gap ::= " " | ", "',
+        f"num ::= {numbers}",
+    ]
+    if shown:  # a job field is one item, written exactly as given
+        rules.append(f"field ::= {shown}")
+    return "\n".join(rules)
 
 
 # --- the summarizer ---------------------------------------------------------------
@@ -241,7 +230,7 @@ class LocalSummarizer:
     def __init__(
         self,
         model_path: str | Path,
-        n_ctx: int = 1024,
+        n_ctx: int = 2048,
         n_threads: int = 1,
         timeout_s: float = 15.0,
         max_tokens: int = 200,
@@ -251,8 +240,12 @@ class LocalSummarizer:
         seed: int = 20260121,
         retries: int = 1,
         max_pending: int = 4,
+        repack: bool = False,
+        warm_up: bool = True,
     ):
         self.model_path = Path(model_path)
+        self.repack = repack
+        self.warm_up = warm_up
         self.n_ctx = n_ctx
         self.n_threads = n_threads
         self.timeout_s = timeout_s
@@ -339,6 +332,27 @@ class LocalSummarizer:
             log.exception("LLM summary job failed")
             return self._fallback(facts, f"model error: {exc}", start)
 
+    async def summarize_within(
+        self, facts: SummaryFacts, budget_s: float, timeout_s: float | None = None
+    ) -> tuple[SummaryResult, concurrent.futures.Future | None]:
+        """The model's summary if it is done within ``budget_s``; otherwise the template at
+        once (``reason="pending"``) and the job's future, which the model still completes
+        within ``timeout_s`` and which then holds the final ``SummaryResult``."""
+        start = time.monotonic()
+        job_or_result = self._submit(facts, start, timeout_s)
+        if isinstance(job_or_result, SummaryResult):
+            return job_or_result, None
+        job = job_or_result
+        waiter = asyncio.wrap_future(job.future)
+        try:
+            # shield: running out of budget must not cancel the model's job
+            return await asyncio.wait_for(asyncio.shield(waiter), max(0.0, budget_s)), None
+        except TimeoutError:
+            return self._fallback(facts, "pending", start), job.future
+        except Exception as exc:
+            log.exception("LLM summary job failed")
+            return self._fallback(facts, f"model error: {exc}", start), None
+
     def close(self, timeout: float | None = 5.0) -> None:
         """Stop the worker after its current job; the model is freed on its own thread."""
         self._unavailable = self._unavailable or "model not available: summarizer closed"
@@ -394,19 +408,37 @@ class LocalSummarizer:
             self._llama = None
 
     def _load(self) -> None:
+        import llama_cpp.llama_cpp as llama_lib
         from llama_cpp import Llama, llama_chat_format
 
         t0 = time.monotonic()
-        # verbose=False keeps llama.cpp quiet; it silences stdout/stderr for the load only.
-        llama = Llama(
-            model_path=str(self.model_path),
-            n_ctx=self.n_ctx,
-            n_threads=self.n_threads,
-            n_threads_batch=self.n_threads,
-            n_gpu_layers=self.n_gpu_layers,
-            seed=self.seed,
-            verbose=False,
-        )
+        # Llama() takes no "extra buffer types" switch: it reads llama.cpp's default model
+        # params, so they are wrapped for this one construction (on this thread).
+        # Off (the default): the weights stay mapped from the file, shared and reclaimable;
+        # on: llama.cpp repacks them for faster CPU kernels into private memory (a copy).
+        defaults = llama_lib.llama_model_default_params
+
+        def model_params():
+            params = defaults()
+            params.use_extra_bufts = self.repack
+            return params
+
+        with _PARAMS_LOCK:
+            llama_lib.llama_model_default_params = model_params
+            try:
+                # verbose=False keeps llama.cpp quiet; it silences stdout/stderr for the load only.
+                llama = Llama(
+                    model_path=str(self.model_path),
+                    use_mmap=True,
+                    n_ctx=self.n_ctx,
+                    n_threads=self.n_threads,
+                    n_threads_batch=self.n_threads,
+                    n_gpu_layers=self.n_gpu_layers,
+                    seed=self.seed,
+                    verbose=False,
+                )
+            finally:
+                llama_lib.llama_model_default_params = defaults
         template = llama.metadata.get("tokenizer.chat_template") or CHATML_TEMPLATE
         eos = llama.token_eos()
         bos = llama.token_bos()
@@ -429,6 +461,21 @@ class LocalSummarizer:
             self.load_s,
             self.chat_template_source,
         )
+        if self.warm_up:
+            self._read_shared_prefix()
+
+    def _read_shared_prefix(self) -> None:
+        """Read the system prompt and the worked examples into the KV cache once, at start:
+        every prompt begins with them, so each summary then reads only its own facts."""
+        t0 = time.monotonic()
+        messages = build_messages(EXAMPLE_FACTS)[:-1]
+        formatted = self._formatter(messages=messages)
+        tokens = self._llama.tokenize(
+            formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
+        )
+        self._llama.reset()
+        self._llama.eval(tokens)
+        log.info("LLM prompt prefix (%d tokens) read in %.2f s", len(tokens), time.monotonic() - t0)
 
     def _run_job(self, job: _Job) -> SummaryResult:
         start = time.monotonic()

@@ -40,6 +40,39 @@ METRIC_WORDS = {
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
+# job_data fields (name, role, company) are data typed in by an integrator or a candidate:
+# they reach a summary verbatim, cut to this length, and never become facts or vocabulary.
+JOB_FIELDS = ("candidate_name", "job_title", "company")
+FIELD_MAX_CHARS = 60
+FIELD_MAX_WORDS = 6  # more words than a name or a role has: shown in quotes
+# Control, zero-width and bidi-override characters: they can hide or reorder text.
+_INVISIBLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
+_NAME_LIKE = re.compile(r"[^\W_][\w'’.&/+#()-]*(?: [\w'’.&/+#()-]+)*")
+
+
+def clean_field(value: object) -> str | None:
+    """A job field as a summary may show it: visible characters, single spaces, no double
+    quotes (they delimit it), at most ``FIELD_MAX_CHARS`` (cut at a word when possible)."""
+    if value is None:
+        return None
+    text = _INVISIBLE.sub(" ", str(value)).replace('"', "'").replace("“", "'").replace("”", "'")
+    text = " ".join(text.split())
+    if len(text) > FIELD_MAX_CHARS:
+        cut = text[:FIELD_MAX_CHARS]
+        text = cut.rsplit(" ", 1)[0] if " " in cut[FIELD_MAX_CHARS // 2 :] else cut
+    return text.strip(" .,;:") or None
+
+
+def field_display(text: str) -> str:
+    """How a cleaned field is written: as is when it looks like a name or a role, else in
+    double quotes, so a reader sees where typed-in text starts and ends."""
+    plain = (
+        _NAME_LIKE.fullmatch(text)
+        and len(text.split()) <= FIELD_MAX_WORDS
+        and not re.search(r"[.!?]\s", text)
+    )
+    return text if plain else f'"{text}"'
+
 
 @dataclass(frozen=True)
 class VerificationFacts:
@@ -78,6 +111,8 @@ class SummaryFacts:
     questions_answered: int | None = None
 
     def __post_init__(self) -> None:
+        for name in JOB_FIELDS:  # typed-in data: bounded and printable before anything reads it
+            object.__setattr__(self, name, clean_field(getattr(self, name)))
         # Lists from callers become tuples and zero counts are dropped, so equal facts compare equal.
         object.__setattr__(self, "key_strengths", tuple(self.key_strengths))
         object.__setattr__(self, "areas_of_growth", tuple(self.areas_of_growth))
@@ -122,15 +157,21 @@ class SummaryFacts:
         return max(1, round(self.duration_s / 60)) if self.duration_s >= 30 else 0
 
     def texts(self) -> list[str]:
-        """Every free-text fact: words found here may appear in a summary."""
-        parts = [
-            self.candidate_name,
-            self.job_title,
-            self.company,
-            *self.key_strengths,
-            *self.areas_of_growth,
-        ]
-        return [p for p in parts if p]
+        """The rules' own sentences (strengths, areas of growth): their words and numbers may
+        appear in a summary. Job fields are not here: see ``job_fields``."""
+        return [p for p in (*self.key_strengths, *self.areas_of_growth) if p]
+
+    def job_fields(self) -> dict[str, str]:
+        """The given job fields as a summary writes them (``field_display``), by field name."""
+        return {name: field_display(value) for name in JOB_FIELDS if (value := getattr(self, name))}
+
+    @property
+    def subject(self) -> str:
+        """How a summary's first sentence names the candidate."""
+        name = self.job_fields().get("candidate_name")
+        if name is None:
+            return "The candidate"
+        return f"The candidate {name}" if name.startswith('"') else name
 
     def numbers(self) -> frozenset[float]:
         """Every number a summary may state: the facts' values, their roundings, and 100 (the scale)."""

@@ -50,13 +50,16 @@ def _capital(text: str) -> str:
 
 
 def _opening(f: SummaryFacts) -> str:
-    subject = f.candidate_name or "The candidate"
-    if f.job_title and f.company:
-        role = f" for the {f.job_title} role at {f.company}"
-    elif f.job_title:
-        role = f" for the {f.job_title} role"
-    elif f.company:
-        role = f" with {f.company}"
+    # Job fields are quoted data: written exactly as ``job_fields`` gives them, never reworded.
+    fields = f.job_fields()
+    title, company = fields.get("job_title"), fields.get("company")
+    subject = f.subject
+    if title and company:
+        role = f" for the {title} role at {company}"
+    elif title:
+        role = f" for the {title} role"
+    elif company:
+        role = f" with {company}"
     else:
         role = ""
     n, unit = (

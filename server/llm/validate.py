@@ -26,7 +26,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _PLAIN_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,;:'\"()%-!?")
 
 # Topics nothing in the pipeline measures: a summary that raises them is inventing.
-# A topic is allowed when the facts' own texts (name, job, rule sentences) use it.
+# A topic is allowed when the rules' own sentences (strengths, growth) use it.
 FORBIDDEN_TOPICS = {
     "voice or speech": r"\b(voice|vocal|tone|audio|sound|speech|speak|speaks|speaking|spoke|spoken|accent|pronunciation|articulat\w*|fluen\w*|verbal\w*)\b",
     "attire or appearance": r"\b(attire|dress|dressed|clothing|clothes|outfit|suit|tie|shirt|groom\w*|appearance|hair\w*|jewel\w*|makeup)\b",
@@ -420,7 +420,7 @@ def _check_language(text: str, facts: SummaryFacts) -> list[str]:
     sentences = [s.strip().lower() for s in _SENTENCE_END.split(text) if s.strip()]
     if len(sentences) != len(set(sentences)):
         problems.append("repeats a sentence")
-    allowed = vocabulary(facts)
+    allowed = vocabulary(facts) | {t.lower() for t in FIELD_TOKENS.values()}
     outside = sorted({w for w in lower_words if w.replace("’", "'") not in allowed})
     if outside:
         problems.append(f"uses words outside the summary vocabulary: {', '.join(outside[:6])}")
@@ -428,7 +428,12 @@ def _check_language(text: str, facts: SummaryFacts) -> list[str]:
     fact_text = " ".join(facts.texts())
     for sentence in _SENTENCE_END.split(text):
         for w in _WORD.findall(sentence)[1:]:
-            if w[0].isupper() and w not in fact_text and w.lower() not in _PRODUCT_WORDS:
+            if (
+                w[0].isupper()
+                and w not in fact_text
+                and w.lower() not in _PRODUCT_WORDS
+                and w not in FIELD_TOKENS.values()
+            ):
                 problems.append(f"names {w!r}, which is not in the facts")
                 break
     return problems
@@ -618,6 +623,74 @@ def _check_content(text: str, lower: str, facts: SummaryFacts) -> list[str]:
     return problems
 
 
+# Each given job field stands in the checked text as one of these words: the checks below
+# read what the summary says around the fields, never the typed-in text itself.
+FIELD_TOKENS = {"candidate_name": "Namefield", "job_title": "Rolefield", "company": "Companyfield"}
+_FIELD_LABELS = {"candidate_name": "name", "job_title": "job title", "company": "company"}
+_ROLE_NOUNS = r"(role|roles|position|positions|job|post|opening|vacancy)"
+
+
+def mask_fields(text: str, facts: SummaryFacts) -> tuple[str, list[str]]:
+    """``text`` with each given job field (as ``facts.job_fields`` writes it) replaced by its
+    token, and the problems: a field missing or altered, or repeated more than twice."""
+    problems = []
+    fields = sorted(facts.job_fields().items(), key=lambda kv: -len(kv[1]))
+    for name, shown in fields:
+        pattern = re.compile(r"(?<![\w\"])" + re.escape(shown) + r"(?![\w\"])")
+        text, n = pattern.subn(FIELD_TOKENS[name], text)
+        if n == 0:
+            problems.append(f"does not give the {_FIELD_LABELS[name]} as given ({shown})")
+        elif n > 2:
+            problems.append(f"repeats the {_FIELD_LABELS[name]} {n} times")
+    return text, problems
+
+
+# Word pairs that do not occur in a sentence: a grammar-forced word where another was meant.
+_SALAD = (
+    re.compile(
+        r"\b(a|an|the)\s+(a|an|the|of|at|in|on|to|for|with|and|or|but|either|neither|is|was|were"
+        r"|are|by|from|than|which|that|while|not|no|its|their)\b"
+    ),
+    re.compile(
+        r"\b(at|in|on|of|for|with|by|from|to|into|during)\s+(at|in|on|of|for|with|by|from|to|into|during)\b"
+    ),
+    re.compile(r"(?<!\beye )\bcontact\b"),
+    re.compile(r"(?<!\bhead )\bstability\b"),
+)
+
+
+def _check_fields_and_grammar(masked_lower: str, facts: SummaryFacts) -> list[str]:
+    """Job fields used as what they are, and sentences that read as sentences."""
+    problems = []
+    title, company = FIELD_TOKENS["job_title"].lower(), FIELD_TOKENS["company"].lower()
+    for m in re.finditer(rf"\b{title}\b", masked_lower):
+        after, before = masked_lower[m.end() :], masked_lower[: m.start()]
+        if not re.match(rf"\s+{_ROLE_NOUNS}\b", after) and not re.search(r"\bas an?\s+$", before):
+            problems.append("uses the job title as something other than the role")
+            break
+    for m in re.finditer(rf"\b{company}\b", masked_lower):
+        if not re.search(r"\b(at|with|for|from|by|of|to|joining)\s+$", masked_lower[: m.start()]):
+            problems.append("uses the company name as something other than the employer")
+            break
+    for m in re.finditer(rf"\b{_ROLE_NOUNS}\b", masked_lower):
+        if not re.search(rf"\b{title}\s+$", masked_lower[: m.start()]):
+            problems.append(f"speaks of a {m.group(0)!r} other than the given job title")
+            break
+    m = re.search(rf"\b{_ROLE_NOUNS}\s+at\s+(?!{company}\b)(\w+)", masked_lower)
+    if m:  # "the Data Analyst role at the interview": an employer made up from other words
+        problems.append(f"gives an employer that is not the given company ({m.group(0)!r})")
+    for sentence in _SENTENCE_END.split(masked_lower):
+        if re.search(r"\beither\b", sentence) and not re.search(r"\beither\b.*\bor\b", sentence):
+            problems.append(f"'either' without 'or': {sentence[:60]!r}")
+        if re.search(r"\bneither\b", sentence) and not re.search(r"\bneither\b.*\bnor\b", sentence):
+            problems.append(f"'neither' without 'nor': {sentence[:60]!r}")
+    for pattern in _SALAD:
+        m = pattern.search(masked_lower)
+        if m:
+            problems.append(f"does not read as a sentence ({m.group(0)!r})")
+    return problems
+
+
 def validate_summary(text: str, facts: SummaryFacts) -> list[str]:
     """Problems that keep ``text`` from being shown as the summary of ``facts``; empty when none."""
     text = (text or "").strip()
@@ -629,6 +702,10 @@ def validate_summary(text: str, facts: SummaryFacts) -> list[str]:
         problems.append(f"too short ({len(words)} words, at least {MIN_WORDS})")
     if len(words) > MAX_WORDS or len(text) > MAX_CHARS:
         problems.append(f"too long ({len(words)} words / {len(text)} characters)")
+    # Job fields are data: checked to be there as given, then masked, so that nothing typed
+    # into them (numbers, "no alerts", instructions, sentence stops) counts in the checks below.
+    text, field_problems = mask_fields(text, facts)
+    problems += field_problems
     sentences = [s for s in _SENTENCE_END.split(text) if s.strip()]
     if len(sentences) > MAX_SENTENCES:
         problems.append(f"too many sentences ({len(sentences)}, at most {MAX_SENTENCES})")
@@ -636,9 +713,11 @@ def validate_summary(text: str, facts: SummaryFacts) -> list[str]:
         problems.append("does not start with a capital letter")
     if text[-1] not in ".!?":
         problems.append("does not end a sentence")
-
     lower = " ".join(text.lower().split())
-    facts_lower = " ".join(" ".join(facts.texts()).lower().split())
+    # Topics the rules' sentences or the raised alerts' own phrases name may be mentioned.
+    raised = [p for k in facts.alert_counts if k in ALERT_TYPES for p in ALERT_TYPES[k].phrases]
+    facts_lower = " ".join(" ".join([*facts.texts(), *raised]).lower().split())
+    problems += _check_fields_and_grammar(lower, facts)
     problems += _check_numbers(text, lower, facts)
     problems += _check_topics(lower, facts_lower)
     problems += _check_alerts(lower, facts, facts_lower)

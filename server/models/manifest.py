@@ -41,6 +41,7 @@ class ModelSpec:
     source: str  # "package==version" or "drop-in"
     sha256: str = ""
     size: int = 0
+    provenance: str = ""  # where a pinned digest comes from, when the package itself is not the authority
 
     def path(self, models_dir: Path) -> Path:
         return Path(models_dir) / self.file
@@ -59,7 +60,11 @@ def read_manifest(models_dir: Path) -> list[ModelSpec]:
     if not path.exists():
         return []
     data = json.loads(path.read_text())
-    return [ModelSpec(**entry) for entry in data.get("models", [])]
+    known = set(ModelSpec.__dataclass_fields__)  # a newer manifest's extra keys are skipped
+    return [
+        ModelSpec(**{k: v for k, v in entry.items() if k in known})
+        for entry in data.get("models", [])
+    ]
 
 
 def write_manifest(models_dir: Path, specs: list[ModelSpec]) -> Path:

@@ -19,6 +19,18 @@ import numpy as np
 DATA = Path(__file__).resolve().parent / "data"  # test media, credited in data/CREDITS.md
 SHARED = Path(__file__).resolve().parents[2] / "shared"  # assets beside the checkout, if any
 
+# Debian's chromium for the browser tests (`make browser` installs it), run offline: no
+# sandbox (root in a container), no GPU, and none of its own calls home.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
 
 def image(name: str) -> np.ndarray:
     """A BGR image from tests/data."""

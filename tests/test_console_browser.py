@@ -16,10 +16,9 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.helpers import DATA
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS, DATA
 from tests.live_server import LiveServer
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 WAIT_MS = 120_000  # the longest wait for a condition in the page (never a timing assertion)
 
@@ -94,12 +93,7 @@ def browser(camera_file, tmp_path_factory):
             executable_path=str(CHROMIUM),
             headless=True,
             args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-sync",
+                *CHROMIUM_ARGS,
                 "--disable-quic",
                 "--use-fake-ui-for-media-stream",
                 "--use-fake-device-for-media-stream",

@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 
 from server.main import create_app
 from server.reports.html import render_report_html
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS
 from tests.report_session import DrivenSession, drive, report_settings
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 PAGE_URL = "http://proctor.test/api/sessions/{sid}/report?format=html"
 # Candidate names are user input: markup in one must show as text, never run.
@@ -137,13 +137,7 @@ def test_html_report_in_chromium(run, page_html):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=str(CHROMIUM),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
+            args=CHROMIUM_ARGS,
         )
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 900})

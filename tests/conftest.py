@@ -16,6 +16,16 @@ import pytest
 from tests.helpers import free_port
 
 
+@pytest.fixture(scope="module")
+def landmarker():
+    """MediaPipe's FaceLandmarker on the default model (the vision tests)."""
+    from server.vision.landmarks import FaceLandmarker
+    from tests.vision_media import model_path
+
+    with FaceLandmarker(model_path("face_landmarker")) as lm:
+        yield lm
+
+
 @pytest.fixture(scope="session")
 def api_settings(tmp_path_factory):
     from server.config import Settings

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
 
 from server.vision.body import HandTracker, PoseEstimator, body_pose_from_landmarks
-from tests.helpers import image
+from tests.helpers import SHARED, image
 from tests.vision_media import WOLFGANG, YuNetFaces, frames, model_path, paste
 
 UPPER_BODY = ["grace_hopper.jpg", "obama.jpg", "person_a_1.jpg", "astronaut.png"]
 # COCO photo (CC BY-NC-SA, not shipped): a man holding a phone to his ear.  Read in place.
-PHONE_AT_EAR = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "data"
-    / "coco-objects"
-    / "coco_000000000395.jpg"
-)
+PHONE_AT_EAR = SHARED / "data" / "coco-objects" / "coco_000000000395.jpg"
 
 
 @pytest.fixture(scope="module")

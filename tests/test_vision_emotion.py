@@ -13,7 +13,6 @@ from server.vision.emotion import (
     confusion_score,
     mix_confusion,
 )
-from server.vision.landmarks import FaceLandmarker
 from tests.helpers import image
 from tests.vision_media import SINGLE_FACE, WOLFGANG, YuNetFaces, frames, model_path
 
@@ -25,12 +24,6 @@ LAUGHING = list(range(300, 461, 20))  # 9 frames
 def classifier():
     with EmotionClassifier(model_path("emotion")) as c:
         yield c
-
-
-@pytest.fixture(scope="module")
-def landmarker():
-    with FaceLandmarker(model_path("face_landmarker")) as lm:
-        yield lm
 
 
 @pytest.fixture(scope="module")

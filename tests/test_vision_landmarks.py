@@ -18,12 +18,6 @@ TURNED = ["person_a_2.jpg", "biden.jpg", "obama2.jpg", "single_face.jpg"]
 
 
 @pytest.fixture(scope="module")
-def landmarker():
-    with FaceLandmarker(model_path("face_landmarker")) as lm:
-        yield lm
-
-
-@pytest.fixture(scope="module")
 def video():
     # crying with eyes shut (60, 100), looking up-left (168), laughing (312, 336), head tilts (408, 456)
     return frames(WOLFGANG, [60, 100, 168, 312, 336, 408, 456])

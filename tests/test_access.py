@@ -8,10 +8,10 @@ import json
 import pytest
 import socketio
 import websocket  # websocket-client
-from tests.helpers import image_b64
-from tests.live_server import LiveServer
 
 from server.access import MSG_UNAUTHORIZED, AccessPolicy, required_session
+from tests.helpers import image_b64
+from tests.live_server import LiveServer
 
 PROCTOR_KEY = "pk-test-0123456789"
 OTHER_KEY = "pk-second-key"

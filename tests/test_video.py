@@ -18,8 +18,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from tests.helpers import DATA
 from fastapi.testclient import TestClient
+
+from tests.helpers import DATA
 
 SINGLE = DATA / "single_face.mp4"  # 72 frames, 30 fps, 640x360
 WOLFGANG = DATA / "WolfgangLanger_Pexels.mp4"  # 472 frames, 23.976 fps: crying, then laughing

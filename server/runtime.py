@@ -16,8 +16,10 @@ from . import allocator
 from .config import Settings
 from .realtime.bus import make_bus
 from .realtime.hub import PushHub
+from .security.setup import embedding_cipher
 from .service.jobs import VideoJobs
 from .service.proctor import ProctorService
+from .service.retention import purge_every, sweep_staging
 from .service.summary import Summarizer
 from .store import SessionStore, open_store
 from .vision.pipeline import SharedModels
@@ -83,6 +85,7 @@ async def build_runtime(
         tuned = allocator.tune(settings.malloc_mmap_threshold_mb, settings.malloc_trim_threshold_mb)
         store = open_store(settings.sqlalchemy_url)
         closers.callback(store.close)
+        store.embedding_cipher = embedding_cipher(settings)  # AES-GCM at rest (docs/security.md)
         if models is None:
             models = await asyncio.to_thread(SharedModels.load, settings)
         pool = await asyncio.to_thread(
@@ -94,6 +97,8 @@ async def build_runtime(
         service = ProctorService(settings, store, models, pool, summarizer)
         video_jobs = None
         if serving:
+            # Upload/download files of crashed or refused requests: no unfinished job names them.
+            await asyncio.to_thread(sweep_staging, store, settings)
             video_jobs = VideoJobs(service, settings)
             await video_jobs.start()
             # running jobs -> interrupted, before the pool goes
@@ -106,6 +111,9 @@ async def build_runtime(
         if serving:
             reaper = asyncio.create_task(service.sessions.reap_idle(reap_every(settings)))
             closers.callback(reaper.cancel)
+            if settings.retention_days > 0:
+                purger = asyncio.create_task(purge_every(settings, store))
+                closers.callback(purger.cancel)
     except BaseException:
         await closers.aclose()
         raise

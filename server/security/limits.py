@@ -211,6 +211,9 @@ def readable(value: Any, max_depth: int = MAX_BODY_DEPTH) -> Any:
 
 
 def _readable(value: Any, depth: int) -> Any:
+    if hasattr(value, "as_contract") and hasattr(type(value), "from_stored"):
+        # A typed contract section (the report): cleaned as stored, read back as its type.
+        return type(value).from_stored(_readable(value.as_contract(), depth))
     if isinstance(value, str):
         return (
             value.encode("utf-8", "replace").decode("utf-8") if has_lone_surrogate(value) else value

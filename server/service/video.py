@@ -7,8 +7,9 @@
 Where a ``video_url`` may point:
 - a path or ``file://`` URL inside ``PROCTOR_MEDIA_ROOT``; the path is resolved (``..``
   and symlinks) before the check, so nothing outside the root is ever opened;
-- an ``http(s)`` URL on a host in ``PROCTOR_ALLOWED_VIDEO_HOSTS``, downloaded with a size
-  limit, no proxies from the environment, and redirects followed only to allowed hosts.
+- an ``http(s)`` URL on a host in ``PROCTOR_ALLOWED_VIDEO_HOSTS``, downloaded by
+  ``security.fetch`` (SSRF defences: it connects only to the address it checked, every
+  redirect checked again, one deadline, a size cap; docs/security.md).
 Everything else is refused with a 400 before any session or job exists.
 """
 
@@ -22,20 +23,22 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
-from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..config import Settings
+from ..security.fetch import AllowList, FetchRefused, fetch_to_file, parse_url
+from ..security.limits import check_object
 from ..vision.pool import BATCH
 from ..vision.video import FrameReader, VideoError, VideoInfo, probe
 from .errors import ServiceError
 from .proctor import ProctorService
+from .retention import StagingQuota
 
 log = logging.getLogger(__name__)
 
 LLM_PROVIDERS = ("local", "openai", "anthropic")
 MAX_FRAME_INTERVAL = 100_000
 MAX_QUESTIONS = 1000
-MAX_REDIRECTS = 5
 VIDEO_SUFFIXES = {
     ".mp4",
     ".m4v",
@@ -95,7 +98,7 @@ def parse_frame_interval(value, default: int) -> int:
     try:
         number = float(value) if isinstance(value, str) else value
         interval = int(number)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # "inf", 1e400, "nan"
         raise VideoSourceError("frame_interval must be a positive integer") from None
     if interval != number or not 1 <= interval <= MAX_FRAME_INTERVAL:
         raise VideoSourceError(f"frame_interval must be an integer from 1 to {MAX_FRAME_INTERVAL}")
@@ -108,8 +111,7 @@ def parse_params(raw: dict, settings: Settings) -> VideoParams:
     job = raw.get("jobData", raw.get("job_data"))
     if job is None:
         job = {}
-    if not isinstance(job, dict):
-        raise VideoSourceError("jobData must be an object")
+    job = check_object(job, "jobData")  # bounded: kept with the session like job_data
     questions = raw.get("questionsWithAnswer")
     total = answered = None
     if questions is not None:
@@ -190,36 +192,23 @@ def resolve_media_path(video_url: str, media_root: Path | None) -> tuple[Path, s
     return resolved, str(resolved.relative_to(root))
 
 
-def allowed_hosts(setting: str) -> list[str]:
-    return [h.strip().lower().rstrip(".") for h in setting.split(",") if h.strip()]
-
-
-def host_allowed(host: str | None, allowed: list[str]) -> bool:
-    if not host:
-        return False
-    host = host.lower().rstrip(".")
-    for entry in allowed:
-        if entry.startswith("*."):
-            entry = entry[1:]
-        if entry.startswith("."):
-            if host == entry[1:] or host.endswith(entry):
-                return True
-        elif host == entry:
-            return True
-    return False
+def video_allow_list(settings: Settings) -> AllowList:
+    return AllowList.parse(settings.allowed_video_hosts, settings.allowed_video_networks)
 
 
 def check_remote(url: str, settings: Settings) -> None:
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https"):
-        raise VideoSourceError("Only http(s) video URLs can be downloaded")
-    allowed = allowed_hosts(settings.allowed_video_hosts)
-    if not allowed:
+    """Refuse, before any job exists, a URL the fetcher would refuse without connecting."""
+    allow = video_allow_list(settings)
+    if allow.empty:
         raise VideoSourceError(
             "Downloading videos is disabled on this server (PROCTOR_ALLOWED_VIDEO_HOSTS is empty)"
         )
-    if not host_allowed(parts.hostname, allowed):
-        raise VideoSourceError(f"Video host '{parts.hostname or ''}' is not allowed")
+    try:
+        target = parse_url(url)
+    except FetchRefused as exc:
+        raise VideoSourceError(str(exc)) from None
+    if not allow.allows(target):
+        raise VideoSourceError(f"Video host '{target.host}' is not allowed")
 
 
 def public_name(url: str) -> str:
@@ -237,42 +226,22 @@ def suffix_for(name: str) -> str:
 
 
 def download(url: str, dest: Path, settings: Settings) -> None:
-    """Fetch ``url`` into ``dest`` (blocking; run it in a thread).  Raises ``VideoSourceError``."""
-    import requests
+    """Fetch ``url`` into ``dest`` (blocking; run it in a thread).  Raises ``VideoSourceError``.
 
-    limit = settings.max_video_bytes
-    timeout = settings.video_download_timeout_s
-    with requests.Session() as http:
-        http.trust_env = False  # no proxies or netrc from the environment: on-prem storage only
-        for _ in range(MAX_REDIRECTS + 1):
-            check_remote(url, settings)
-            try:
-                with http.get(url, stream=True, timeout=timeout, allow_redirects=False) as resp:
-                    if resp.is_redirect and resp.headers.get("location"):
-                        url = urljoin(url, resp.headers["location"])
-                        continue
-                    if resp.status_code != 200:
-                        raise VideoSourceError(f"Video download failed: HTTP {resp.status_code}")
-                    declared = resp.headers.get("content-length")
-                    if declared and declared.isdigit() and int(declared) > limit:
-                        raise VideoSourceError(
-                            f"Video too large (limit {limit // (1024 * 1024)} MB)"
-                        )
-                    size = 0
-                    with dest.open("wb") as out:
-                        for chunk in resp.iter_content(1 << 20):
-                            size += len(chunk)
-                            if size > limit:
-                                raise VideoSourceError(
-                                    f"Video too large (limit {limit // (1024 * 1024)} MB)"
-                                )
-                            out.write(chunk)
-                    if size == 0:
-                        raise VideoSourceError("Video download returned no data")
-                    return
-            except requests.RequestException as exc:
-                raise VideoSourceError(f"Video download failed: {type(exc).__name__}") from None
-        raise VideoSourceError("Video download failed: too many redirects")
+    security.fetch connects only to what it checked (see its docstring); the size cap is the
+    smaller of PROCTOR_MAX_VIDEO_BYTES and the staging quota's room."""
+    room = StagingQuota(settings).room()
+    try:
+        fetch_to_file(
+            url,
+            dest,
+            video_allow_list(settings),
+            max_bytes=min(settings.max_video_bytes, room),
+            timeout_s=settings.video_download_timeout_s,
+            total_timeout_s=settings.video_download_total_s,
+        )
+    except FetchRefused as exc:
+        raise VideoSourceError(str(exc)) from None
 
 
 def staging_dir(settings: Settings) -> Path:

@@ -6,10 +6,11 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from ...reports.html import render_report_html
 from ...reports.pdf import render_report_pdf
+from ...security.limits import check_object, check_text, readable
 from ...service.context import iso
 from ..deps import AccessDep, ServiceDep, SettingsDep
 from ..schemas import (
@@ -58,10 +59,8 @@ async def start_session(
     body: Annotated[StartSessionRequest | None, Body()] = None,
 ):
     job_data = body.job_data if body is not None else None
-    if job_data is not None and not isinstance(job_data, dict):
-        return JSONResponse(
-            {"success": False, "error": "job_data must be an object"}, status_code=400
-        )
+    if job_data is not None:  # bounded: kept with the session and shown in every listing
+        job_data = check_object(job_data, "job_data")
     rec = await service.sessions.start(job_data)
     base = f"/api/sessions/{rec.id}"
     body = {
@@ -102,6 +101,7 @@ async def verify_document(
     body: Annotated[VerifyDocumentRequest | None, Body()] = None,
 ):
     body = body or VerifyDocumentRequest()
+    check_text(body.document_type, "document_type", 40)
     return await service.identity.verify_document(
         session_id, body.document, body.live_face, body.document_type
     )
@@ -133,7 +133,7 @@ async def analyze_frame(
     session_id: str, service: ServiceDep, body: Annotated[FrameRequest | None, Body()] = None
 ):
     result = await service.frames.analyse_frame(session_id, (body or FrameRequest()).frame)
-    return {"success": True, "session_id": session_id, "result": result}
+    return {"success": True, "session_id": session_id, "result": result.as_contract()}
 
 
 @router.get("/{session_id}/metrics", response_model=MetricsResponse, responses=ERRORS)
@@ -150,8 +150,8 @@ async def alerts(session_id: str, service: ServiceDep):
 
 @router.post("/{session_id}/end", response_model=EndSessionResponse, responses=ERRORS)
 async def end_session(session_id: str, service: ServiceDep):
-    report = await service.sessions.end(session_id)
-    return {"success": True, "session_id": session_id, "report": report}
+    report = readable(await service.sessions.end(session_id))
+    return {"success": True, "session_id": session_id, "report": report.as_contract()}
 
 
 @router.get("/{session_id}/report", responses={**ERRORS, 409: {"model": ErrorResponse}})
@@ -160,7 +160,8 @@ async def get_report(
     service: ServiceDep,
     format: Annotated[str, Query(pattern="^(json|html|pdf)$")] = "json",
 ):
-    report = await service.reads.report(session_id)
+    # readable(): a report stored before the input limits still renders in every format
+    report = readable((await service.reads.report(session_id)).as_contract())
     if format == "html":
         return HTMLResponse(await asyncio.to_thread(render_report_html, report))
     if format == "pdf":
@@ -187,7 +188,7 @@ async def list_sessions(service: ServiceDep):
             "end_reason": r.end_reason,
             "total_frames_received": r.frames_received,
             "face_registered": r.registration is not None,
-            "job_data": r.job_data,
+            "job_data": readable(r.job_data),  # a row stored before the limits still lists
             "kind": r.kind,  # live | video (POST /comprehensive-interview-analysis, jobs, analyze-video)
         }
         for r in rows

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request
 from pydantic import Field
 
-from ...service.errors import ServiceError
+from ...service.retention import StagingQuota
 from ...service.video import (
     VideoSourceError,
     new_job_id,
@@ -125,8 +125,9 @@ def _json_field(fields: dict, name: str):
 async def analyze_upload(request: Request, jobs: JobsDep, settings: SettingsDep):
     """The same analysis for a video sent as multipart form data (field ``video``), streamed to disk."""
     job_id = new_job_id()
+    room = StagingQuota(settings).room()  # 507 when the staging quota or the disk is full
     upload = await receive_upload(
-        request, staging_dir(settings) / f"{job_id}.upload", settings.max_upload_bytes
+        request, staging_dir(settings) / f"{job_id}.upload", min(settings.max_upload_bytes, room)
     )
     try:
         if upload.path is None:
@@ -139,7 +140,7 @@ async def analyze_upload(request: Request, jobs: JobsDep, settings: SettingsDep)
             "questionsWithAnswer": _json_field(fields, "questionsWithAnswer"),
         }
         params = parse_params(raw, settings)
-    except ServiceError:
+    except BaseException:  # any refusal, error or cancellation: the file goes
         if upload.path is not None:
             remove_quietly(upload.path)
         raise

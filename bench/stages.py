@@ -125,7 +125,9 @@ def bench_stages(
             store.commit_frame(
                 s["id"],
                 s["version"],
-                FrameRecord(s["frame"], ts, True, out.result, out.signals),
+                FrameRecord(
+                    s["frame"], ts, True, out.frame.as_contract(), out.frame.stored_detail()
+                ),
                 ver,
                 out.alerts,
                 out.state,

@@ -191,7 +191,8 @@ async def _analyse_all(
 
                 started = time.monotonic()
                 try:
-                    sid, report = await analysis.run(f, params, source=str(f), on_progress=progress)
+                    sid, typed = await analysis.run(f, params, source=str(f), on_progress=progress)
+                    report = typed.as_contract()
                     path = _out_path(out_dir, f, ".html" if fmt == "html" else ".json", taken)
                     if fmt == "html":
                         path.write_text(render_html(report), encoding="utf-8")

@@ -157,11 +157,11 @@ def test_frame_result_and_state_round_trip():
         text=[TextRegion(0.93, (0, 0, 10, 10), "hello")],
     )
     out = analyse_observation(o, {}, 1, 0.5, None, AlertConfig())
-    r = out.result
+    r = out.frame.as_contract()
     assert r["labels_detected"][:2] == ["Person", "Face"] and "Book" in r["labels_detected"]
     assert "Text" in r["labels_detected"]
     assert sorted(a["type"] for a in r["alerts"]) == ["suspicious_object", "text_detected"]
     assert r["face_verification"] is None and r["dominant_emotion"] == "CALM"
     state = json.loads(json.dumps(out.state))  # stored as JSON
     again = analyse_observation(o, state, 2, 1.5, None, AlertConfig())
-    assert again.result["alerts"] == []  # same episode: no repeat
+    assert again.frame.alerts == []  # same episode: no repeat

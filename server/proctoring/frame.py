@@ -124,15 +124,6 @@ class FrameOutcome:
     def alerts(self) -> list[Alert]:
         return self.frame.alerts
 
-    # Transitional, for call sites not yet reading ``frame``: the two stored JSON bodies.
-    @property
-    def result(self) -> dict:
-        return self.frame.as_contract()
-
-    @property
-    def signals(self) -> dict:
-        return self.frame.stored_detail()
-
 
 def analyse_observation(
     obs: Observation,

@@ -153,6 +153,10 @@ class Report(Section):
     analysis_metadata: dict[str, Any] = field(default_factory=dict)
     interview: Interview = _section(Interview)
 
+    def add_section(self, name: str, body: dict) -> None:
+        """An additive section another use case writes (audio, identity, ...), after the contract's."""
+        self.extra[name] = body
+
     @property
     def score(self) -> int | None:
         """The headline score: the AI summary's, else the behaviour average."""

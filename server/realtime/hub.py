@@ -106,7 +106,7 @@ async def submit_frame(service: ProctorService, session_id: Any, data: Any, limi
     if isinstance(frame, str) and len(frame) > limit:
         raise too_large(limit)
     result = await service.frames.analyse_frame(session_id, frame)
-    return {"success": True, "session_id": session_id, "result": result}
+    return {"success": True, "session_id": session_id, "result": result.as_contract()}
 
 
 class Subscriber(Protocol):

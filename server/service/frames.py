@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..proctoring.frame import analyse_observation
+from ..proctoring.frame import FrameResult, analyse_observation
 from ..proctoring.observation import Observation
 from ..proctoring.verification import FaceMatch, match
 from ..store import FrameRecord, SessionRecord, StaleSession, VerificationRecord
@@ -40,7 +40,7 @@ class Frames:
 
     async def analyse_frame(
         self, session_id: str, frame_b64, *, timestamp: float | None = None
-    ) -> dict:
+    ) -> FrameResult:
         """A base64 frame from a live client (REST, Socket.IO, websocket)."""
         ctx = self.ctx
         await ctx.session(session_id, active=True)
@@ -59,7 +59,7 @@ class Frames:
         *,
         timestamp: float | None = None,
         priority: int = LIVE,
-    ) -> dict:
+    ) -> FrameResult:
         """The frame use case on an already decoded BGR image (a video's frames: no re-encoding)."""
         return await self._analyse(session_id, lambda: image, timestamp, priority)
 
@@ -69,7 +69,7 @@ class Frames:
         load: Callable[[], np.ndarray],
         timestamp: float | None,
         priority: int,
-    ) -> dict:
+    ) -> FrameResult:
         ctx = self.ctx
         async with ctx.locks[session_id]:  # frames of one session are analysed in order
             session = await ctx.session(session_id, active=True)
@@ -105,7 +105,7 @@ class Frames:
         ctx.emit(session_id, "frame_result", result)
         for alert in result["alerts"]:
             ctx.emit(session_id, "alert", alert)
-        return result
+        return outcome.frame
 
     def _work(
         self, session: SessionRecord, load: Callable[[], np.ndarray], reuse: VerifiedFace | None

@@ -10,6 +10,7 @@ import uuid
 
 from ..proctoring.frame import FrameResult
 from ..proctoring.report import compute_report
+from ..proctoring.report_sections import Report
 from ..store import SessionRecord
 from .context import ServiceContext, iso, utcnow
 from .errors import ServiceError, SessionNotFound
@@ -52,8 +53,8 @@ class SessionLifecycle:
         extra_facts: dict | None = None,
         metadata: dict | None = None,
         requested_provider: str | None = None,
-    ) -> dict:
-        """End and report; ending an ended session returns its report.
+    ) -> Report:
+        """End and report; ending an ended session returns its (stored) report.
 
         A video passes ``end_time`` = start + its length (durations in video time), its
         questions as ``extra_facts`` and what it was as ``metadata`` (into analysis_metadata).
@@ -61,26 +62,26 @@ class SessionLifecycle:
         ctx = self.ctx
         s = await ctx.session(session_id)
         if not s.is_active:
-            return s.report or {}
+            return Report.from_stored(s.report or {})
         async with ctx.locks[session_id]:
             s = await ctx.session(session_id)
             if not s.is_active:
-                return s.report or {}
+                return Report.from_stored(s.report or {})
             end = end_time or utcnow()
             frames = await ctx.db(ctx.store.frames, session_id)
             alerts = await ctx.db(ctx.store.alerts, session_id)
             vers = await ctx.db(ctx.store.verifications, session_id)
             analysed = [f for f in frames if f.analyzed]
             analysed_frames = [FrameResult.from_stored(f.result, f.signals) for f in analysed]
-            typed, facts = compute_report(s, analysed_frames, alerts, vers, end)
+            report, facts = compute_report(s, analysed_frames, alerts, vers, end)
             facts.update(extra_facts or {})
-            typed.analysis_metadata.update(metadata or {})
-            typed.analysis_metadata["end_reason"] = reason
-            report = typed.as_contract()
+            report.analysis_metadata.update(metadata or {})
+            report.analysis_metadata["end_reason"] = reason
             await ctx.summarizer.fill(report, facts, requested_provider=requested_provider)
-            if not await ctx.db(ctx.store.end_session, session_id, end, reason, report):
+            body = report.as_contract()
+            if not await ctx.db(ctx.store.end_session, session_id, end, reason, body):
                 again = await ctx.session(session_id)  # another replica ended it first
-                return again.report or report
+                return Report.from_stored(again.report) if again.report else report
         ctx.forget(session_id)
         ctx.emit(session_id, "session_ended", {"session_id": session_id, "reason": reason})
         return report

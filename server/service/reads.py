@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ..proctoring.aggregate import live_metrics, verification_summary
 from ..proctoring.frame import FrameResult
+from ..proctoring.report_sections import Report
 from ..store import SessionRecord
 from . import messages
 from .context import ServiceContext, utcnow
@@ -91,28 +92,28 @@ class Reads:
         frames = await self.ctx.db(self.ctx.store.frames, session_id)
         out = []
         for f in frames[-last:] if last else frames:
-            r = f.result or {}
-            fv = r.get("face_verification") or {}
+            r = FrameResult.from_stored(f.result)  # a frame not analysed has no result
+            fv = r.face_verification
             out.append(
                 {
                     "frame_number": f.frame_number,
                     "timestamp": f.timestamp,
                     "analyzed": f.analyzed,
-                    "face_count": r.get("face_count", 0),
-                    "dominant_emotion": r.get("dominant_emotion"),
-                    "metrics": r.get("metrics"),
-                    "similarity": fv.get("similarity"),
-                    "verified": fv.get("verified"),
-                    "alerts": [a["type"] for a in r.get("alerts", ())],
+                    "face_count": r.face_count,
+                    "dominant_emotion": r.dominant_emotion,
+                    "metrics": None if "metrics" in r.absent else r.metrics.as_contract(),
+                    "similarity": fv.similarity if fv else None,
+                    "verified": fv.verified if fv else None,
+                    "alerts": [a.type for a in r.alerts],
                 }
             )
         return out
 
-    async def report(self, session_id: str) -> dict:
+    async def report(self, session_id: str) -> Report:
         s = await self.ctx.session(session_id)
         if s.report is None:
             raise ServiceError(messages.SESSION_STILL_ACTIVE, status=409)
-        return s.report
+        return Report.from_stored(s.report)
 
     async def server_state(self) -> dict:
         """What /health reports of this server: sessions, models, queue, local LLM."""

@@ -7,6 +7,7 @@ import logging
 from ..llm.engine import LocalSummarizer, SummaryResult
 from ..llm.facts import SummaryFacts, VerificationFacts
 from ..llm.template import template_summary
+from ..proctoring.report_sections import Report, TokenConsumption
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class Summarizer:
         self.provider_label = provider_label
 
     async def fill(
-        self, report: dict, facts: dict, requested_provider: str | None = None
+        self, report: Report, facts: dict, requested_provider: str | None = None
     ) -> SummaryResult:
         sf = to_summary_facts(facts)
         if self.engine is not None and facts.get("frames_analyzed"):
@@ -65,9 +66,9 @@ class Summarizer:
                 "no frames analysed" if self.engine is not None else "no local model configured"
             )
             result = SummaryResult(text=template_summary(sf), llm_enhanced=False, reason=reason)
-        report["ai_summary"]["summary"] = result.text
-        report["token_consumption"] = result.token_consumption()
-        meta = report["analysis_metadata"]
+        report.ai_summary.summary = result.text
+        report.token_consumption = TokenConsumption.from_stored(result.token_consumption())
+        meta = report.analysis_metadata
         meta["llm_enhanced"] = result.llm_enhanced
         meta["llm_provider"] = self.provider_label
         meta["llm_model"] = self.engine.model_name if self.engine is not None else None

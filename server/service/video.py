@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..config import Settings
+from ..proctoring.report_sections import Report
 from ..security.fetch import AllowList, FetchRefused, fetch_to_file, parse_url
 from ..security.limits import check_object
 from ..vision.pool import BATCH
@@ -287,7 +288,7 @@ class VideoAnalysis:
         session_id: str | None = None,
         on_session: Callable[[str], Awaitable[None]] | None = None,
         on_progress: Progress | None = None,
-    ) -> tuple[str, dict]:
+    ) -> tuple[str, Report]:
         """Analyse ``path``; returns ``(session_id, report)``.
 
         With ``session_id`` of an unfinished video session (a resumed job) the analysis
@@ -303,7 +304,8 @@ class VideoAnalysis:
             and not session.is_active
             and session.report
         ):
-            return session.id, session.report  # finished before the job could be marked done
+            # finished before the job could be marked done
+            return session.id, Report.from_stored(session.report)
         if session is None or session.kind != "video" or not session.is_active:
             session = await self.service.sessions.start(params.job_data, kind="video")
             if on_session is not None:

@@ -150,8 +150,8 @@ async def alerts(session_id: str, service: ServiceDep):
 
 @router.post("/{session_id}/end", response_model=EndSessionResponse, responses=ERRORS)
 async def end_session(session_id: str, service: ServiceDep):
-    report = readable(await service.sessions.end(session_id))
-    return {"success": True, "session_id": session_id, "report": report.as_contract()}
+    report = readable((await service.sessions.end(session_id)).as_contract())
+    return {"success": True, "session_id": session_id, "report": report}
 
 
 @router.get("/{session_id}/report", responses={**ERRORS, 409: {"model": ErrorResponse}})

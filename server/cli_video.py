@@ -61,6 +61,11 @@ def add_analyze_video(sub) -> None:
         action="store_true",
         help="keep the sessions in the configured store (PROCTOR_DATA_DIR / PROCTOR_DATABASE_URL)",
     )
+    p.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show the libraries' own log lines (MediaPipe, LiteRT) instead of only progress and results",
+    )
     p.set_defaults(func=cmd_analyze_video)
 
 
@@ -133,22 +138,32 @@ def cmd_analyze_video(args: argparse.Namespace) -> int:
         tmp = Path(tempfile.mkdtemp(prefix="proctor-video-"))
         overrides.update(data_dir=tmp, database_url=None)
     settings = settings.model_copy(update=overrides)
+    from .quiet import native_logs_to_file
+
+    log_file = None
     try:
-        outcomes = asyncio.run(
-            _analyse_all(
-                [Path(f) for f in args.files],
-                settings,
-                interval,
-                job_data,
-                out_dir,
-                args.format,
-                render_html,
+        # The progress bar and the table only: native log lines go to a file (--verbose: here).
+        with native_logs_to_file(not args.verbose, prefix="proctor-analyze-video-") as log_file:
+            outcomes = asyncio.run(
+                _analyse_all(
+                    [Path(f) for f in args.files],
+                    settings,
+                    interval,
+                    job_data,
+                    out_dir,
+                    args.format,
+                    render_html,
+                )
             )
-        )
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     print_summary(outcomes)
+    if log_file is not None:
+        if all(o.ok for o in outcomes):
+            log_file.unlink(missing_ok=True)
+        else:
+            print(f"libraries' log: {log_file}", file=sys.stderr)
     return 0 if all(o.ok for o in outcomes) else 1
 
 

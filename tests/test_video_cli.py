@@ -75,6 +75,9 @@ def test_two_files_two_reports_exit_zero(tmp_path):
         assert any(str(f) in line and " ok " in line for line in lines), proc.stdout
     assert "2 of 2 video(s) analysed" in proc.stdout
     assert "frame" in proc.stderr  # the progress bars
+    # and nothing else: the libraries' own log lines are kept off the terminal (--verbose shows them)
+    for noise in ("XNNPACK", "W0000", "LiteRT", "alembic", "Context impl"):
+        assert noise not in proc.stderr, proc.stderr[-2000:]
     # no --save: the sessions went to a throw-away store, not the configured one
     assert not (tmp_path / "d" / "proctor.db").exists()
 

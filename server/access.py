@@ -39,7 +39,7 @@ PUBLIC = re.compile(
 # A session's own resources: what a candidate token may reach (with CANDIDATE_POSTS below).
 SESSION_PATH = re.compile(r"^/(?:api|ws)/sessions/(?P<sid>[^/]+)(?:/(?P<sub>[^/]+))?/?$")
 # Writes a candidate makes during an interview; deleting a session stays with proctors.
-CANDIDATE_POSTS = frozenset({"verify-document", "register-face", "frame", "end"})
+CANDIDATE_POSTS = frozenset({"verify-document", "register-face", "frame", "audio", "end"})
 NOT_SESSION_IDS = frozenset({"start"})
 
 

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from . import __version__, realtime
 from .access import AccessGuard, AccessPolicy
 from .api import errors, openapi_doc
-from .api.routes import console, entry, health, jobs, sessions, timeline, videos
+from .api.routes import audio, console, entry, health, jobs, sessions, timeline, videos
 from .config import Settings, get_settings
 from .runtime import build_runtime
 from .security import logs
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(entry.router)  # GET / (start page), POST /api/tickets
     app.include_router(health.router)
     app.include_router(sessions.router)
+    app.include_router(audio.router)  # POST /api/sessions/{id}/audio (docs/audio.md)
     app.include_router(timeline.router)
     app.include_router(videos.router)
     app.include_router(jobs.router)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .alerts import Alert, AlertConfig, AlertEngine, FrameSignals
+from .audio import FrameAudio
 from .contract import Section
 from .liveness import LivenessTracker
 from .metrics import FrameScores, MetricsTracker
@@ -132,6 +133,7 @@ def analyse_observation(
     timestamp: float,
     match: FaceMatch | None,
     config: AlertConfig,
+    audio: FrameAudio | None = None,
 ) -> FrameOutcome:
     state = dict(state)
     timestamp = round(timestamp, 2)
@@ -162,6 +164,7 @@ def analyse_observation(
         frame_number=frame_number,
         presentation_attack=liveness.attack() if live is not None else None,
         liveness=live.as_dict() if live is not None else None,
+        audio=audio,
     )
     engine = AlertEngine(config, state.setdefault("alerts", {}))
     alerts = engine.evaluate(signals)

@@ -57,6 +57,8 @@ def build_socketio(
     hub.sio = sio
     # Frames of one client are analysed in the order sent (handlers run as tasks).
     order: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+    # Audio chunks keep their own order and never wait behind a frame (docs/audio.md).
+    audio_order: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def principal_for(sid: str, session_id: str | None):
         saved = await sio.get_session(sid)
@@ -94,6 +96,7 @@ def build_socketio(
     @sio.event
     async def disconnect(sid, reason=None):
         order.pop(sid, None)
+        audio_order.pop(sid, None)
 
     @sio.event
     async def join_session(sid, data=None):
@@ -162,5 +165,29 @@ def build_socketio(
                 if not isinstance(exc, ServiceError):
                     log.exception("frame event failed")
                 return await answer_error(sid, exc, "frame", session_id=session_id)
+
+    @sio.event
+    async def audio(sid, data=None):
+        """``audio`` {session_id, audio, timestamp?}: the REST audio chunk, answered by ack."""
+        async with audio_order[sid]:
+            saved = await sio.get_session(sid)
+            session_id = data.get("session_id") if isinstance(data, dict) else None
+            if session_id is None and len(saved["sessions"]) == 1:
+                session_id = next(iter(saved["sessions"]))
+            try:
+                sid_session = session_id if isinstance(session_id, str) else None
+                if policy.identify(saved.get("credential"), sid_session) is None:
+                    raise _unauthorized()
+                if not isinstance(data, dict):
+                    raise ServiceError("Request body must be a JSON object")
+                if not sid_session:
+                    raise ServiceError("No session_id provided")
+                return await hub.service.listening.hear(
+                    sid_session, data.get("audio"), data.get("timestamp")
+                )
+            except Exception as exc:  # noqa: BLE001  every failure answers an error event
+                if not isinstance(exc, ServiceError):
+                    log.exception("audio event failed")
+                return await answer_error(sid, exc, "audio", session_id=session_id)
 
     return sio

@@ -195,3 +195,14 @@ def apply_audio(report: dict, section: dict) -> None:
     behaviour = report.get("behavioral_analysis")
     if isinstance(behaviour, dict):
         behaviour["voice_tone"] = section.get("voice_tone")
+
+
+class Listening:
+    """The live audio use case over the shared context (``service.listening.hear``)."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    async def hear(self, session_id: str, audio, timestamp=None) -> dict:
+        session = await self.ctx.session(session_id, active=True)
+        return await self.ctx.audio.hear(session, audio, timestamp)

@@ -23,6 +23,7 @@ from ..vision.pipeline import SharedModels, VerifiedFace
 from ..vision.pool import LIVE, InferencePool, PoolBusy
 from ..vision.schedule import SceneThumb
 from . import messages
+from .audio import AudioChannel
 from .errors import Busy, ServiceError, SessionEnded, SessionNotFound
 from .summary import Summarizer
 
@@ -60,6 +61,7 @@ class ServiceContext:
         self.thumbs: dict[str, SceneThumb] = {}  # last frame's thumbnail: scene changes
         self.verified: dict[str, tuple[float, VerifiedFace]] = {}  # (time, last verified face)
         self.listeners: list[Listener] = []
+        self.audio = AudioChannel(settings)  # live listeners and video audio (docs/audio.md)
 
     async def db(self, fn: Callable[..., Any], *args: Any) -> Any:
         """A store call, off the event loop."""
@@ -99,5 +101,6 @@ class ServiceContext:
         """Drop a session's caches once it has ended (and its lock once it is deleted)."""
         self.thumbs.pop(session_id, None)
         self.verified.pop(session_id, None)
+        self.audio.forget(session_id)
         if lock:
             self.locks.pop(session_id, None)

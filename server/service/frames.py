@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from ..proctoring.audio import FrameAudio
 from ..proctoring.frame import FrameResult, analyse_observation
 from ..proctoring.observation import Observation
 from ..proctoring.verification import FaceMatch, match
@@ -59,9 +60,10 @@ class Frames:
         *,
         timestamp: float | None = None,
         priority: int = LIVE,
+        audio: FrameAudio | None = None,
     ) -> FrameResult:
         """The frame use case on an already decoded BGR image (a video's frames: no re-encoding)."""
-        return await self._analyse(session_id, lambda: image, timestamp, priority)
+        return await self._analyse(session_id, lambda: image, timestamp, priority, audio)
 
     async def _analyse(
         self,
@@ -69,6 +71,7 @@ class Frames:
         load: Callable[[], np.ndarray],
         timestamp: float | None,
         priority: int,
+        audio: FrameAudio | None = None,
     ) -> FrameResult:
         ctx = self.ctx
         async with ctx.locks[session_id]:  # frames of one session are analysed in order
@@ -89,8 +92,10 @@ class Frames:
             )
             fm = self._compare(session, obs)
             self._remember_verified(session_id, ts, obs, fm, reuse)
+            # a video passes its track's audio; a live session's comes from its audio channel
+            heard = audio if audio is not None else ctx.audio.frame_audio(session, ts)
             outcome = analyse_observation(
-                obs, session.state, frame_number, ts, fm, ctx.alert_config
+                obs, session.state, frame_number, ts, fm, ctx.alert_config, heard
             )
             ver = None
             if fm is not None:

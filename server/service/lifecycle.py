@@ -8,6 +8,7 @@ import logging
 import time
 import uuid
 
+from ..proctoring.audio import invalid_profile
 from ..proctoring.frame import FrameResult
 from ..proctoring.report import compute_report
 from ..proctoring.report_sections import Report
@@ -23,6 +24,9 @@ class SessionLifecycle:
         self.ctx = ctx
 
     async def start(self, job_data: dict | None, kind: str = "live") -> SessionRecord:
+        bad_profile = invalid_profile(job_data)
+        if bad_profile:
+            raise ServiceError(bad_profile)
         rec = SessionRecord(
             id=str(uuid.uuid4()),
             status="active",
@@ -53,6 +57,7 @@ class SessionLifecycle:
         extra_facts: dict | None = None,
         metadata: dict | None = None,
         requested_provider: str | None = None,
+        audio: dict | None = None,
     ) -> Report:
         """End and report; ending an ended session returns its (stored) report.
 
@@ -75,6 +80,10 @@ class SessionLifecycle:
             analysed_frames = [FrameResult.from_stored(f.result, f.signals) for f in analysed]
             report, facts = compute_report(s, analysed_frames, alerts, vers, end)
             facts.update(extra_facts or {})
+            # additive audio_analysis (a video's, else the live channel's) and its voice_tone
+            heard = audio if audio is not None else await ctx.audio.live_section(s)
+            report.extra["audio_analysis"] = heard
+            report.behavioral_analysis.voice_tone = heard.get("voice_tone")
             report.analysis_metadata.update(metadata or {})
             report.analysis_metadata["end_reason"] = reason
             await ctx.summarizer.fill(report, facts, requested_provider=requested_provider)

@@ -12,6 +12,7 @@ from ..config import Settings
 from ..store import SessionStore
 from ..vision.pipeline import SharedModels
 from ..vision.pool import InferencePool
+from .audio import Listening
 from .context import Listener, ServiceContext
 from .frames import Frames
 from .identity import Identity
@@ -34,6 +35,7 @@ class ProctorService:
         self.frames = Frames(self.ctx)
         self.sessions = SessionLifecycle(self.ctx)
         self.reads = Reads(self.ctx)
+        self.listening = Listening(self.ctx)
 
     @property
     def settings(self) -> Settings:

@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..config import Settings
+from ..proctoring.audio import no_audio_section, session_profile
 from ..proctoring.report_sections import Report
 from ..security.fetch import AllowList, FetchRefused, fetch_to_file, parse_url
 from ..security.limits import check_object
@@ -314,6 +315,11 @@ class VideoAnalysis:
         done = session.frames_received
         total = max(info.frames_to_analyse(interval), done)
         failures = 0
+        # The audio track first: each frame's rules hear the speech since the previous frame.
+        channel = self.service.ctx.audio
+        profile = session_profile(session.job_data)
+        heard, no_audio = await channel.analyse_file(path)
+        heard_until = (done - 1) * interval / info.fps if done and info.fps > 0 else -1.0
         with FrameReader(path, interval, start=done * interval, fps=info.fps) as reader:
             while True:
                 frame = await asyncio.to_thread(reader.next_frame)
@@ -321,7 +327,13 @@ class VideoAnalysis:
                     break
                 try:
                     await self.service.frames.analyse_image(
-                        sid, frame.image, timestamp=frame.timestamp, priority=BATCH
+                        sid,
+                        frame.image,
+                        timestamp=frame.timestamp,
+                        priority=BATCH,
+                        audio=channel.video_frame_audio(
+                            heard, heard_until, frame.timestamp, profile
+                        ),
                     )
                 except ServiceError as exc:
                     if exc.status != 500:
@@ -331,6 +343,7 @@ class VideoAnalysis:
                         raise VideoError(
                             f"Too many frames could not be analysed ({failures})"
                         ) from None
+                heard_until = frame.timestamp
                 done += 1
                 total = max(total, done)
                 if on_progress is not None:
@@ -370,6 +383,7 @@ class VideoAnalysis:
             extra_facts=facts,
             metadata=metadata,
             requested_provider=params.llm_provider,
+            audio=heard.section(profile) if heard else no_audio_section(no_audio or "", profile),
         )
         return sid, report
 

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..service.errors import Busy, ServiceError
+from ..service.store_errors import RETRY_AFTER_S, TRANSIENT, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,17 @@ def install(app: FastAPI) -> None:
         return JSONResponse(
             error_body(exc.message, **exc.extra), status_code=exc.status, headers=headers
         )
+
+    for transient in TRANSIENT:  # a store call outside the service's wrapper: still a 503
+
+        @app.exception_handler(transient)
+        async def store_unavailable(_req: Request, _exc: Exception):
+            log.warning("store busy or unreachable", exc_info=_exc)
+            return JSONResponse(
+                error_body(StoreUnavailable().message),
+                status_code=503,
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_req: Request, exc: RequestValidationError):

@@ -6,10 +6,11 @@ Only the service package holds a ``ServiceContext``; the store is reached throug
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ from ..vision.schedule import SceneThumb
 from . import messages
 from .audio import AudioChannel
 from .errors import Busy, ServiceError, SessionEnded, SessionNotFound
+from .store_errors import TRANSIENT, StoreUnavailable
 from .summary import Summarizer
 
 log = logging.getLogger(__name__)
@@ -64,8 +66,25 @@ class ServiceContext:
         self.audio = AudioChannel(settings)  # live listeners and video audio (docs/audio.md)
 
     async def db(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """A store call, off the event loop."""
-        return await asyncio.to_thread(fn, *args)
+        """A store call, off the event loop; a locked or unreachable store is a 503."""
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except TRANSIENT:
+            log.warning("store busy or unreachable", exc_info=True)
+            raise StoreUnavailable() from None
+
+    @contextlib.asynccontextmanager
+    async def hold(self, session_id: str) -> AsyncIterator[None]:
+        """The session's lock (its requests run in turn), waited for PROCTOR_LOCK_WAIT_S at most."""
+        lock = self.locks[session_id]
+        try:
+            await asyncio.wait_for(lock.acquire(), self.settings.lock_wait_s or None)
+        except TimeoutError:
+            raise Busy(messages.SESSION_BUSY, retry_after=2) from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     async def session(self, session_id: str, active: bool = False) -> SessionRecord:
         rec = await self.db(self.store.get_session, session_id)

@@ -74,7 +74,7 @@ class Frames:
         audio: FrameAudio | None = None,
     ) -> FrameResult:
         ctx = self.ctx
-        async with ctx.locks[session_id]:  # frames of one session are analysed in order
+        async with ctx.hold(session_id):  # frames of one session are analysed in order
             session = await ctx.session(session_id, active=True)
             frame_number = session.frames_received + 1
             reuse = self._reusable(session_id, session_time(session, timestamp))

@@ -68,7 +68,7 @@ class SessionLifecycle:
         s = await ctx.session(session_id)
         if not s.is_active:
             return Report.from_stored(s.report or {})
-        async with ctx.locks[session_id]:
+        async with ctx.hold(session_id):
             s = await ctx.session(session_id)
             if not s.is_active:
                 return Report.from_stored(s.report or {})
@@ -97,7 +97,7 @@ class SessionLifecycle:
 
     async def delete(self, session_id: str) -> None:
         ctx = self.ctx
-        async with ctx.locks[session_id]:
+        async with ctx.hold(session_id):
             if not await ctx.db(ctx.store.delete_session, session_id):
                 raise SessionNotFound()
         ctx.forget(session_id, lock=True)

@@ -11,6 +11,7 @@ SESSION_ENDED = "Session has ended"
 SESSION_STILL_ACTIVE = "Session is still active: end it to get the report"
 CONCURRENT_UPDATE = "Session was updated concurrently; retry the frame"
 BUSY = "Server busy, retry shortly"
+SESSION_BUSY = "Session busy: an earlier request of this session is still running; retry shortly"
 
 
 # --- images -----------------------------------------------------------------------------

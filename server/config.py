@@ -279,6 +279,11 @@ class Settings(BaseSettings):
         description="How long ending a session waits for the model; after it the template answers "
         "and a passing model text replaces it in the stored report (report_updated).",
     )
+    llm_repack: bool = Field(
+        False,
+        description="Let llama.cpp repack the weights for faster CPU kernels (a private copy of "
+        "about 0.7 GB for the 1.5B model; off: the weights stay mapped from the file).",
+    )
     llm_memory_margin_mb: float = Field(
         1536.0,
         description="The 1.5B default summary model is used when available memory at start holds its "

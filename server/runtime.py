@@ -28,12 +28,24 @@ from .vision.pool import InferencePool
 log = logging.getLogger(__name__)
 
 
-def build_summarizer(settings: Settings, shared: SharedModels) -> Summarizer:
-    spec = shared.specs.get("llm")
-    if spec is None or not settings.llm_enabled:
+def build_summarizer(
+    settings: Settings, shared: SharedModels, wait_for_model: bool = False
+) -> Summarizer:
+    """The summary writer. ``wait_for_model``: no background summaries (the CLI waits for
+    the model up to llm_timeout_s; the server answers after llm_budget_s)."""
+    if shared.specs.get("llm") is None or not settings.llm_enabled:
         return Summarizer(None)
+    from .llm.choice import choose_llm
     from .llm.engine import LocalSummarizer  # llama.cpp loads only when a model is configured
 
+    # The largest default that fits in memory now (SmolLM2-135M otherwise); an operator's wins.
+    spec, why = choose_llm(
+        shared.registry, settings.llm_memory_margin_mb, chosen_by_operator=bool(settings.llm_model)
+    )
+    if spec is None:
+        return Summarizer(None)
+    shared.specs["llm"] = spec
+    log.info("summary model %s (%s)", spec.file, why)
     engine = LocalSummarizer(
         shared.registry.path(spec),
         n_ctx=settings.llm_context,
@@ -41,8 +53,10 @@ def build_summarizer(settings: Settings, shared: SharedModels) -> Summarizer:
         timeout_s=settings.llm_timeout_s,
         max_tokens=settings.llm_max_tokens,
         n_gpu_layers=settings.llm_gpu_layers,
+        repack=settings.llm_repack,
     )
-    return Summarizer(engine, provider_label="local-llama.cpp")
+    budget = None if wait_for_model else settings.llm_budget_s
+    return Summarizer(engine, provider_label="local-llama.cpp", budget_s=budget)
 
 
 @dataclass
@@ -92,7 +106,7 @@ async def build_runtime(
             InferencePool, models, settings.inference_workers, settings.max_queue
         )
         closers.push_async_callback(asyncio.to_thread, pool.close)
-        summarizer = build_summarizer(settings, models)
+        summarizer = build_summarizer(settings, models, wait_for_model=not serving)
         closers.callback(summarizer.close)
         service = ProctorService(settings, store, models, pool, summarizer)
         video_jobs = None

@@ -1,49 +1,76 @@
-"""Measure a GGUF as the summary writer: load time, speed, token counts, and how often it passes.
+"""Measure a GGUF as the summary writer: load time, speed, tokens, and how often it passes.
 
-    python -m server.llm.measure [--gguf models/X.gguf] [--seeds 3] [--timeout 30]
+    python -m server.llm.measure [--gguf models/X.gguf] [--seeds 1] [--timeout 120]
+                                 [--threads 1] [--only name,name] [--quiet]
 
 Runs ``LocalSummarizer`` (production settings: grammar, validation, one retry) over the
-sample sessions in ``samples.py`` with several seeds, and prints each answer and the
-totals. Use it before switching to a drop-in model.
+fact sheets in ``samples.FACT_SHEETS`` (31: clean, every alert type, failed verification,
+short and long, no face, hostile job fields) with one or more seeds, and prints each
+draft and the totals: the share of first drafts that pass, of summaries that pass after
+the retry (what reports show), and seconds per summary. Run it before switching models
+and after changing ``prompts.py``; the figures go into docs/llm.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from pathlib import Path
 
 from ..config import get_settings
 from .engine import LocalSummarizer
-from .samples import SAMPLES
+from .prompts import PROMPT_VERSION
+from .samples import FACT_SHEETS
+
+
+def _rss_mb() -> dict[str, float]:
+    out = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(("RssAnon", "RssFile")):
+            out[line.split(":")[0]] = int(line.split()[1]) / 1024
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
-        "--gguf", type=Path, default=get_settings().models_dir / "SmolLM2-135M-Instruct.Q4_1.gguf"
+        "--gguf",
+        type=Path,
+        default=get_settings().models_dir / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
     )
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--timeout", type=float, default=180.0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repack", action="store_true", help="let llama.cpp repack the weights")
+    parser.add_argument("--only", default="", help="comma list of fact sheet names")
     parser.add_argument("--quiet", action="store_true", help="totals only")
+    parser.add_argument("--json", type=Path, help="also write every result here")
     args = parser.parse_args(argv)
+    sheets = {k: v for k, v in FACT_SHEETS.items() if not args.only or k in args.only.split(",")}
 
     t0 = time.monotonic()
-    summarizer = LocalSummarizer(args.gguf, timeout_s=args.timeout)
+    summarizer = LocalSummarizer(
+        args.gguf, timeout_s=args.timeout, n_threads=args.threads, repack=args.repack
+    )
     summarizer.wait_ready()
     if not summarizer.available:
         print(summarizer.unavailable_reason)
         return 1
+    rss = _rss_mb()
     print(
-        f"model {args.gguf.name}: loaded in {summarizer.load_s:.2f} s "
-        f"(thread start to ready {time.monotonic() - t0:.2f} s), chat template: {summarizer.chat_template_source}"
+        f"model {args.gguf.name}: loaded in {summarizer.load_s:.2f} s, ready (prompt prefix read) "
+        f"{time.monotonic() - t0:.2f} s after start; chat template {summarizer.chat_template_source}; "
+        f"prompt version {PROMPT_VERSION}; {args.threads} thread(s), repack {args.repack}; "
+        f"RSS anon {rss['RssAnon']:.0f} MB + file-backed {rss['RssFile']:.0f} MB",
+        flush=True,
     )
 
     results = []
     for seed in range(args.seeds):
         summarizer.seed = 1000 + 10 * seed
-        for name, facts in SAMPLES.items():
+        for name, facts in sheets.items():
             r = summarizer.summarize(facts)
             results.append((name, seed, r))
             if not args.quiet:
@@ -54,42 +81,72 @@ def main(argv: list[str] | None = None) -> int:
                     if r.llm_enhanced
                     else "fell back"
                 )
-                print(f"\n[{name} seed {seed}] {first}: {r.reason[:160]}")
+                print(f"\n[{name} seed {seed}] {first}: {r.reason[:200]}")
                 print(
-                    f"  tokens prompt {r.prompt_tokens} completion {r.completion_tokens} calls {r.calls} "
-                    f"elapsed {r.elapsed_s:.2f} s timings {r.timings}"
+                    f"  tokens prompt {r.prompt_tokens} completion {r.completion_tokens} "
+                    f"calls {r.calls} elapsed {r.elapsed_s:.1f} s timings {r.timings}"
                 )
                 for i, draft in enumerate(r.drafts):
                     print(f"  draft {i + 1}: {draft}")
+                print("", end="", flush=True)
 
+    n = len(results)
     calls = sum(r.calls for _, _, r in results)
-    drafts = [(name, d) for name, _, r in results for d in r.drafts]
-    first_pass = sum(1 for _, _, r in results if r.llm_enhanced and r.calls == 1)
-    passed = sum(1 for _, _, r in results if r.llm_enhanced)
-    gen_ms = sum(r.timings.get("generate_ms", 0) for _, _, r in results)
-    gen_n = sum(r.timings.get("generated", 0) for _, _, r in results)
-    pre_ms = sum(r.timings.get("prompt_ms", 0) for _, _, r in results)
-    pre_n = sum(r.timings.get("prompt_evaluated", 0) for _, _, r in results)
-    per_call = [r.elapsed_s / r.calls for _, _, r in results if r.calls]
-    print("\n== totals ==")
-    print(f"summaries {len(results)}, model calls {calls}, drafts {len(drafts)}")
+    ran = [r for _, _, r in results if r.calls]
+    first_pass = sum(1 for r in ran if r.llm_enhanced and r.calls == 1)
+    passed = sum(1 for r in ran if r.llm_enhanced)
+    second = [r for r in ran if r.calls >= 2]
+    second_pass = sum(1 for r in second if r.llm_enhanced)
+    gen_ms = sum(r.timings.get("generate_ms", 0) for r in ran)
+    gen_n = sum(r.timings.get("generated", 0) for r in ran)
+    pre_ms = sum(r.timings.get("prompt_ms", 0) for r in ran)
+    pre_n = sum(r.timings.get("prompt_evaluated", 0) for r in ran)
+    per_summary = [r.elapsed_s for r in ran]
+    print(f"\n== totals: {args.gguf.name}, prompt {PROMPT_VERSION} ==")
+    print(f"summaries {n} ({len(ran)} reached the model), model calls {calls}")
     print(
-        f"llm_enhanced {passed}/{len(results)} ({100 * passed / len(results):.0f}%), "
-        f"first draft passed {first_pass}/{len(results)}; drafts passing {passed}/{len(drafts)}"
+        f"first draft passed {first_pass}/{len(ran)} ({100 * first_pass / max(len(ran), 1):.0f}%); "
+        f"second draft passed {second_pass}/{len(second)}; "
+        f"model-written summaries shown {passed}/{len(ran)} ({100 * passed / max(len(ran), 1):.0f}%)"
     )
+    failed = sorted({name for name, _, r in results if not r.llm_enhanced})
+    if failed:
+        print("fell back to the template: " + ", ".join(failed))
     print(
-        f"prompt tokens per call {sum(r.prompt_tokens for _, _, r in results) / max(calls, 1):.0f}, "
-        f"completion tokens per call {sum(r.completion_tokens for _, _, r in results) / max(calls, 1):.0f}"
+        f"prompt tokens per call {sum(r.prompt_tokens for r in ran) / max(calls, 1):.0f}, "
+        f"completion tokens per call {sum(r.completion_tokens for r in ran) / max(calls, 1):.0f}"
     )
     if gen_ms and pre_ms:
         print(
-            f"prompt evaluation {pre_n / (pre_ms / 1000):.0f} tok/s ({pre_n} tokens not reused from the cache), "
-            f"generation {gen_n / (gen_ms / 1000):.1f} tok/s ({gen_n} tokens)"
+            f"prompt evaluation {pre_n / (pre_ms / 1000):.0f} tok/s ({pre_n} tokens read, the rest "
+            f"from the cache), generation {gen_n / (gen_ms / 1000):.1f} tok/s ({gen_n} tokens)"
         )
-    if per_call:
+    if per_summary:
         print(
-            f"seconds per model call: median {statistics.median(per_call):.2f}, max {max(per_call):.2f}"
+            f"seconds per summary: median {statistics.median(per_summary):.1f}, "
+            f"max {max(per_summary):.1f}"
         )
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                [
+                    {
+                        "sheet": name,
+                        "seed": seed,
+                        "llm_enhanced": r.llm_enhanced,
+                        "calls": r.calls,
+                        "reason": r.reason,
+                        "drafts": list(r.drafts),
+                        "elapsed_s": r.elapsed_s,
+                        "timings": r.timings,
+                    }
+                    for name, seed, r in results
+                ],
+                indent=1,
+            )
+        )
+    rss = _rss_mb()
+    print(f"RSS at the end: anon {rss['RssAnon']:.0f} MB + file-backed {rss['RssFile']:.0f} MB")
     summarizer.close()
     return 0
 

@@ -57,6 +57,7 @@ class ServiceContext:
         self.models = models
         self.pool = pool
         self.summarizer = summarizer
+        summarizer.attach(self)  # summaries finished after the end update the stored report
         self.scale = load_scale(models.specs["face_embedder"].family)
         self.alert_config = AlertConfig.from_settings(settings)
         self.locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)  # one writer per session

@@ -86,7 +86,9 @@ class SessionLifecycle:
             report.behavioral_analysis.voice_tone = heard.get("voice_tone")
             report.analysis_metadata.update(metadata or {})
             report.analysis_metadata["end_reason"] = reason
-            await ctx.summarizer.fill(report, facts, requested_provider=requested_provider)
+            await ctx.summarizer.fill(
+                report, facts, requested_provider=requested_provider, session_id=session_id
+            )
             body = report.as_contract()
             if not await ctx.db(ctx.store.end_session, session_id, end, reason, body):
                 again = await ctx.session(session_id)  # another replica ended it first

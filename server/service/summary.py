@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
 
 from ..llm.engine import LocalSummarizer, SummaryResult
@@ -49,18 +51,43 @@ def to_summary_facts(facts: dict) -> SummaryFacts:
 
 
 class Summarizer:
-    """Writes ``ai_summary.summary``, ``token_consumption`` and the LLM metadata into a report."""
+    """Writes ``ai_summary.summary``, ``token_consumption`` and the LLM metadata into a report.
 
-    def __init__(self, engine: LocalSummarizer | None, provider_label: str = "local"):
+    With ``budget_s`` (the server) ending a session waits that long for the model; then the
+    template answers (``summary_pending``), the model finishes in the background, and its
+    result goes into the stored report and out as ``report_updated`` (``attach``).
+    """
+
+    def __init__(
+        self,
+        engine: LocalSummarizer | None,
+        provider_label: str = "local",
+        budget_s: float | None = None,
+    ):
         self.engine = engine
         self.provider_label = provider_label
+        self.budget_s = budget_s
+        self._ctx = None  # the ServiceContext: its store and push listeners (attach)
+        self._background: set[asyncio.Task] = set()
+
+    def attach(self, ctx) -> None:
+        """Where background summaries go: ``ctx.store`` and ``ctx.emit``."""
+        self._ctx = ctx
 
     async def fill(
-        self, report: Report, facts: dict, requested_provider: str | None = None
+        self,
+        report: Report,
+        facts: dict,
+        requested_provider: str | None = None,
+        session_id: str | None = None,
     ) -> SummaryResult:
         sf = to_summary_facts(facts)
+        pending = None
         if self.engine is not None and facts.get("frames_analyzed"):
-            result = await self.engine.summarize_async(sf)
+            if self.budget_s is not None and session_id and self._ctx is not None:
+                result, pending = await self.engine.summarize_within(sf, self.budget_s)
+            else:
+                result = await self.engine.summarize_async(sf)
         else:
             reason = (
                 "no frames analysed" if self.engine is not None else "no local model configured"
@@ -69,17 +96,67 @@ class Summarizer:
         report.ai_summary.summary = result.text
         report.token_consumption = TokenConsumption.from_stored(result.token_consumption())
         meta = report.analysis_metadata
-        meta["llm_enhanced"] = result.llm_enhanced
-        meta["llm_provider"] = self.provider_label
-        meta["llm_model"] = self.engine.model_name if self.engine is not None else None
-        meta["summary_source"] = "llm" if result.llm_enhanced else "template"
-        meta["summary_reason"] = result.reason
+        self._describe(meta, result)
+        meta["summary_pending"] = pending is not None
         if requested_provider and requested_provider not in ("local", self.provider_label):
             meta["requested_llm_provider"] = requested_provider
             meta["note"] = (
                 f"'{requested_provider}' was requested; served by the local model, no cloud call is made."
             )
+        if pending is not None:
+            task = asyncio.create_task(self._finish(session_id, pending))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         return result
+
+    def _describe(self, meta: dict, result: SummaryResult) -> None:
+        meta["llm_enhanced"] = result.llm_enhanced
+        meta["llm_provider"] = self.provider_label
+        meta["llm_model"] = self.engine.model_name if self.engine is not None else None
+        meta["summary_source"] = "llm" if result.llm_enhanced else "template"
+        meta["summary_reason"] = result.reason
+        meta["summary_prompt_version"] = result.prompt_version
+
+    async def _finish(self, session_id: str, pending: concurrent.futures.Future) -> None:
+        """Wait for the model's final result, then update the stored report and push
+        ``report_updated`` (the report is stored by then: end() stores it right after fill)."""
+        ctx = self._ctx
+        try:
+            result: SummaryResult = await asyncio.wrap_future(pending)
+        except Exception:  # cancelled at shutdown, or a bug on the worker: the template stays
+            log.exception("background summary for %s failed", session_id)
+            return
+        for _ in range(20):  # end() may still be storing the first version
+            rec = await ctx.db(ctx.store.get_session, session_id)
+            if rec is None:  # deleted meanwhile
+                return
+            if rec.report is not None:
+                break
+            await asyncio.sleep(0.25)
+        else:
+            return
+        stored = rec.report
+        if result.llm_enhanced:
+            stored["ai_summary"]["summary"] = result.text
+        stored["token_consumption"] = result.token_consumption()
+        meta = stored.setdefault("analysis_metadata", {})
+        self._describe(meta, result)
+        meta["summary_pending"] = False
+        if not await ctx.db(ctx.store.update_report, session_id, stored):
+            return
+        ctx.emit(
+            session_id,
+            "report_updated",
+            {
+                "summary_source": meta["summary_source"],
+                "report_url": f"/api/sessions/{session_id}/report",
+            },
+        )
+
+    async def drain(self) -> None:
+        """Wait for the summaries still being written (tests, orderly shutdown)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
 
     def close(self) -> None:
         if self.engine is not None:

@@ -404,6 +404,18 @@ class SqlSessionStore(JobStore):
             )
         return res.rowcount > 0
 
+    def update_report(self, session_id: str, report: dict) -> bool:
+        """Replace an ended session's stored report (the summary finished after the end);
+        False if the session is gone or not ended."""
+        s = schema.sessions.c
+        with self.engine.begin() as c:
+            res = c.execute(
+                schema.sessions.update()
+                .where(s.id == session_id, s.status == "ended")
+                .values(report=report, version=s.version + 1)
+            )
+        return res.rowcount > 0
+
     def count_active(self) -> int:
         s = schema.sessions.c
         with self.engine.connect() as c:

@@ -15,27 +15,57 @@ list of sections (or of any class with ``from_stored``/``as_contract``),
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+import functools
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar, Self
 
 
-def to_contract(value: Any) -> Any:
-    """A value as JSON data: sections and alerts by their ``as_contract``."""
-    if hasattr(value, "as_contract"):
-        return value.as_contract()
-    if isinstance(value, list):
-        return [to_contract(v) for v in value]
-    if isinstance(value, dict):
-        return {k: to_contract(v) for k, v in value.items()}
-    return value
-
-
 @dataclass(frozen=True)
-class _Key:
-    name: str
-    section: Any  # nested Section class, or None
-    items: Any  # class of the list's items, or None
-    optional: bool  # default None: a missing section stays None
+class _Plan:
+    """How one Section class reads and writes its body (built once per class)."""
+
+    keys: tuple[str, ...]  # body keys in contract order
+    known: frozenset[str]
+    plain: tuple[str, ...]  # keys whose value is JSON as it is
+    nested: tuple[tuple[str, Any, Any, bool], ...]  # (key, section, items, optional)
+    fill: dict[str, Any]  # body field -> what makes its value when the body lacks it
+
+
+def _plan_of(cls: type) -> _Plan:
+    body = [
+        f
+        for f in fields(cls)
+        if f.name not in ("extra", "absent") and not f.metadata.get("stored_apart")
+    ]
+    nested = tuple(
+        (f.name, f.metadata.get("section"), f.metadata.get("items"), f.default is None)
+        for f in body
+        if f.metadata.get("section") or f.metadata.get("items")
+    )
+    nested_names = {n for n, _, _, _ in nested}
+    fill: dict[str, Any] = {}
+    for f in body:
+        section = f.metadata.get("section")
+        if section is not None and f.default is not None:  # empty, its keys absent too
+            fill[f.name] = functools.partial(section.from_stored, {})
+        elif f.default_factory is not MISSING:
+            fill[f.name] = f.default_factory
+        else:
+            fill[f.name] = functools.partial(_same, f.default)
+    return _Plan(
+        keys=tuple(f.name for f in body),
+        known=frozenset(f.name for f in body),
+        plain=tuple(f.name for f in body if f.name not in nested_names),
+        nested=nested,
+        fill=fill,
+    )
+
+
+_EMPTY: frozenset[str] = frozenset()
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 @dataclass
@@ -43,61 +73,65 @@ class Section:
     # Keys of the stored body this version does not know (kept so a body reads back whole).
     extra: dict[str, Any] = field(default_factory=dict, kw_only=True, repr=False, compare=False)
     # Known keys the stored body did not have (an older version): not written back.
-    absent: frozenset[str] = field(default=frozenset(), kw_only=True, repr=False, compare=False)
+    absent: frozenset[str] = field(default=_EMPTY, kw_only=True, repr=False, compare=False)
 
-    _plans: ClassVar[dict[type, tuple[_Key, ...]]] = {}
+    _plans: ClassVar[dict[type, _Plan]] = {}
 
     @classmethod
-    def _keys(cls) -> tuple[_Key, ...]:
+    def _plan(cls) -> _Plan:
         plan = Section._plans.get(cls)
         if plan is None:
-            plan = tuple(
-                _Key(f.name, f.metadata.get("section"), f.metadata.get("items"), f.default is None)
-                for f in fields(cls)
-                if f.name not in ("extra", "absent") and not f.metadata.get("stored_apart")
-            )
-            Section._plans[cls] = plan
+            plan = Section._plans[cls] = _plan_of(cls)
         return plan
 
     @classmethod
     def from_stored(cls, data: Any) -> Self:
+        # Reads many rows per request (every frame of a session): built without __init__.
+        plan = cls._plan()
         if not isinstance(data, dict):
             data = {}
-        kwargs: dict[str, Any] = {}
+        values = {k: data[k] for k in plan.plain if k in data}
         extra: dict[str, Any] = {}
-        absent = []
-        for key in cls._keys():
-            name = key.name
+        for name, section, items, _ in plan.nested:
             if name not in data:
-                absent.append(name)
-                if key.section is not None and not key.optional:
-                    kwargs[name] = key.section.from_stored({})  # empty, its keys absent too
                 continue
             value = data[name]
-            if key.section is not None and isinstance(value, dict):
-                kwargs[name] = key.section.from_stored(value)
-            elif key.items is not None and isinstance(value, list):
+            if section is not None and isinstance(value, dict):
+                values[name] = section.from_stored(value)
+            elif items is not None and isinstance(value, list):
                 if all(isinstance(v, dict) for v in value):
-                    kwargs[name] = [key.items.from_stored(v) for v in value]
+                    values[name] = [items.from_stored(v) for v in value]
                 else:
                     extra[name] = value  # not a list of objects: kept as stored
-            elif key.section is not None and value is not None:
-                if not key.optional:
-                    kwargs[name] = key.section.from_stored({})
+            elif section is not None and value is not None:
                 extra[name] = value  # not an object: kept as stored
             else:
-                kwargs[name] = value
-        if len(data) + len(absent) > len(cls._keys()):  # keys this version does not know
-            known = {key.name for key in cls._keys()}
-            extra.update((k, v) for k, v in data.items() if k not in known)
-        return cls(**kwargs, extra=extra, absent=frozenset(absent))
+                values[name] = value
+        missing = _EMPTY
+        if len(values) + len(extra) != len(data) or len(data) != len(plan.keys):
+            missing = plan.known.difference(data)
+            extra.update((k, v) for k, v in data.items() if k not in plan.known)
+        if len(values) < len(plan.keys):
+            for name in plan.keys:
+                if name not in values:
+                    values[name] = plan.fill[name]()
+        obj = object.__new__(cls)
+        obj.__dict__.update(values)
+        obj.extra = extra
+        obj.absent = missing
+        return obj
 
     def as_contract(self) -> dict[str, Any]:
-        out = {
-            key.name: to_contract(getattr(self, key.name))
-            for key in self._keys()
-            if key.name not in self.absent
-        }
+        plan = self._plan()
+        d = self.__dict__
+        out = {k: d[k] for k in plan.keys if k not in self.absent}
+        for name, section, items, _ in plan.nested:
+            if name in out:
+                value = out[name]
+                if section is not None and value is not None:
+                    out[name] = value.as_contract()
+                elif items is not None:
+                    out[name] = [v.as_contract() for v in value]
         if self.extra:
             out.update(self.extra)
         return out

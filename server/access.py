@@ -3,12 +3,19 @@
 Off unless ``PROCTOR_API_KEYS_PROCTOR`` lists at least one key, so the reference
 contract works unchanged.  When on:
 
-- a proctor key (``X-API-Key`` header, ``Authorization: Bearer``, or ``?key=`` for
-  pages and websockets) opens every endpoint;
-- a candidate token, returned as ``candidate_token`` by session start, is an HMAC of
-  the session id: it opens that session's own endpoints and nothing else, and needs
-  no storage (it stays valid across restarts while the secret does);
+- a proctor key, in a header only (``X-API-Key`` or ``Authorization: Bearer``), opens
+  every endpoint; the server keeps SHA-256 hashes of the keys, never the keys;
+- a candidate token (``ct_``), returned as ``candidate_token`` by session start, is signed
+  (HMAC, random secret in the data folder or PROCTOR_API_TOKEN_SECRET) with its session id
+  and an expiry (PROCTOR_CANDIDATE_TOKEN_TTL_S): it opens that session's own endpoints
+  and nothing else, and needs no storage;
+- a ticket (``tk_``, ``POST /api/tickets``) carries the rights of the key or token that
+  asked for it for PROCTOR_TICKET_TTL_S seconds: the only credential a URL may carry
+  (``?ticket=`` on websockets and GET links), so no long-lived secret is ever in a URL;
 - anything else answers 401 in the contract's error shape.
+
+The console pages and the start page are shells with no data: they are public, and their
+scripts call the API with the key or token the user gave them (kept in the tab only).
 
 ``AccessGuard`` enforces this for every HTTP and websocket route of the FastAPI app,
 so routers added later are closed by default; the Socket.IO server, which sits outside
@@ -18,24 +25,26 @@ FastAPI, asks the same ``AccessPolicy`` in its handlers.  This module stands apa
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import html
 import json
 import re
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import parse_qs
 
 from .config import Settings
+from .security.secrets import TICKET_PREFIX, KeyHashes, TokenSigner, secret_from_setting
 
 MSG_UNAUTHORIZED = "Missing or invalid API key"
 TOKEN_PREFIX = "ct_"  # candidate tokens; proctor keys are whatever the operator chose
 
 # Paths anyone may open: liveness, the console's static files, the API's own docs.
 PUBLIC = re.compile(
-    r"^/(health|favicon\.ico|docs|docs/oauth2-redirect|redoc|openapi\.json|console/static/.*)$"
+    r"^/(|health|favicon\.ico|docs|docs/oauth2-redirect|redoc|openapi\.json|console|"
+    r"console/(?:dashboard|candidate)/?|console/static/.*)$"
 )
+TICKETS_PATH = "/api/tickets"  # any valid key or token may ask for a ticket of its own rights
 # A session's own resources: what a candidate token may reach (with CANDIDATE_POSTS below).
 SESSION_PATH = re.compile(r"^/(?:api|ws)/sessions/(?P<sid>[^/]+)(?:/(?P<sub>[^/]+))?/?$")
 # Writes a candidate makes during an interview; deleting a session stays with proctors.
@@ -61,65 +70,93 @@ PROCTOR = Principal("proctor")
 
 
 class AccessPolicy:
-    def __init__(self, proctor_keys: Iterable[str] = (), secret: str | None = None):
-        self.proctor_keys = tuple(k for k in (s.strip() for s in proctor_keys) if k)
-        if secret:
-            self._secret = secret.encode()
-        else:
-            # Derived from the keys so that a deployment needs one setting; rotating the
-            # keys then also revokes every candidate token.
-            keys = "\0".join(sorted(self.proctor_keys)).encode()
-            self._secret = hashlib.sha256(b"proctor-candidate\0" + keys).digest()
+    def __init__(
+        self,
+        proctor_keys: Iterable[str] = (),
+        secret: str | bytes | None = None,
+        token_ttl_s: float = 6 * 3600.0,
+        ticket_ttl_s: float = 60.0,
+    ):
+        """``proctor_keys``: clear keys or ``sha256:`` hashes; ``secret``: signs tokens and
+        tickets (None: a random one for this process, as tests want)."""
+        self.keys = KeyHashes(proctor_keys)
+        if isinstance(secret, str):
+            secret = secret.encode()
+        self.signer = TokenSigner(secret or secrets.token_bytes(32))
+        self.token_ttl_s = token_ttl_s
+        self.ticket_ttl_s = ticket_ttl_s
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AccessPolicy:
-        return cls(settings.api_keys_proctor.split(","), settings.api_token_secret)
+        keys = KeyHashes(settings.api_keys_proctor.split(","))
+        # The secret file is made only when keys are on: an open server needs none.
+        secret = (
+            secret_from_setting(
+                settings.api_token_secret, Path(settings.data_dir) / "secrets" / "token.key"
+            )
+            if keys
+            else None
+        )
+        return cls(
+            keys.hashes,
+            secret,
+            token_ttl_s=settings.candidate_token_ttl_s,
+            ticket_ttl_s=settings.ticket_ttl_s,
+        )
 
     @property
     def enabled(self) -> bool:
-        return bool(self.proctor_keys)
+        return bool(self.keys)
 
     def candidate_token(self, session_id: str) -> str:
-        digest = hmac.new(
-            self._secret, b"candidate:" + session_id.encode(), hashlib.sha256
-        ).hexdigest()
-        return TOKEN_PREFIX + digest[:40]
+        return self.signer.candidate_token(session_id, self.token_ttl_s)
+
+    def ticket(self, principal: Principal) -> str:
+        kind = "proctor" if principal.is_proctor else "candidate"
+        return self.signer.ticket(kind, principal.session_id, self.ticket_ttl_s)
 
     def is_proctor_key(self, credential: str | None) -> bool:
+        return self.keys.matches(credential)
+
+    def holder(self, credential: str | None) -> Principal | None:
+        """Who holds ``credential``, whatever session it is for (None: nobody)."""
+        if not self.enabled:
+            return OPEN
         if not credential:
-            return False
-        # Compare against every key (no early exit) so timing says nothing about which matched.
-        found = False
-        for key in self.proctor_keys:
-            found |= hmac.compare_digest(credential.encode(), key.encode())
-        return found
+            return None
+        for prefix in (TICKET_PREFIX, TOKEN_PREFIX):
+            if credential.startswith(prefix):
+                claim = self.signer.verify(prefix, credential)
+                if claim is None:
+                    return None
+                if claim.kind == "proctor" and prefix == TICKET_PREFIX:
+                    return PROCTOR
+                return Principal("candidate", claim.session_id) if claim.session_id else None
+        return PROCTOR if self.keys.matches(credential) else None
 
     def identify(self, credential: str | None, session_id: str | None = None) -> Principal | None:
         """Who ``credential`` is for ``session_id`` (None: not allowed)."""
-        if not self.enabled:
-            return OPEN
-        if self.is_proctor_key(credential):
-            return PROCTOR
-        if (
-            credential
-            and session_id
-            and hmac.compare_digest(credential.encode(), self.candidate_token(session_id).encode())
-        ):
-            return Principal("candidate", session_id)
-        return None
+        who = self.holder(credential)
+        if who is None or who.is_proctor:
+            return who
+        return who if session_id and who.session_id == session_id else None
 
 
 def credential_from(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
-    """The key or token a request carries: header first, then ``?key=`` / ``?token=``."""
+    """The credential a request carries: a key or token in a header, else a ``?ticket=``.
+
+    A key or token in the query (``?key=``, ``?token=``) is ignored: URLs end up in logs,
+    browser histories and Referer headers.
+    """
     key = headers.get("x-api-key")
     if key:
         return key.strip()
     auth = headers.get("authorization", "")
     if auth[:7].lower() == "bearer ":
         return auth[7:].strip() or None
-    for name in ("key", "token"):
-        if query.get(name):
-            return query[name]
+    ticket = query.get("ticket")
+    if ticket and ticket.startswith(TICKET_PREFIX):
+        return ticket
     return None
 
 
@@ -127,8 +164,12 @@ def _scope_credential(scope) -> str | None:
     headers = {
         k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())
     }
-    qs = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    return credential_from(headers, {k: v[0] for k, v in qs.items() if v})
+    query: dict[str, str] = {}
+    # Tickets in URLs: websockets and GET links only (a POST has headers to use).
+    if scope["type"] == "websocket" or scope.get("method") in ("GET", "HEAD"):
+        qs = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        query = {k: v[0] for k, v in qs.items() if v}
+    return credential_from(headers, query)
 
 
 def required_session(method: str, path: str) -> tuple[bool, str | None]:
@@ -146,14 +187,6 @@ def required_session(method: str, path: str) -> tuple[bool, str | None]:
     return False, None
 
 
-def candidate_page_session(path: str, scope) -> str | None:
-    """The candidate console page opens for the token of the session it names."""
-    if path.rstrip("/") != "/console/candidate":
-        return None
-    qs = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    return (qs.get("session") or [None])[0]
-
-
 class AccessGuard:
     """ASGI middleware: 401 (contract shape) for HTTP, close 4401 after an error message for websockets."""
 
@@ -167,10 +200,12 @@ class AccessGuard:
         path = scope.get("path", "")
         method = scope.get("method", "GET")
         public, session_id = required_session(method, path)
-        if public:
-            return await self.app(scope, receive, send)
-        session_id = session_id or candidate_page_session(path, scope)
-        principal = self.policy.identify(_scope_credential(scope), session_id)
+        if public or (method == "OPTIONS" and scope["type"] == "http"):
+            return await self.app(scope, receive, send)  # CORS preflights carry no credential
+        if path == TICKETS_PATH:
+            principal = self.policy.holder(_scope_credential(scope))
+        else:
+            principal = self.policy.identify(_scope_credential(scope), session_id)
         if principal is not None:
             scope.setdefault("state", {})["principal"] = principal
             return await self.app(scope, receive, send)
@@ -180,22 +215,8 @@ class AccessGuard:
 
     @staticmethod
     async def _refuse_http(scope, send, path: str):
-        wants_html = path.startswith("/console/") and any(
-            k == b"accept" and b"text/html" in v for k, v in scope.get("headers", ())
-        )
-        if wants_html:
-            # Keep the page's other query parameters (the candidate's session) through the form.
-            qs = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-            hidden = "".join(
-                f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v[0])}">'
-                for k, v in qs.items()
-                if k not in ("key", "token") and v
-            )
-            body = UNAUTHORIZED_PAGE.replace("<!--hidden-->", hidden).encode()
-            ctype = b"text/html; charset=utf-8"
-        else:
-            body = json.dumps({"success": False, "error": MSG_UNAUTHORIZED}).encode()
-            ctype = b"application/json"
+        body = json.dumps({"success": False, "error": MSG_UNAUTHORIZED}).encode()
+        ctype = b"application/json"
         await send(
             {
                 "type": "http.response.start",
@@ -225,14 +246,3 @@ class AccessGuard:
             }
         )
         await send({"type": "websocket.close", "code": 4401})
-
-
-UNAUTHORIZED_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><title>proctor: key needed</title>
-<link rel="stylesheet" href="/console/static/console.css"></head>
-<body class="gate"><main class="card gate-card"><h1>Access key needed</h1>
-<p>This server is protected. Proctors: enter your API key.
-Candidates: open the interview link your proctor sent you.</p>
-<form method="get"><!--hidden-->
-<input type="password" name="key" placeholder="API key" autocomplete="off" required>
-<button class="btn primary" type="submit">Open</button></form></main></body></html>"""

@@ -1,10 +1,13 @@
 """API keys: off by default (the reference contract, open); on, a proctor key sees everything
-and a candidate token only its own session, over REST, pages, websockets and Socket.IO."""
+and a candidate token only its own session, over REST, pages, websockets and Socket.IO.
+Keys and tokens travel in headers (or Socket.IO's CONNECT packet); a URL carries only a
+short-lived ticket (POST /api/tickets)."""
 
 from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 import socketio
 import websocket  # websocket-client
@@ -54,7 +57,8 @@ def test_candidate_token_opens_its_own_session_only():
         ("DELETE", "/api/sessions/abc", (False, None)),  # deleting stays with proctors
         ("GET", "/ws/sessions/abc", (False, "abc")),
         ("GET", "/ws/dashboard", (False, None)),
-        ("GET", "/console/dashboard", (False, None)),
+        ("GET", "/console/dashboard", (True, None)),  # a shell: its data needs the key
+        ("GET", "/", (True, None)),
     ],
 )
 def test_which_paths_a_candidate_token_may_use(method, path, expected):
@@ -123,7 +127,8 @@ def test_proctor_key_sees_everything(http, two_sessions):
         }
         assert {a, b} <= listed
         assert http.get(f"/api/sessions/{b}/alerts", headers=headers).status_code == 200
-    assert http.get(f"/api/sessions/{a}/metrics", params={"key": PROCTOR_KEY}).status_code == 200
+    # A key in a URL is not taken (URLs end up in logs and histories).
+    assert http.get(f"/api/sessions/{a}/metrics", params={"key": PROCTOR_KEY}).status_code == 401
 
 
 def test_candidate_token_sees_only_its_own_session(http, two_sessions):
@@ -142,7 +147,7 @@ def test_candidate_token_sees_only_its_own_session(http, two_sessions):
         ).status_code
         == 200
     )
-    assert http.get(f"/api/sessions/{a}/metrics", params={"token": token_a}).status_code == 200
+    assert http.get(f"/api/sessions/{a}/metrics", params={"token": token_a}).status_code == 401
     r = http.post(
         f"/api/sessions/{a}/frame",
         json={"frame": image_b64("single_face.jpg")},
@@ -162,23 +167,50 @@ def test_candidate_token_sees_only_its_own_session(http, two_sessions):
         assert r.status_code == 401 and r.json() == UNAUTHORIZED, path
 
 
-def test_pages_take_the_key_from_the_query(http, two_sessions):
+def ticket_for(http, credential: str) -> str:
+    r = http.post("/api/tickets", headers={"X-API-Key": credential})
+    assert r.status_code == 200, r.text
+    return r.json()["ticket"]
+
+
+def test_pages_are_shells_and_links_take_a_ticket(http, two_sessions):
     (a, token_a), (b, _) = two_sessions
     assert http.get("/console/static/console.css").status_code == 200  # no secrets in static files
-    gate = http.get("/console/dashboard", headers={"Accept": "text/html"})
-    assert gate.status_code == 401 and 'name="key"' in gate.text
-    assert http.get("/console/dashboard", params={"key": PROCTOR_KEY}).status_code == 200
-    assert http.get("/console/dashboard", params={"key": token_a}).status_code == 401
-    assert (
-        http.get("/console/candidate", params={"session": a, "token": token_a}).status_code == 200
+    page = http.get("/console/dashboard")
+    assert page.status_code == 200 and a not in page.text  # the page holds no data
+    assert http.get("/").status_code == 200
+    assert http.post("/api/tickets").status_code == 401
+    assert http.post("/api/tickets", headers={"X-API-Key": "wrong"}).status_code == 401
+    # A ticket opens a GET link (the report) with the rights of who asked for it.
+    proctor_ticket = ticket_for(http, PROCTOR_KEY)
+    assert proctor_ticket.startswith("tk_") and PROCTOR_KEY not in proctor_ticket
+    assert http.get("/api/sessions", params={"ticket": proctor_ticket}).status_code == 200
+    cand_ticket = ticket_for(http, token_a)
+    assert http.get(f"/api/sessions/{a}/metrics", params={"ticket": cand_ticket}).status_code == 200
+    assert http.get(f"/api/sessions/{b}/metrics", params={"ticket": cand_ticket}).status_code == 401
+    assert http.get("/api/sessions", params={"ticket": cand_ticket}).status_code == 401
+    # Not for writes: those have headers to use.
+    r = http.post(f"/api/sessions/{a}/end", params={"ticket": cand_ticket})
+    assert r.status_code == 401
+    # A token is not a ticket, in a URL or anywhere a ticket is asked for.
+    assert http.get(f"/api/sessions/{a}/metrics", params={"ticket": token_a}).status_code == 401
+
+
+def test_keys_may_be_configured_as_hashes(tmp_path_factory):
+    from server.config import Settings
+    from server.security.secrets import hash_key
+
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("hashed"), api_keys_proctor=hash_key(PROCTOR_KEY)
     )
-    refused = http.get(
-        "/console/candidate",
-        params={"session": b, "token": token_a},
-        headers={"Accept": "text/html"},
-    )
-    assert refused.status_code == 401
-    assert f'name="session" value="{b}"' in refused.text  # the key form keeps the session
+    policy = AccessPolicy.from_settings(settings)
+    assert policy.identify(PROCTOR_KEY).role == "proctor"
+    assert policy.identify(hash_key(PROCTOR_KEY)) is None  # the hash opens nothing
+    assert (settings.data_dir / "secrets" / "token.key").exists()  # a random signing secret
+    token = policy.candidate_token("s1")
+    assert AccessPolicy.from_settings(settings).identify(token, "s1").role == "candidate"
+    expired = AccessPolicy.from_settings(settings.model_copy(update={"candidate_token_ttl_s": -1}))
+    assert expired.identify(expired.candidate_token("s1"), "s1") is None
 
 
 def ws_first(url: str) -> tuple[dict, websocket.WebSocket]:
@@ -194,16 +226,24 @@ def test_websockets_need_the_key_too(keyed, two_sessions):
     opcode, data = ws.recv_data(control_frame=True)
     assert opcode == websocket.ABNF.OPCODE_CLOSE and int.from_bytes(data[:2], "big") == 4401
     ws.close()
-    msg, ws = ws_first(f"{base}/ws/sessions/{a}?token={token_a}")
+    with httpx.Client(base_url=keyed.url, timeout=60) as http:
+        cand, proctor = ticket_for(http, token_a), ticket_for(http, PROCTOR_KEY)
+    msg, ws = ws_first(f"{base}/ws/sessions/{a}?ticket={cand}")
     assert msg["type"] == "joined" and msg["session_id"] == a
     ws.close()
-    msg, ws = ws_first(f"{base}/ws/sessions/{b}?token={token_a}")
+    msg, ws = ws_first(f"{base}/ws/sessions/{a}?token={token_a}")  # never a token in a URL
     assert msg["status"] == 401
     ws.close()
-    msg, ws = ws_first(f"{base}/ws/dashboard?token={token_a}")
+    msg, ws = ws_first(f"{base}/ws/sessions/{b}?ticket={cand}")
     assert msg["status"] == 401
     ws.close()
-    msg, ws = ws_first(f"{base}/ws/dashboard?key={PROCTOR_KEY}")
+    msg, ws = ws_first(f"{base}/ws/dashboard?ticket={cand}")
+    assert msg["status"] == 401
+    ws.close()
+    msg, ws = ws_first(f"{base}/ws/dashboard?key={PROCTOR_KEY}")  # never a key in a URL
+    assert msg["status"] == 401
+    ws.close()
+    msg, ws = ws_first(f"{base}/ws/dashboard?ticket={proctor}")
     assert msg["type"] == "joined"
     ws.close()
 

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs
 
 import socketio
 
-from ..access import MSG_UNAUTHORIZED, TOKEN_PREFIX, AccessPolicy, credential_from
+from ..access import MSG_UNAUTHORIZED, AccessPolicy, credential_from
 from ..service.errors import ServiceError, SessionNotFound
 from .hub import DASHBOARD, PushHub, error_payload, session_room, submit_frame
 
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 def _environ_credential(environ: dict, auth) -> str | None:
     if isinstance(auth, dict):
-        for name in ("key", "token"):
+        for name in ("key", "token", "ticket"):  # in the CONNECT packet, never in the URL
             if isinstance(auth.get(name), str) and auth[name]:
                 return auth[name]
     headers = {
@@ -83,11 +83,8 @@ def build_socketio(
     @sio.event
     async def connect(sid, environ, auth=None):
         credential = _environ_credential(environ, auth)
-        # Refuse early what can be neither a proctor key nor a candidate token (checked per session later).
-        plausible = bool(credential) and (
-            credential.startswith(TOKEN_PREFIX) or policy.is_proctor_key(credential)
-        )
-        if policy.enabled and not plausible:
+        # Refuse early what is no valid key, token or ticket (a token's session is checked later).
+        if policy.enabled and policy.holder(credential) is None:
             raise socketio.exceptions.ConnectionRefusedError(
                 {"success": False, "error": MSG_UNAUTHORIZED, "status": 401}
             )

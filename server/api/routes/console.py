@@ -2,7 +2,9 @@
 
 Everything the pages load comes from this server (no CDN; the CSP below forbids any other
 origin), so they work on an offline network.  They talk to the REST API and to the plain
-websockets (/ws/...); a key or token given as ``?key=`` is passed on by the pages.
+websockets (/ws/...).  The pages are shells without data, open to anyone: their scripts use
+the key or token the user gives (after ``#`` in the link, kept in the tab, sent in a header)
+and a short-lived ticket where only a URL will do (websockets, the report link).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def _page(name: str) -> FileResponse:
 
 @router.get("")
 async def console_index(request: Request):
-    query = request.url.query  # keeps ?key=
+    query = request.url.query  # keeps ?session=
     return RedirectResponse("/console/dashboard" + (f"?{query}" if query else ""))
 
 

@@ -4,8 +4,53 @@
 
 const Console = (() => {
   const params = new URLSearchParams(location.search);
-  // A proctor key or a candidate token, given to the page as ?key= (or ?token=).
-  const credential = params.get("key") || params.get("token") || "";
+  // A proctor key or a candidate token: given after "#" (#key=... / #token=..., never sent to
+  // the server, so never in a log), kept in this tab's sessionStorage; never put in a URL.
+  // Websockets and links get a short-lived ticket instead (POST /api/tickets).
+  const STORE = "proctor.credential";
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  const legacy = params.get("key") || params.get("token"); // old links: moved out of the URL
+  let credential = fragment.get("key") || fragment.get("token") || legacy || sessionStorage.getItem(STORE) || "";
+  if (credential) sessionStorage.setItem(STORE, credential);
+  if (legacy || fragment.has("key") || fragment.has("token")) {
+    const clean = new URL(location.href);
+    clean.searchParams.delete("key");
+    clean.searchParams.delete("token");
+    clean.hash = "";
+    history.replaceState(null, "", clean.pathname + clean.search);
+  }
+
+  function setCredential(value) {
+    credential = value || "";
+    if (credential) sessionStorage.setItem(STORE, credential);
+    else sessionStorage.removeItem(STORE);
+  }
+
+  /** A ticket for one URL (websocket, report link), or null when the server has no keys. */
+  async function ticket() {
+    if (!credential) return null;
+    const data = await api("/api/tickets", { method: "POST", body: {} });
+    return data.ticket;
+  }
+
+  function withTicket(path, t) {
+    if (!t) return path;
+    const url = new URL(path, location.origin);
+    url.searchParams.set("ticket", t);
+    return url.pathname + url.search;
+  }
+
+  // Links to this server's API (the report) open with a fresh ticket: a link cannot carry a header.
+  document.addEventListener("click", async (ev) => {
+    const a = ev.target.closest && ev.target.closest("a[href^='/api/']");
+    if (!a || !credential) return;
+    ev.preventDefault();
+    const target = a.getAttribute("target") || "_self";
+    const win = target === "_self" ? null : window.open("about:blank", target);
+    const url = withTicket(a.getAttribute("href"), await ticket());
+    if (win) win.location = url;
+    else location.href = url;
+  });
 
   const METRICS = [
     ["eye_contact", "Eye contact"],
@@ -44,13 +89,10 @@ const Console = (() => {
     return data;
   }
 
-  /** A URL of this server carrying the page's credential (links, report, other pages). */
+  /** A URL of this server (links, report); the click handler above adds a ticket when keyed. */
   function withKey(path, extra = {}) {
     const url = new URL(path, location.origin);
     for (const [k, v] of Object.entries(extra)) if (v) url.searchParams.set(k, v);
-    if (credential && !url.searchParams.has("key") && !url.searchParams.has("token")) {
-      url.searchParams.set("key", credential);
-    }
     return url.pathname + url.search;
   }
 
@@ -75,9 +117,17 @@ const Console = (() => {
         if (ws) ws.close();
       },
     };
-    function connect() {
+    async function connect() {
       const proto = location.protocol === "https:" ? "wss:" : "ws:";
-      ws = new WebSocket(proto + "//" + location.host + withKey(path));
+      let t = null;
+      try {
+        t = await ticket();
+      } catch (err) {
+        onState && onState(err.status === 401 ? "denied" : "offline");
+        if (!closed && err.status !== 401) setTimeout(connect, (delay = Math.min(delay * 2, 8000)));
+        return;
+      }
+      ws = new WebSocket(proto + "//" + location.host + withTicket(path, t));
       onState && onState("connecting");
       ws.onopen = () => {
         delay = 500;
@@ -173,5 +223,5 @@ const Console = (() => {
   }
 
   return { api, ApiError, withKey, socket, el, fmtPct, fmtTime, fmtSeconds, humanAlert, level, metricBar,
-           alertItem, shortId, METRICS, credential, params };
+           alertItem, shortId, METRICS, get credential() { return credential; }, setCredential, params };
 })();

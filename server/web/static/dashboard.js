@@ -299,6 +299,22 @@
     document.body.dataset.conn = state;
   }
 
+  /** Keyed server, no (valid) key yet: ask for one; it stays in this tab, never in the URL. */
+  function askKey() {
+    const b = $("banner");
+    const input = el("input", { type: "password", placeholder: "Proctor API key", autocomplete: "off",
+                                id: "key-input" });
+    const form = el("form.key-form", {}, "This dashboard needs a proctor key. ", input,
+                    el("button.btn.small.primary", { type: "submit", text: "Open" }));
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      Console.setCredential(input.value.trim());
+      location.reload();
+    });
+    b.replaceChildren(form);
+    b.classList.remove("hidden");
+  }
+
   function showBanner(text) {
     const b = $("banner");
     b.textContent = text;
@@ -316,7 +332,8 @@
       const data = await api("/api/sessions/start", { method: "POST", body: { job_data: job } });
       const url = new URL("/console/candidate", location.origin);
       url.searchParams.set("session", data.session_id);
-      if (data.candidate_token) url.searchParams.set("token", data.candidate_token);
+      // After "#": the browser never sends it to a server, so it reaches no log.
+      if (data.candidate_token) url.hash = "token=" + data.candidate_token;
       $("invite-url").value = url.href;
       $("invite-link").classList.remove("hidden");
     } catch (err) {
@@ -372,7 +389,8 @@
       }));
       renderSessions();
     } catch (err) {
-      showBanner(err.status === 401 ? "This dashboard needs a proctor key (open it with ?key=...)." : err.message);
+      if (err.status === 401) askKey();
+      else showBanner(err.message);
     }
   }
 

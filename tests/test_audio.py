@@ -207,3 +207,18 @@ def test_audio_track_of_videos():
     assert x is not None and abs(len(x) / 16000 - 2.42) < 0.05
     with pytest.raises(AudioInputError):
         audio_track(AUDIO / "labels.json")
+
+
+def test_espeak_still_gives_the_test_voices(models):
+    """The committed media came from make_audio.py; espeak-ng must still give those voices."""
+    import importlib.util
+    import shutil
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (`make espeak` installs it)")
+    spec = importlib.util.spec_from_file_location("make_audio", AUDIO / "make_audio.py")
+    make_audio = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_audio)
+    fresh = models.encoder.embed_utterance(make_audio.say("a", make_audio.LINES[1]))
+    assert cosine(fresh, models.encoder.embed_utterance(wav("a_1.wav"))) > 0.95
+    assert cosine(fresh, models.encoder.embed_utterance(wav("b_1.wav"))) < 0.75

@@ -226,3 +226,32 @@ def test_audio_for_unknown_or_ended_sessions(aclient):
     aclient.post(f"/api/sessions/{sid}/end")
     r = aclient.post(f"/api/sessions/{sid}/audio", json={"audio": ok})
     assert r.status_code >= 400 and r.json()["success"] is False
+
+
+def test_socketio_audio_event_answers_like_rest(tmp_path):
+    import socketio
+
+    from tests.live_server import LiveServer
+
+    server = LiveServer(tmp_path / "data").start()
+    sio = socketio.Client(reconnection=False)
+    try:
+        with server.client() as http:
+            sid = http.post("/api/sessions/start", json={}).json()["session_id"]
+        sio.connect(server.url, socketio_path="socket.io", wait_timeout=60)
+        acks = [
+            sio.call("audio", {"session_id": sid, "audio": chunk, "timestamp": t}, timeout=60)
+            for t, chunk in list(chunks("one_speaker_a.wav"))[:6]
+        ]
+        assert all(a["success"] for a in acks), acks
+        assert acks[-1]["heard_seconds"] == pytest.approx(6.0, abs=0.01)
+        assert acks[-1]["candidate_enrolled"]
+        bad = sio.call("audio", {"session_id": sid, "audio": "bm90IGEgd2F2"}, timeout=60)
+        assert bad["success"] is False and bad["status"] == 400 and bad["event"] == "audio"
+        ok = chunks("one_speaker_a.wav").__next__()[1]
+        missing = sio.call("audio", {"session_id": "no-such-session", "audio": ok}, timeout=60)
+        assert missing["success"] is False and missing["status"] == 404
+    finally:
+        if sio.connected:
+            sio.disconnect()
+        server.stop()

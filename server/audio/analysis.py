@@ -108,6 +108,7 @@ def analyse_recording(
     counts = np.bincount(labels) if len(labels) else np.zeros(0, int)
     kept = [v for v in range(len(counts)) if counts[v] >= rules.min_voice_windows]
     centroids = {v: centroid(embeddings[labels == v]) for v in kept}
+    candidate: int | None
     if enrolled is not None and kept:
         candidate = max(kept, key=lambda v: cosine(centroids[v], enrolled))
         if cosine(centroids[candidate], enrolled) < rules.same_voice:

@@ -105,7 +105,7 @@ def audio_track(path: Path, max_seconds: float = 4 * 3600) -> np.ndarray | None:
         limit = int(max_seconds * SAMPLE_RATE)
         try:
             for frame in container.decode(stream):
-                for out in resampler.resample(frame):
+                for out in resampler.resample(frame):  # type: ignore[arg-type]  # audio stream
                     parts.append(out.to_ndarray().reshape(-1))
                     total += parts[-1].size
                 if total > limit:

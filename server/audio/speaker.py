@@ -15,7 +15,7 @@ Same voice: cosine ~0.9; two people: ~0.65 (figures in docs/audio.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +50,7 @@ def convert_checkpoint(pt_path: Path, out: Path) -> None:
     if set(arrays) != expected:
         raise ValueError(f"unexpected GE2E checkpoint tensors: {sorted(arrays)}")
     with open(out, "wb") as fh:
-        np.savez(fh, **arrays)
+        np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds loosely
 
 
 # --- mel spectrogram (librosa.feature.melspectrogram with Resemblyzer's parameters) ---------
@@ -126,6 +126,9 @@ class SpeakerEncoder:
     """GE2E forward pass in numpy; ``embed_partials`` takes a batch of mel windows."""
 
     weights: dict[str, np.ndarray]
+    _layers: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+    _lin_w: np.ndarray = field(default_factory=lambda: np.zeros((HIDDEN, HIDDEN), np.float32))
+    _lin_b: np.ndarray = field(default_factory=lambda: np.zeros(HIDDEN, np.float32))
 
     @classmethod
     def load(cls, path: Path) -> SpeakerEncoder:

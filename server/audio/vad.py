@@ -116,7 +116,7 @@ def speech_segments(
     end_all = len(probs) * CHUNK_S
     if start is not None and end_all - start >= rules.min_speech_s:
         segments.append([start, silence_since if silence_since is not None else end_all])
-    out = []
+    out: list[tuple[float, float]] = []
     for s, e in segments:  # pad, without overlapping the neighbours
         s, e = max(0.0, s - rules.pad_s), min(end_all, e + rules.pad_s)
         if out and s <= out[-1][1]:

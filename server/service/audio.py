@@ -88,7 +88,8 @@ class AudioChannel:
         # 16-bit stereo at 48 kHz for the longest chunk, in base64, plus a header's worth
         if len(audio) > int(limit * 48_000 * 4 * 4 / 3) + 4096:
             raise ServiceError(f"audio chunk too large (at most {limit:g} s)", status=413)
-        if self.models() is None:
+        models = self.models()
+        if models is None:
             raise ServiceError(
                 f"Audio is not available on this server: {self.unavailable}", status=503
             )
@@ -108,7 +109,7 @@ class AudioChannel:
         async with self.locks[session.id]:
             listener = self.listeners.get(session.id)
             if listener is None:
-                listener = self.listeners[session.id] = LiveListener(self._models, self.rules)
+                listener = self.listeners[session.id] = LiveListener(models, self.rules)
             spans = await self._run(listener.feed, samples, float(timestamp))
         return {
             "success": True,
@@ -155,7 +156,8 @@ class AudioChannel:
     # --- recorded videos ----------------------------------------------------------------
     async def analyse_file(self, path: Path) -> tuple[AudioFindings | None, str | None]:
         """(findings, None) for a file with an audio track, else (None, why not)."""
-        if self.models() is None:
+        models = self.models()
+        if models is None:
             return None, self.unavailable
         try:
             wav = await self._run(audio_track, path)
@@ -165,7 +167,7 @@ class AudioChannel:
             return None, "the video has no audio track"
         if len(wav) < 16_000 * 0.5:
             return None, "the audio track is shorter than half a second"
-        findings = await self._run(analyse_recording, wav, self._models, self.rules, None, "video")
+        findings = await self._run(analyse_recording, wav, models, self.rules, None, "video")
         return findings, None
 
     @staticmethod

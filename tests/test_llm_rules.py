@@ -181,9 +181,9 @@ def test_prompt_holds_only_the_facts():
     for expected in (
         "Priya Raman",
         "41 out of 100",
-        "Eye contact: 38",
+        "Weakest measured signal: eye contact at 38",
         "71.5%",
-        "2 for multiple faces",
+        "2 for multiple faces (critical)",
         "3 critical",
     ):
         assert expected in user

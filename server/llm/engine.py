@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .facts import METRIC_WORDS, SummaryFacts
+from .facts import ALERT_SEVERITY, METRIC_WORDS, SummaryFacts
 from .prompts import (  # EXAMPLE_SUMMARY: re-exported for the tests
     EXAMPLE_FACTS,
     EXAMPLE_SUMMARY,  # noqa: F401
@@ -118,8 +118,15 @@ def fact_lines(facts: SummaryFacts) -> list[str]:
     lines.append(
         f"Overall video score: {f.overall_score} out of 100 ({score_band(f.overall_score)})"
     )
-    for name, value in f.metrics().items():
-        lines.append(f"{METRIC_WORDS[name].capitalize()}: {value} out of 100")
+    # The rules' ranking, not the raw list: a small model copies a ranking faithfully but
+    # binds numbers to the wrong signal when it has to rank seven of them itself.
+    ranked = sorted(f.metrics().items(), key=lambda kv: -kv[1])
+    if len(ranked) == 1:
+        lines.append(f"Measured signal: {METRIC_WORDS[ranked[0][0]]} at {ranked[0][1]} out of 100")
+    elif ranked:
+        (top, top_v), (low, low_v) = ranked[0], ranked[-1]
+        lines.append(f"Strongest measured signal: {METRIC_WORDS[top]} at {top_v} out of 100")
+        lines.append(f"Weakest measured signal: {METRIC_WORDS[low]} at {low_v} out of 100")
     emotion = EMOTION_WORDS.get((f.dominant_emotion or "").upper())
     if emotion:
         lines.append(f"Most frequent facial expression: {emotion}")
@@ -132,7 +139,8 @@ def fact_lines(facts: SummaryFacts) -> list[str]:
         parts = []
         for kind, n in sorted(f.alert_counts.items(), key=lambda kv: -kv[1]):
             one, several = ALERT_PHRASES.get(kind, (kind.replace("_", " "),) * 2)
-            parts.append(f"{n} for {one if n == 1 else several}")
+            severity = ALERT_SEVERITY.get(kind, "info")
+            parts.append(f"{n} for {one if n == 1 else several} ({severity})")
         critical = f.severity_counts.get("critical", 0)
         lines.append(
             f"Proctoring alerts: {f.total_alerts} ({', '.join(parts)}), {critical} critical"
@@ -473,8 +481,12 @@ class LocalSummarizer:
         tokens = self._llama.tokenize(
             formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
         )
+        import llama_cpp
+
         self._llama.reset()
         self._llama.eval(tokens)
+        # the decode may finish asynchronously: settle it so its time is not billed to the first summary
+        llama_cpp.llama_synchronize(self._llama._ctx.ctx)
         log.info("LLM prompt prefix (%d tokens) read in %.2f s", len(tokens), time.monotonic() - t0)
 
     def _run_job(self, job: _Job) -> SummaryResult:

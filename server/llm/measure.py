@@ -51,8 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     sheets = {k: v for k, v in FACT_SHEETS.items() if not args.only or k in args.only.split(",")}
 
     t0 = time.monotonic()
+    settings = get_settings()
     summarizer = LocalSummarizer(
-        args.gguf, timeout_s=args.timeout, n_threads=args.threads, repack=args.repack
+        args.gguf,
+        n_ctx=settings.llm_context,
+        timeout_s=args.timeout,
+        max_tokens=settings.llm_max_tokens,
+        n_threads=args.threads,
+        repack=args.repack,
     )
     summarizer.wait_ready()
     if not summarizer.available:

@@ -15,6 +15,7 @@ from ..proctoring.report_sections import Report
 from ..store import SessionRecord
 from .context import ServiceContext, iso, utcnow
 from .errors import ServiceError, SessionNotFound
+from .retention import remove_session
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,8 @@ class SessionLifecycle:
     async def delete(self, session_id: str) -> None:
         ctx = self.ctx
         async with ctx.hold(session_id):
-            if not await ctx.db(ctx.store.delete_session, session_id):
+            # Its rows in every table and the files its video jobs own (docs/security.md).
+            if not await ctx.db(remove_session, ctx.store, ctx.settings, session_id):
                 raise SessionNotFound()
         ctx.forget(session_id, lock=True)
         ctx.emit(session_id, "session_deleted", {})

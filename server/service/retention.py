@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 
 from ..config import Settings
-from .errors import ServiceError
+from .errors import Conflict, ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,10 @@ def _inside(path: Path, folder: Path) -> bool:
 def remove_session(store, settings: Settings, session_id: str) -> bool:
     """Delete ``session_id`` with its rows and owned job files (blocking); False if unknown."""
     folder = staging_path(settings)
-    for _job_id, path, owned in store.job_files(session_id):
+    jobs = store.job_files(session_id)
+    if any(state in ("queued", "running") for *_rest, state in jobs):
+        raise Conflict("The session's video analysis is still running; delete it when it is done")
+    for _job_id, path, owned, _state in jobs:
         # Only files this server made (uploads, downloads); never a file under the media root.
         if owned and path and _inside(Path(path), folder):
             Path(path).unlink(missing_ok=True)

@@ -176,12 +176,14 @@ class SqlSessionStore(JobStore):
             rows = c.execute(sa.select(s.id).where(s.status == "ended", s.end_time < cutoff))
             return [r.id for r in rows]
 
-    def job_files(self, session_id: str) -> list[tuple[str, str, bool]]:
-        """(job id, local path, owned) of the session's video jobs, for removal with it."""
+    def job_files(self, session_id: str) -> list[tuple[str, str, bool, str]]:
+        """(job id, local path, owned, state) of the session's video jobs, for removal with it."""
         j = schema.jobs.c
         with self.engine.connect() as c:
-            rows = c.execute(sa.select(j.id, j.path, j.owns_file).where(j.session_id == session_id))
-            return [(r.id, r.path, bool(r.owns_file)) for r in rows]
+            rows = c.execute(
+                sa.select(j.id, j.path, j.owns_file, j.state).where(j.session_id == session_id)
+            )
+            return [(r.id, r.path, bool(r.owns_file), r.state) for r in rows]
 
     def unfinished_job_paths(self, states: tuple[str, ...]) -> list[str]:
         """Local files of jobs in ``states`` (the staging sweep keeps these)."""

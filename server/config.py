@@ -234,6 +234,11 @@ class Settings(BaseSettings):
     hands_every: int = Field(
         1, description="Run hand landmarks on every Nth frame (phone signals)."
     )
+    object_crops_every: int = Field(
+        2,
+        description="Run the object detector again on crops beside and below the face (phones at the "
+        "ear, in the hands) on every Nth frame, when the detector runs on it (0: never).",
+    )
     frame_max_width: int = Field(
         1600,
         description="Live frames wider than this are decoded at 1/2 (or 1/4) size: every model works below "

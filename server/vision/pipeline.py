@@ -24,6 +24,7 @@ from ..models.manifest import ModelSpec
 from ..models.registry import ModelRegistry
 from ..proctoring.observation import Face, Observation
 from .batching import Batcher, BatchingSession, batching_enabled
+from .crops import detect_near_face, merge
 from .faces import detect_document_faces
 from .liveness import liveness_cues
 from .roles import (
@@ -80,9 +81,12 @@ class FramePlan:
     # presentation-attack cues: motion cues on every frame with a face, the screen/print
     # cues (spectrum, edges, glare; ~2 ms) only when this is set (server.vision.liveness)
     liveness_full: bool = True
+    # the object detector run again on crops beside and below the face (server.vision.crops),
+    # where phones and notes are held: small objects get enough input pixels
+    object_crops: bool = False
 
 
-FULL_PLAN = FramePlan(ocr=True, pose=True, hands=True)
+FULL_PLAN = FramePlan(ocr=True, pose=True, hands=True, object_crops=True)
 
 
 class ModelMissing(RuntimeError):
@@ -307,6 +311,9 @@ class FramePipeline:
             obs.emotions = timed("emotion", self.local.emotion.classify, image, primary, blend)
         if plan.objects and self.shared.objects is not None:
             obs.objects = timed("objects", self.shared.objects.detect, image)
+            if plan.object_crops and primary is not None:
+                near = timed("object_crops", detect_near_face, self.shared.objects, image, primary)
+                obs.objects = merge(obs.objects, near)
         if plan.ocr and self.shared.ocr is not None:
             obs.text = timed("ocr", self.shared.ocr.detect, image)
         if plan.pose and self.local.pose is not None:

@@ -10,6 +10,8 @@ On a schedule, counted from the session's first frame (frame 1 always runs all):
 - body pose: every ``PROCTOR_POSE_EVERY`` frames (default 3, ~40 ms); posture holds the
   last measurement for 5 frames;
 - hands: every ``PROCTOR_HANDS_EVERY`` frames (default 1) for the phone signals.
+- object detector on crops near the face (phones at the ear, in the hands): on every
+  ``PROCTOR_OBJECT_CROPS_EVERY`` frames the detector runs (default 2, ~2 x 20-25 ms);
 - liveness screen/print cues: every frame of the first ``PROCTOR_LIVENESS_FRAMES``,
   then every ``PROCTOR_LIVENESS_EVERY`` (default 10); its motion cues run on every frame.
 
@@ -99,6 +101,8 @@ def plan_frame(frame_number: int, settings, changed: bool = False) -> FramePlan:
         ocr=_due(frame_number, settings.ocr_every) or (changed and settings.ocr_every > 0),
         pose=_due(frame_number, settings.pose_every),
         hands=_due(frame_number, settings.hands_every),
+        object_crops=_due(frame_number, settings.objects_every)
+        and _due(frame_number, getattr(settings, "object_crops_every", 2)),
         liveness_full=frame_number <= getattr(settings, "liveness_frames", 8)
         or _due(frame_number, getattr(settings, "liveness_every", 10)),
     )

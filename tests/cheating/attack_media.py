@@ -213,6 +213,7 @@ def paste_object(
         cx = (x1 - 0.15 * fw) if side < 0 else (x2 + 0.15 * fw)
         cy = y1 + 0.55 * fh
     elif where == "hand":
+        # held up in front of the chest, or of the chin when the frame ends below the face
         target_h = 0.9 * fh
         cx = (x1 + x2) / 2 + rng.uniform(-0.6, 0.6) * fw
         cy = min(h - target_h / 2 - 2, y2 + 0.9 * fh)
@@ -220,7 +221,12 @@ def paste_object(
         target_h = 0.6 * fh
         cx = rng.uniform(0.2, 0.8) * w
         cy = h - target_h / 2 - 4
+    if where != "desk":  # a phone is held upright or tilted, whichever way it was photographed
+        turns = int(rng.integers(0, 4)) if ow > oh else int(rng.integers(0, 2)) * 2
+        obj = np.ascontiguousarray(np.rot90(obj, turns))
+        oh, ow = obj.shape[:2]
     s = target_h / max(oh, ow) if where != "desk" else target_h / oh
+    s = min(s, 0.45 * w / ow, 0.45 * h / oh)  # a wide book on the desk stays in the frame
     nw, nh = max(4, int(ow * s)), max(4, int(oh * s))
     small = cv2.resize(obj, (nw, nh), interpolation=cv2.INTER_AREA)
     x0 = int(np.clip(cx - nw / 2, 0, w - nw))

@@ -86,6 +86,17 @@ def test_speaker_embeddings_tell_voices_apart(models):
     assert e.shape == (256,) and abs(np.linalg.norm(e) - 1) < 1e-5 and e.min() >= 0  # ReLU + L2
 
 
+def test_onnx_graph_equals_the_numpy_port(models):
+    from server.audio.speaker import mel_spectrogram, normalize_volume
+
+    x = normalize_volume(wav("two_turns.wav"))
+    mels = np.stack([mel_spectrogram(x[i : i + 25600])[:160] for i in (8000, 88000, 150000)])
+    onnx_out = models.encoder.embed_partials(mels)
+    numpy_out = models.encoder.embed_partials_numpy(mels)
+    assert models.encoder._session is not None
+    assert np.abs(onnx_out - numpy_out).max() < 1e-4
+
+
 def test_resemblyzer_preprocessing_parts():
     mel = mel_filters()
     assert mel.shape == (40, 201)

@@ -104,23 +104,26 @@ def analyse_recording(
     windows = windows_of(segments)
     embeddings = models.encoder.embed_windows([_cut(wav, a, b) for a, b in windows])
     labels = cluster_voices(embeddings, rules.same_voice) if len(windows) else np.zeros(0, int)
-    # Rank voices by speech; voices with too few windows stay unattributed (-1).
+    # Voices with too few windows stay unattributed (-1); the others are ranked by speech time.
     counts = np.bincount(labels) if len(labels) else np.zeros(0, int)
     kept = [v for v in range(len(counts)) if counts[v] >= rules.min_voice_windows]
     centroids = {v: centroid(embeddings[labels == v]) for v in kept}
+    raw = spans_from_windows(segments, windows, np.array([v if v in kept else -1 for v in labels]))
+    seconds = {v: sum(s.seconds for s in raw if s.voice == v) for v in kept}
     candidate: int | None
     if enrolled is not None and kept:
         candidate = max(kept, key=lambda v: cosine(centroids[v], enrolled))
         if cosine(centroids[candidate], enrolled) < rules.same_voice:
             candidate = None  # the enrolled candidate never spoke here
     else:
-        candidate = max(kept, key=lambda v: counts[v]) if kept else None
+        candidate = max(kept, key=lambda v: seconds[v]) if kept else None
     order = ([candidate] if candidate is not None else []) + sorted(
-        (v for v in kept if v != candidate), key=lambda v: -counts[v]
+        (v for v in kept if v != candidate), key=lambda v: -seconds[v]
     )
     renumber = {v: i + (0 if candidate is not None else 1) for i, v in enumerate(order)}
-    final = np.array([renumber.get(int(v), -1) for v in labels], int)
-    spans = spans_from_windows(segments, windows, final)
+    spans = [
+        SpeechSpan(s.start, s.end, None if s.voice is None else renumber[s.voice]) for s in raw
+    ]
     similarity = {}
     if candidate is not None:
         for v in kept:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -103,7 +104,8 @@ def mel_spectrogram(wav: np.ndarray) -> np.ndarray:
         writeable=False,
     )
     power = np.abs(np.fft.rfft(frames * _WINDOW, axis=1)) ** 2
-    return (power.astype(np.float32) @ _MEL.T).astype(np.float32)
+    # einsum, not matmul: no BLAS thread pool for a small product
+    return np.einsum("fk,mk->fm", power.astype(np.float32), _MEL).astype(np.float32)
 
 
 def normalize_volume(wav: np.ndarray, target_dbfs: float = NORM_TARGET_DBFS) -> np.ndarray:
@@ -129,9 +131,13 @@ class SpeakerEncoder:
     _layers: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
     _lin_w: np.ndarray = field(default_factory=lambda: np.zeros((HIDDEN, HIDDEN), np.float32))
     _lin_b: np.ndarray = field(default_factory=lambda: np.zeros(HIDDEN, np.float32))
+    _session: Any = None  # onnxruntime session of ``onnx_graph`` (None: the numpy port)
 
     @classmethod
-    def load(cls, path: Path) -> SpeakerEncoder:
+    def load(cls, path: Path, runtime: str = "onnx", threads: int = 1) -> SpeakerEncoder:
+        """``runtime``: ``onnx`` (the same network as an onnxruntime graph built in memory
+        from these weights: one thread, no BLAS thread pool fighting the frame workers) or
+        ``numpy`` (the reference port, step by step)."""
         with np.load(path, allow_pickle=False) as data:
             weights = {k: data[k].astype(np.float32) for k in data.files}
         layers = []
@@ -143,9 +149,26 @@ class SpeakerEncoder:
         enc._layers = layers
         enc._lin_w = np.ascontiguousarray(weights["linear_weight"].T)
         enc._lin_b = weights["linear_bias"]
+        if runtime == "onnx":
+            import onnxruntime as ort
+
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+            opts.enable_cpu_mem_arena = False
+            enc._session = ort.InferenceSession(
+                onnx_graph(weights), sess_options=opts, providers=["CPUExecutionProvider"]
+            )
         return enc
 
     def embed_partials(self, mels: np.ndarray) -> np.ndarray:
+        """(batch, frames, 40) mel windows -> (batch, 256) L2-normalised embeddings."""
+        if self._session is not None:
+            x = np.ascontiguousarray(mels, dtype=np.float32)
+            return self._session.run(None, {"mels": x})[0]
+        return self.embed_partials_numpy(mels)
+
+    def embed_partials_numpy(self, mels: np.ndarray) -> np.ndarray:
         """(batch, frames, 40) mel windows -> (batch, 256) L2-normalised embeddings."""
         x = np.asarray(mels, dtype=np.float32)
         batch, steps, _ = x.shape
@@ -199,6 +222,61 @@ class SpeakerEncoder:
         partials = self.embed_partials(np.stack([mel[s] for s in mel_slices]))
         mean = partials.mean(axis=0)
         return mean / max(float(np.linalg.norm(mean)), 1e-9)
+
+
+def onnx_graph(weights: dict[str, np.ndarray]) -> bytes:
+    """The GE2E network as an ONNX graph (three LSTM ops, Gemm, Relu, L2 norm), serialised.
+
+    PyTorch stacks the LSTM gates as input, forget, cell, output; ONNX as input, output,
+    forget, cell: the blocks are reordered.  Input ``mels`` (batch, frames, 40), output
+    ``embedding`` (batch, 256).
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    def reorder(w: np.ndarray) -> np.ndarray:
+        i, f, g, o = np.split(w, 4, axis=0)
+        return np.concatenate([i, o, f, g], axis=0)
+
+    inits, nodes = [], [helper.make_node("Transpose", ["mels"], ["x0"], perm=[1, 0, 2])]
+    x = "x0"
+    for n in range(LAYERS):
+        w = reorder(weights[f"lstm_weight_ih_l{n}"])[None]
+        r = reorder(weights[f"lstm_weight_hh_l{n}"])[None]
+        b = np.concatenate(
+            [reorder(weights[f"lstm_bias_ih_l{n}"]), reorder(weights[f"lstm_bias_hh_l{n}"])]
+        )[None]
+        for name, arr in ((f"W{n}", w), (f"R{n}", r), (f"B{n}", b)):
+            inits.append(numpy_helper.from_array(arr.astype(np.float32), name))
+        nodes.append(
+            helper.make_node(
+                "LSTM", [x, f"W{n}", f"R{n}", f"B{n}"], [f"y{n}", f"h{n}"], hidden_size=HIDDEN
+            )
+        )
+        nodes.append(helper.make_node("Squeeze", [f"y{n}", "axis1"], [f"x{n + 1}"]))
+        x = f"x{n + 1}"
+    inits.append(numpy_helper.from_array(np.array([1], np.int64), "axis1"))
+    inits.append(numpy_helper.from_array(np.array([0], np.int64), "axis0"))
+    inits.append(numpy_helper.from_array(weights["linear_weight"].astype(np.float32), "LW"))
+    inits.append(numpy_helper.from_array(weights["linear_bias"].astype(np.float32), "LB"))
+    last = LAYERS - 1
+    nodes += [
+        helper.make_node("Squeeze", [f"h{last}", "axis0"], ["h"]),  # (1, batch, H) -> (batch, H)
+        helper.make_node("Gemm", ["h", "LW", "LB"], ["lin"], transB=1),
+        helper.make_node("Relu", ["lin"], ["pos"]),
+        helper.make_node("LpNormalization", ["pos"], ["embedding"], axis=1, p=2),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "ge2e",
+        [helper.make_tensor_value_info("mels", TensorProto.FLOAT, ["batch", "frames", N_MELS])],
+        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", HIDDEN])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
 
 
 def partial_slices(n_samples: int, rate: float = 1.3, min_coverage: float = 0.75):

@@ -216,3 +216,45 @@ def test_an_unlisted_origin_is_blocked_by_the_browser(server, sites, browser):
     ws = server.url.replace("http://", "ws://") + "/ws/dashboard"
     assert page.evaluate("(u) => openSocket(u)", ws) == "refused"
     page.close()
+
+
+# --- the console on a keyed server: the key stays out of every URL ---------------------------
+KEY = "pk_browser-test-key-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory):
+    from server.security.secrets import hash_key
+
+    srv = LiveServer(tmp_path_factory.mktemp("keyed-data"), api_keys_proctor=hash_key(KEY)).start()
+    yield srv
+    srv.stop()
+
+
+def test_keyed_dashboard_keeps_the_key_out_of_urls(keyed, browser):
+    with keyed.client() as http:
+        sid = http.post("/api/sessions/start", json={}, headers={"X-API-Key": KEY}).json()[
+            "session_id"
+        ]
+    context = browser.new_context()
+    urls: list[str] = []
+    context.on("request", lambda r: urls.append(r.url))
+    sockets: list[str] = []
+    context.on("page", lambda pg: pg.on("websocket", lambda ws: sockets.append(ws.url)))
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    # No key yet: the page asks for one (it holds no data itself).
+    page.goto(f"{keyed.url}/console/dashboard")
+    page.wait_for_selector("#key-input")
+    page.fill("#key-input", KEY)
+    page.click("#banner button")
+    page.wait_for_function("() => document.body.dataset.conn === 'live'")  # websocket by ticket
+    page.locator(f'.session-card[data-session="{sid}"]').wait_for()
+    # A link carrying the key after "#": read, kept in the tab, and dropped from the address bar.
+    second = context.new_page()
+    second.goto(f"{keyed.url}/console/dashboard#key={KEY}")
+    second.wait_for_function("() => document.body.dataset.conn === 'live'")
+    assert KEY not in second.url
+    assert urls and not any(KEY in u for u in urls + sockets)  # never sent in a URL
+    assert any("ticket=tk_" in u for u in sockets)  # the websockets went by ticket
+    context.close()

@@ -285,7 +285,8 @@
         renderSessions();
         break;
       case "error":
-        showBanner(msg.error);
+        if (msg.status === 401) askKey();
+        else showBanner(msg.error);
         break;
       default:
         break;

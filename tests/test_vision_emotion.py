@@ -170,3 +170,92 @@ def test_closed_classifier_refuses_work():
     c.close()
     with pytest.raises(RuntimeError):
         c.classify(image("obama.jpg"), Face(bbox=(370, 90, 610, 420), score=1.0), None)
+
+
+# --- speech and time (server/proctoring/expression.py; no model needed) --------------------
+
+from server.proctoring.expression import (  # noqa: E402
+    HALF_LIFE_S,
+    ExpressionSmoother,
+    mouth_open,
+    speech_discount,
+    surprise_support,
+)
+
+SURPRISED_READING = {e: 0.0 for e in EMOTIONS} | {"SURPRISED": 0.55, "FEAR": 0.15, "CALM": 0.3}
+REST = {"jawOpen": 0.03, "browInnerUp": 0.1, "browOuterUpLeft": 0.05, "browOuterUpRight": 0.05}
+SPEAKING_MOUTH = REST | {"jawOpen": 0.25}
+SURPRISED_FACE = SPEAKING_MOUTH | {
+    "browInnerUp": 0.8,
+    "browOuterUpLeft": 0.7,
+    "browOuterUpRight": 0.7,
+}
+
+
+def test_an_open_mouth_without_raised_brows_is_speech_not_surprise():
+    probs = speech_discount(
+        SURPRISED_READING, mouth_open(SPEAKING_MOUTH), surprise_support(SPEAKING_MOUTH)
+    )
+    assert dominant(probs) == "CALM" and probs["SURPRISED"] < 0.05 and probs["FEAR"] < 0.05
+    assert sum(probs.values()) == pytest.approx(1.0)
+
+
+def test_raised_brows_keep_the_surprise():
+    probs = speech_discount(
+        SURPRISED_READING, mouth_open(SURPRISED_FACE), surprise_support(SURPRISED_FACE)
+    )
+    assert probs["SURPRISED"] == pytest.approx(0.55)
+    # a closed mouth changes nothing either, and without blendshapes nothing is judged
+    assert speech_discount(SURPRISED_READING, mouth_open(REST), surprise_support(REST))[
+        "SURPRISED"
+    ] == pytest.approx(0.55)
+    assert mouth_open(None) == 0.0 and surprise_support(None) == 1.0
+
+
+def test_a_moving_jaw_counts_as_speech_between_syllables_too():
+    smoother = ExpressionSmoother({})
+    out = None
+    # 10 frames a second, the jaw opening and closing at syllable rate; the model reads
+    # surprise on every frame, closed-mouth ones included
+    for i in range(20):
+        bs = SPEAKING_MOUTH if i % 3 == 0 else REST
+        out = smoother.update(SURPRISED_READING, bs, i / 10)
+    assert smoother.state["speaking"] is True
+    assert dominant(out) == "CALM" and out["SURPRISED"] < 0.1
+
+
+def test_a_surprised_face_that_speaks_stays_surprised():
+    smoother = ExpressionSmoother({})
+    for i in range(20):
+        bs = SURPRISED_FACE if i % 3 == 0 else SURPRISED_FACE | {"jawOpen": 0.03}
+        out = smoother.update(SURPRISED_READING, bs, i / 10)
+    assert dominant(out) == "SURPRISED"
+
+
+def test_one_odd_frame_does_not_flip_the_dominant_expression():
+    calm = {e: 0.02 for e in EMOTIONS} | {"CALM": 0.86}
+    sad = {e: 0.02 for e in EMOTIONS} | {"SAD": 0.86}
+    smoother = ExpressionSmoother({})
+    doms = []
+    for i in range(30):  # 30 frames a second; one frame reads SAD
+        doms.append(dominant(smoother.update(sad if i == 15 else calm, REST, i / 30)))
+    assert doms.count("CALM") == 30
+    # a real change takes over within a few half-lives
+    for i in range(30, 60):
+        out = smoother.update(sad, REST, i / 30)
+    assert dominant(out) == "SAD"
+    assert 3 * HALF_LIFE_S < 1.0
+
+
+def test_smoother_state_is_json_and_starts_afresh_after_a_gap():
+    import json
+
+    state: dict = {}
+    smoother = ExpressionSmoother(state)
+    calm = {e: 0.0 for e in EMOTIONS} | {"CALM": 1.0}
+    happy = {e: 0.0 for e in EMOTIONS} | {"HAPPY": 1.0}
+    smoother.update(calm, REST, 0.0)
+    smoother.update(calm, REST, 0.1)
+    again = ExpressionSmoother(json.loads(json.dumps(state)))  # as stored between frames
+    assert dominant(again.update(happy, REST, 10.0)) == "HAPPY"  # after a 10 s gap: no lag
+    assert again.update(None, None, 10.1) is None and again.state == {}  # no face: reset

@@ -14,6 +14,7 @@ from typing import Any
 from .alerts import Alert, AlertConfig, AlertEngine, FrameSignals
 from .audio import FrameAudio
 from .contract import Section
+from .expression import ExpressionSmoother
 from .liveness import LivenessTracker
 from .metrics import FrameScores, MetricsTracker
 from .objects import labels_detected, suspicious_objects
@@ -169,7 +170,11 @@ def analyse_observation(
     engine = AlertEngine(config, state.setdefault("alerts", {}))
     alerts = engine.evaluate(signals)
 
-    emotions = emotion_percentages(obs.emotions if obs.face_count else None)
+    # speech is not surprise, and one frame is not a mood (expression.py)
+    blend = obs.mesh.blendshapes if obs.mesh is not None else None
+    expression = ExpressionSmoother(state.setdefault("expression", {}))
+    smoothed = expression.update(obs.emotions if obs.face_count else None, blend, timestamp)
+    emotions = emotion_percentages(smoothed)
     mesh = obs.mesh
     detail = FrameDetail(
         facial_expressions=scores.facial_expressions,

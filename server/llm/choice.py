@@ -46,14 +46,23 @@ def available_memory_bytes() -> int | None:
 def choose_llm(
     registry: ModelRegistry,
     margin_mb: float,
-    chosen_by_operator: bool = False,
+    llm_model: str | None = None,
     available: int | None = None,
 ) -> tuple[ModelSpec | None, str]:
-    """The summary model's spec and why it was chosen (for the start-up log)."""
+    """The summary model's spec and why it was chosen (for the start-up log).
+    ``llm_model``: PROCTOR_LLM_MODEL, a file name in the models folder."""
     resolved = registry.resolve("llm")
     if resolved is None:
         return None, "no GGUF in the models folder"
-    if chosen_by_operator or resolved.source == "drop-in":
+    if llm_model:
+        named = [
+            s
+            for s in registry.all()
+            if s.role == "llm" and s.file == llm_model and s.path(registry.models_dir).is_file()
+        ]
+        if named:
+            return named[0], "PROCTOR_LLM_MODEL"
+    if resolved.source == "drop-in":
         return resolved, "chosen by the operator"
     defaults = [
         s for s in registry.defaults if s.role == "llm" and s.path(registry.models_dir).is_file()

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test venv models browser postgres espeak bench clean
+.PHONY: run test venv models browser postgres espeak nginx bench clean
 
 venv: $(STAMP)
 
@@ -48,6 +48,13 @@ postgres:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || \
 	  echo "postgresql could not be installed: the PostgreSQL store tests will be skipped"
 
+# The cluster tests (tests/test_cluster*.py) put Debian's nginx in front of the replicas;
+# installed here when missing.
+nginx:
+	@test -x /usr/sbin/nginx || ! command -v apt-get >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; } || \
+	  echo "nginx could not be installed: the cluster tests will be skipped"
+
 # Debian's espeak-ng rebuilds the audio test media (tests/data/audio/make_audio.py); the
 # tests read the committed files and check that espeak still gives the same voices.
 espeak:
@@ -55,7 +62,7 @@ espeak:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null; } || \
 	  echo "espeak-ng could not be installed: the audio media rebuild test will be skipped"
 
-test: models browser postgres espeak
+test: models browser postgres espeak nginx
 	$(BIN)/python -m pytest -q tests
 
 # The bench extra (psutil, dlib-bin, face-recognition-models) goes in on first use.

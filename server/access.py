@@ -41,7 +41,7 @@ TOKEN_PREFIX = "ct_"  # candidate tokens; proctor keys are whatever the operator
 
 # Paths anyone may open: liveness, the console's static files, the API's own docs.
 PUBLIC = re.compile(
-    r"^/(|health|favicon\.ico|docs|docs/oauth2-redirect|redoc|openapi\.json|console|"
+    r"^/(|health|health/live|health/ready|favicon\.ico|docs|docs/oauth2-redirect|redoc|openapi\.json|console|"
     r"console/(?:dashboard|candidate)/?|console/static/.*)$"
 )
 TICKETS_PATH = "/api/tickets"  # any valid key or token may ask for a ticket of its own rights

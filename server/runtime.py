@@ -95,7 +95,7 @@ async def build_runtime(
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         tuned = allocator.tune(settings.malloc_mmap_threshold_mb, settings.malloc_trim_threshold_mb)
-        store = open_store(settings.sqlalchemy_url)
+        store = open_store(settings.sqlalchemy_url, settings.db_upgrade)
         closers.callback(store.close)
         store.embedding_cipher = embedding_cipher(settings)  # AES-GCM at rest (docs/security.md)
         if models is None:

@@ -47,7 +47,7 @@ async def work(settings: Settings, concurrency: int) -> None:
 
 
 def run(settings: Settings, concurrency: int) -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(  # force: `proctor` set WARNING before the command ran
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
     asyncio.run(work(settings, max(1, concurrency)))

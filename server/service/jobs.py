@@ -5,8 +5,12 @@
   time (default 1); more wait ``queued``.  A job's frames go to the inference pool at batch
   priority, one at a time, so live frames always find a worker first.
 - Progress (frames done / total, ETA) is written to the job at most once a second.
-- At start-up, jobs a previous process left ``running`` become ``interrupted``; queued
-  ones simply run.  On shutdown, running jobs are marked ``interrupted`` too.
+- A running job is leased to this process (``queue.held``: heartbeat, owner id).  On SQLite,
+  jobs whose owner died (lease expired) become ``interrupted``, at start-up and while
+  polling; a job under a live lease is another process's and is never touched.  On
+  PostgreSQL they are taken over and continue instead, and jobs travel through
+  procrastinate to ``proctor worker`` processes (``queue.py``).  On shutdown, running jobs
+  are marked ``interrupted`` (SQLite) or queued again for another process (PostgreSQL).
   ``resume`` queues a failed or interrupted job again: it continues its unfinished
   session after the last stored frame, or starts over if that session is gone.
 - A synchronous request is a job it waits for, so it queues like the others and a
@@ -28,6 +32,7 @@ from ..vision.video import VideoError
 from .context import iso, utcnow
 from .errors import ServiceError
 from .proctor import ProctorService
+from .queue import LeaseLost, ProcrastinateQueue, held, new_owner_id, queue_kind
 from .video import (
     VideoAnalysis,
     VideoParams,
@@ -61,7 +66,13 @@ class JobNotFound(ServiceError):
 
 
 class VideoJobs:
-    def __init__(self, service: ProctorService, settings: Settings, concurrency: int | None = None):
+    def __init__(
+        self,
+        service: ProctorService,
+        settings: Settings,
+        concurrency: int | None = None,
+        role: str = "serve",
+    ):
         self.service = service
         self.store = service.ctx.store
         self.settings = settings
@@ -74,14 +85,29 @@ class VideoJobs:
         self._wake = asyncio.Event()
         self._dispatcher: asyncio.Task | None = None
         self.interrupted_at_start: list[str] = []
+        self.owner = new_owner_id(role)
+        self.lease_s = settings.job_lease_s
+        # PostgreSQL: a dead owner's job is taken over; SQLite: interrupted, resumed by hand
+        self.take_over = settings.sqlalchemy_url.startswith("postgresql")
+        self.queue: ProcrastinateQueue | None = None
+        self._worker: asyncio.Task | None = None
 
     # --- life cycle ------------------------------------------------------------------------
     async def start(self) -> None:
+        if queue_kind(self.settings) == "procrastinate":
+            self.queue = ProcrastinateQueue(
+                self.settings, self.store, self._run_delivered, self.owner
+            )
+            await self.queue.open()
+            if self.concurrency > 0:
+                self._worker = asyncio.create_task(
+                    self.queue.work(self.concurrency), name="video-jobs"
+                )
+            return
         if self.concurrency == 0:  # this replica takes requests; another one runs the jobs
             return
-        self.interrupted_at_start = await asyncio.to_thread(
-            self.store.interrupt_running_jobs, utcnow(), MSG_INTERRUPTED_RESTART
-        )
+        if not self.take_over:
+            self.interrupted_at_start = await self._interrupt_orphans()
         if self.interrupted_at_start:
             log.warning(
                 "%d video job(s) were interrupted by a restart: %s",
@@ -93,19 +119,40 @@ class VideoJobs:
     async def close(self) -> None:
         if self._dispatcher is not None:
             self._dispatcher.cancel()
+        if self._worker is not None:
+            self._worker.cancel()
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
-        await asyncio.gather(
-            *tasks, *([self._dispatcher] if self._dispatcher else []), return_exceptions=True
+        loops = [t for t in (self._dispatcher, self._worker) if t is not None]
+        await asyncio.gather(*tasks, *loops, return_exceptions=True)
+        if self.queue is not None:
+            await self.queue.close()
+
+    async def _interrupt_orphans(self) -> list[str]:
+        """Running jobs whose owner died -> interrupted (SQLite: nobody takes them over)."""
+        ids = await asyncio.to_thread(
+            self.store.interrupt_running_jobs, utcnow(), MSG_INTERRUPTED_RESTART, self.lease_s
         )
+        if ids:
+            log.warning("video job(s) whose process stopped, now interrupted: %s", ", ".join(ids))
+        return ids
 
     async def _dispatch(self) -> None:
         while True:
             self._wake.clear()
             try:
+                if not self.take_over:
+                    await self._interrupt_orphans()
                 while len(self._tasks) < self.concurrency:
-                    job = await asyncio.to_thread(self.store.claim_next_job, utcnow())
+                    job = await asyncio.to_thread(
+                        self.store.claim_next_job,
+                        utcnow(),
+                        "video",
+                        self.owner,
+                        self.lease_s,
+                        self.take_over,
+                    )
                     if job is None:
                         break
                     self._tasks[job.id] = asyncio.create_task(
@@ -119,7 +166,20 @@ class VideoJobs:
                 await asyncio.wait_for(self._wake.wait(), timeout=POLL_S)
 
     # --- one job -----------------------------------------------------------------------------
-    async def _run(self, job: JobRecord) -> None:
+    async def _run_delivered(self, job_id: str, attempts_before: int) -> None:
+        """A procrastinate delivery: run the job unless it is done or another process holds it
+        (the sweeper delivers it again if that process dies)."""
+        job = await asyncio.to_thread(
+            self.store.claim_job, job_id, utcnow(), self.owner, self.lease_s, True
+        )
+        if job is None:
+            return
+        assert self.queue is not None
+        await self._run(job, final=attempts_before >= self.queue.max_attempts)
+
+    async def _run(self, job: JobRecord, final: bool = True) -> None:
+        """``final``: an internal error fails the job; otherwise it is queued again and raised
+        (procrastinate retries it with backoff)."""
         params = VideoParams.from_dict(job.params)
         started = time.monotonic()
         first_done: int | None = None
@@ -137,42 +197,67 @@ class VideoJobs:
             eta = (now - started) / ran * (total - done) if ran > 0 else None
             if now - last_write >= PROGRESS_EVERY_S or done >= total:
                 last_write = now
-                await asyncio.to_thread(self.store.job_progress, job.id, done, total, eta, utcnow())
+                await asyncio.to_thread(
+                    self.store.job_progress,
+                    job.id,
+                    done,
+                    total,
+                    eta,
+                    utcnow(),
+                    self.owner,
+                    self.lease_s,
+                )
 
         log.info("video job %s: %s, every %d frame(s)", job.id, job.source, params.frame_interval)
         try:
             if not Path(job.path).is_file():
                 raise VideoError("The video file of this job is gone; submit the video again")
-            await self.analysis.run(
-                Path(job.path),
-                params,
-                source=job.source,
-                session_id=job.session_id,
-                on_session=on_session,
-                on_progress=on_progress,
-            )
-            await asyncio.to_thread(self.store.finish_job, job.id, DONE, utcnow())
+            async with held(self.store, job.id, self.owner, self.lease_s):
+                await self.analysis.run(
+                    Path(job.path),
+                    params,
+                    source=job.source,
+                    session_id=job.session_id,
+                    on_session=on_session,
+                    on_progress=on_progress,
+                )
+            await asyncio.to_thread(self.store.finish_job, job.id, DONE, utcnow(), None, self.owner)
             if job.owns_file:
                 remove_quietly(Path(job.path))
             log.info("video job %s done in %.1f s", job.id, time.monotonic() - started)
+        except LeaseLost:
+            log.warning("video job %s: its lease was taken over; another process runs it", job.id)
         except asyncio.CancelledError:
             # Shutting down: blocking is fine here, and the job must not stay "running".
-            self.store.finish_job(
-                job.id, INTERRUPTED, utcnow(), "The server stopped during the analysis"
-            )
+            if self.take_over:  # another replica or worker continues it from its last frame
+                self.store.release_job(job.id, self.owner, utcnow())
+            else:
+                self.store.finish_job(
+                    job.id,
+                    INTERRUPTED,
+                    utcnow(),
+                    "The server stopped during the analysis",
+                    self.owner,
+                )
             raise
         except (VideoError, ServiceError) as exc:
             message = getattr(exc, "message", None) or str(exc)
             log.warning("video job %s failed: %s", job.id, message)
-            await asyncio.to_thread(self.store.finish_job, job.id, FAILED, utcnow(), message)
+            await asyncio.to_thread(
+                self.store.finish_job, job.id, FAILED, utcnow(), message, self.owner
+            )
         except Exception as exc:
             log.exception("video job %s failed", job.id)
+            if not final:  # queued again; procrastinate delivers it again after a backoff
+                await asyncio.to_thread(self.store.release_job, job.id, self.owner, utcnow())
+                raise
             await asyncio.to_thread(
                 self.store.finish_job,
                 job.id,
                 FAILED,
                 utcnow(),
                 f"Internal error: {type(exc).__name__}",
+                self.owner,
             )
         finally:
             self._tasks.pop(job.id, None)
@@ -231,8 +316,17 @@ class VideoJobs:
             frames_total=info.frames_to_analyse(params.frame_interval),
         )
         await asyncio.to_thread(self.store.create_job, job)
-        self._wake.set()
+        await self._deliver(job.id)
         return job
+
+    async def _deliver(self, job_id: str) -> None:
+        if self.queue is None:
+            self._wake.set()
+            return
+        try:
+            await self.queue.defer(job_id)
+        except Exception:  # stored as queued: the sweeper delivers it later
+            log.warning("video job %s: delivery failed; the sweeper retries", job_id, exc_info=True)
 
     # --- reading and steering -------------------------------------------------------------------
     async def get(self, job_id: str) -> JobRecord:
@@ -257,8 +351,10 @@ class VideoJobs:
                 if job is None:
                     raise JobNotFound()
                 return job
+            # a job another process runs only shows in the store: look more often
+            poll = POLL_S if job_id in self._tasks else 1.0
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), timeout=POLL_S)
+                await asyncio.wait_for(event.wait(), timeout=poll)
 
     async def resume(self, job_id: str) -> JobRecord:
         job = await self.get(job_id)
@@ -272,7 +368,7 @@ class VideoJobs:
             )
         if not await asyncio.to_thread(self.store.requeue_job, job_id, utcnow()):
             raise ServiceError("Job changed meanwhile; read it again", status=409)
-        self._wake.set()
+        await self._deliver(job_id)
         # As requeued (the dispatcher may already be running it by the time it is read back).
         job.state, job.finished_at, job.eta_seconds, job.error = QUEUED, None, None, None
         return job
@@ -333,6 +429,7 @@ def job_view(job: JobRecord) -> dict:
         },
         "error": job.error,
         "attempts": job.attempts,
+        "owner": job.owner,  # the replica or worker running it (host, pid)
         "created_at": iso(job.created_at),
         "started_at": iso(job.started_at) if job.started_at else None,
         "finished_at": iso(job.finished_at) if job.finished_at else None,

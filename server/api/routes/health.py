@@ -1,12 +1,14 @@
-"""GET /health."""
+"""GET /health (the reference's answer), /health/live and /health/ready (probes)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from ... import __version__
+from ...service.readiness import readiness
 from ..deps import ServiceDep
 from ..schemas import HealthResponse
 
@@ -43,3 +45,20 @@ async def health(service: ServiceDep, request: Request):
         "execution_providers": state["execution_providers"],
         "inference_queue": state["inference_queue"],
     }
+
+
+@router.get("/health/live")
+async def live():
+    """The process answers: a liveness probe restarts it only when this stops answering."""
+    return {"status": "alive", "server": f"proctor {__version__}"}
+
+
+@router.get("/health/ready")
+async def ready(request: Request):
+    """200 when this replica can serve (models warmed, database reachable, schema current),
+    else 503 with the reason: a balancer or Kubernetes sends it nothing meanwhile."""
+    ok, checks = await readiness(getattr(request.app.state, "runtime", None))
+    if ok:
+        return {"status": "ready", "checks": checks}
+    body = {"success": False, "error": f"Not ready: {checks.get('reason')}", "checks": checks}
+    return JSONResponse(body, status_code=503)

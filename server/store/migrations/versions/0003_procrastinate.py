@@ -28,7 +28,9 @@ def upgrade() -> None:
     exists = bind.exec_driver_sql("SELECT to_regclass('procrastinate_jobs')").scalar()
     if exists is None:
         # the DBAPI cursor: no parameter parsing of the '%' in procrastinate's SQL
-        bind.connection.driver_connection.cursor().execute(SchemaManager.get_schema())
+        driver = bind.connection.driver_connection
+        assert driver is not None  # a live psycopg connection inside the migration
+        driver.cursor().execute(SchemaManager.get_schema())
 
 
 def downgrade() -> None:

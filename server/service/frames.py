@@ -18,6 +18,7 @@ from ..proctoring.frame import FrameResult, analyse_observation
 from ..proctoring.observation import Observation
 from ..proctoring.verification import FaceMatch, match
 from ..store import FrameRecord, SessionRecord, StaleSession, VerificationRecord
+from ..vision.liveness import frame_change
 from ..vision.pipeline import FramePipeline, VerifiedFace
 from ..vision.pool import LIVE
 from ..vision.schedule import SceneThumb, face_fraction, plan_frame, scene_changed, thumbnail
@@ -129,7 +130,12 @@ class Frames:
                 plan = replace(plan, embed=False)
             elif reuse is not None:
                 plan = replace(plan, reuse=reuse)
-            return thumb, p.analyse(image, plan)
+            obs = p.analyse(image, plan)
+            if obs.liveness is not None:  # a replayed still barely changes the frame
+                obs.liveness.frame_change = frame_change(
+                    previous.grey if previous is not None else None, thumb
+                )
+            return thumb, obs
 
         return work
 

@@ -1,7 +1,12 @@
 """Identity use cases: register the candidate's face, verify an ID document against a live face.
 
 Both end with a reference embedding stored on the session (verify-document only when the
-faces match); ``frames`` compares every later frame with it.
+faces match); ``frames`` compares every later frame with it.  The steps form one chain
+(``proctoring.identity``): whichever comes first, a later step is compared with it, a
+mismatch refuses with a clear message, failed attempts are counted and limited
+(``PROCTOR_IDENTITY_MAX_ATTEMPTS``), and only a proctor can replace the registered face
+(``reregister_face``).  Both answers carry a single-image ``liveness`` score; the session's
+first frames finish that decision (``proctoring.liveness``).
 """
 
 from __future__ import annotations
@@ -10,12 +15,20 @@ import time
 
 import numpy as np
 
+from ..proctoring.identity import (
+    MSG_NOT_LIVE,
+    IdentityLedger,
+    check_document,
+    check_registration,
+)
+from ..proctoring.liveness import single_image_liveness
 from ..proctoring.observation import Face
-from ..proctoring.verification import match
+from ..store import SessionRecord
+from ..vision.liveness import liveness_cues
 from ..vision.pipeline import FramePipeline
 from . import messages
 from .context import ServiceContext, iso, utcnow
-from .errors import ServiceError
+from .errors import Conflict, ServiceError
 
 DOCUMENT_TYPES = ("aadhaar", "pan", "passport", "driving_license", "voter_id", "other")
 
@@ -38,48 +51,113 @@ class Identity:
     def __init__(self, ctx: ServiceContext):
         self.ctx = ctx
 
-    # --- register-face -----------------------------------------------------------------
-    async def register_face(self, session_id: str, face_b64) -> dict:
+    # --- the chain's bookkeeping ------------------------------------------------------
+    def _ledger(self, session: SessionRecord, **error_extra) -> IdentityLedger:
+        """The session's attempts; refuses (429) once the failures reached the limit."""
+        ledger = IdentityLedger((session.state or {}).get("identity"))
+        limit = self.ctx.settings.identity_max_attempts
+        if ledger.blocked(limit):
+            raise ServiceError(ledger.blocked_message(limit), status=429, **error_extra)
+        return ledger
+
+    def _registered(self, session: SessionRecord) -> np.ndarray | None:
+        """The registered embedding when it is comparable with this server's embedder."""
+        if session.face_embedding is None:
+            return None
+        if session.embedder and session.embedder != self.ctx.models.embedder_id:
+            return None
+        return session.face_embedding
+
+    async def _save(self, session: SessionRecord, ledger: IdentityLedger, **values) -> None:
         ctx = self.ctx
-        session = await ctx.session(session_id, active=True)
-        if session.face_registered:
-            raise ServiceError(messages.ALREADY_REGISTERED, face_registered=True)
-        if not isinstance(face_b64, str) or not face_b64.strip():
-            raise ServiceError(messages.no_data("face"))
+        state = dict(session.state or {})
+        state["identity"] = ledger.as_state()
+        saved = await ctx.db(
+            lambda: ctx.store.save_identity(
+                session.id, session.version, time.time(), state=state, **values
+            )
+        )
+        if not saved:
+            raise Conflict(messages.CONCURRENT_UPDATE)
+
+    def _one_face(self, face_b64):
+        """work(): the image's faces, the only face's embedding and its liveness cues."""
+        ctx = self.ctx
 
         def work(p: FramePipeline):
             image = ctx.decode(face_b64, "face")
             faces = p.faces(image)
+            cues = None
             if len(faces) == 1:
                 p.embed(image, faces[0])
-            return image.shape, faces
+                cues = liveness_cues(image, faces[0], None)
+            return image.shape, faces, cues
 
-        shape, faces = await ctx.infer(work)
+        return work
+
+    def _checked_face(self, shape, faces) -> tuple[Face, float, dict]:
         if not faces:
             raise ServiceError(messages.NO_FACE)
         if len(faces) > 1:
             raise ServiceError(messages.MULTI)
         face = faces[0]
         conf = confidence(face)
-        if conf < ctx.settings.min_face_confidence:
+        if conf < self.ctx.settings.min_face_confidence:
             raise ServiceError(messages.low_confidence(conf))
-        box = bounding_box(face, shape[1], shape[0])
-        info = {
-            "face_confidence": conf,
-            "face_bounding_box": box,
-            "source": "register-face",
-            "timestamp": iso(utcnow()),
-        }
-        saved = await ctx.db(
-            ctx.store.save_registration,
-            session_id,
-            face.embedding,
-            ctx.models.embedder_id,
-            info,
-            time.time(),
-        )
-        if not saved:  # another request registered first
-            raise ServiceError(messages.ALREADY_REGISTERED, face_registered=True)
+        return face, conf, bounding_box(face, shape[1], shape[0])
+
+    # --- register-face -----------------------------------------------------------------
+    async def register_face(self, session_id: str, face_b64) -> dict:
+        ctx = self.ctx
+        async with ctx.hold(session_id):
+            session = await ctx.session(session_id, active=True)
+            if session.face_registered:
+                raise ServiceError(messages.ALREADY_REGISTERED, face_registered=True)
+            if not isinstance(face_b64, str) or not face_b64.strip():
+                raise ServiceError(messages.no_data("face"))
+            ledger = self._ledger(session)
+            shape, faces, cues = await ctx.infer(self._one_face(face_b64))
+            face, conf, box = self._checked_face(shape, faces)
+            live = single_image_liveness(cues, ctx.settings.liveness_image_min)
+            document_face = await ctx.db(ctx.store.document_face, session)
+            chain = check_registration(
+                face.embedding, document_face, ctx.scale, ctx.settings.verification_threshold
+            )
+            now = iso(utcnow())
+            refusal = chain.message
+            if refusal is None and not live.passed:
+                refusal = MSG_NOT_LIVE.format(score=live.score)
+            ledger.record(
+                "register",
+                refusal is None,
+                now,
+                similarity=chain.links[0].match.similarity if chain.links else None,
+                liveness=live.score,
+                reason=None if refusal is None else ("document" if chain.message else "liveness"),
+            )
+            if refusal is not None:
+                await self._save(session, ledger)
+                raise ServiceError(
+                    refusal,
+                    face_registered=False,
+                    liveness=live.as_dict(),
+                    **_attempts(ledger, ctx),
+                )
+            info = {
+                "face_confidence": conf,
+                "face_bounding_box": box,
+                "source": "register-face",
+                "timestamp": now,
+                "liveness": live.as_dict(),
+                "chain": chain.as_dict(),
+            }
+            await self._save(
+                session,
+                ledger,
+                registration=info,
+                embedding=face.embedding,
+                embedder=ctx.models.embedder_id,
+            )
         ctx.emit(
             session_id,
             "identity",
@@ -91,10 +169,80 @@ class Identity:
             "face_confidence": conf,
             "face_bounding_box": box,
             "verification_enabled": True,
+            "liveness": live.as_dict(),
+        }
+
+    # --- re-registration (proctor key only) ---------------------------------------------
+    async def reregister_face(self, session_id: str, face_b64, by: str, reason=None) -> dict:
+        """Replace the registered face.  Only a proctor reaches this (server.access); the new
+        face must still match the session's ID document, if one was checked.  Recorded in the
+        identity events (who, when, why); it resets the failed-attempt count."""
+        ctx = self.ctx
+        if reason is not None and (not isinstance(reason, str) or len(reason) > 500):
+            raise ServiceError("reason must be a text of at most 500 characters")
+        async with ctx.hold(session_id):
+            session = await ctx.session(session_id, active=True)
+            if not isinstance(face_b64, str) or not face_b64.strip():
+                raise ServiceError(messages.no_data("face"))
+            ledger = IdentityLedger((session.state or {}).get("identity"))
+            shape, faces, cues = await ctx.infer(self._one_face(face_b64))
+            face, conf, box = self._checked_face(shape, faces)
+            live = single_image_liveness(cues, ctx.settings.liveness_image_min)
+            document_face = await ctx.db(ctx.store.document_face, session)
+            chain = check_registration(
+                face.embedding, document_face, ctx.scale, ctx.settings.verification_threshold
+            )
+            now = iso(utcnow())
+            ledger.record(
+                "reregister",
+                chain.verified,
+                now,
+                by=by,
+                reason=reason,
+                replaced=session.face_registered,
+                liveness=live.score,
+            )
+            if not chain.verified:
+                await self._save(session, ledger)
+                raise ServiceError(chain.message or "", liveness=live.as_dict())
+            info = {
+                "face_confidence": conf,
+                "face_bounding_box": box,
+                "source": "reregister-face",
+                "by": by,
+                "reason": reason,
+                "timestamp": now,
+                "replaced": (session.registration or {}).get("timestamp"),
+                "liveness": live.as_dict(),
+            }
+            await self._save(
+                session,
+                ledger,
+                registration=info,
+                embedding=face.embedding,
+                embedder=ctx.models.embedder_id,
+            )
+        ctx.verified.pop(session_id, None)  # the short embedding reuse belonged to the old face
+        ctx.emit(
+            session_id,
+            "identity",
+            {"source": "reregister-face", "face_registered": True, "by": by},
+        )
+        return {
+            "success": True,
+            "message": REREGISTERED,
+            "face_confidence": conf,
+            "face_bounding_box": box,
+            "verification_enabled": True,
+            "liveness": live.as_dict(),
         }
 
     # --- verify-document ---------------------------------------------------------------
     async def verify_document(self, session_id: str, document, live_face, document_type) -> dict:
+        async with self.ctx.hold(session_id):
+            return await self._verify_document(session_id, document, live_face, document_type)
+
+    async def _verify_document(self, session_id: str, document, live_face, document_type) -> dict:
         ctx = self.ctx
         session = await ctx.session(session_id, active=True)
         document_type = check_document_type(document_type)
@@ -106,15 +254,19 @@ class Identity:
             raise fail(messages.no_data("document"))
         if not isinstance(live_face, str) or not live_face.strip():
             raise fail(messages.no_data("live_face"))
+        ledger = self._ledger(session, verified=False, document_type=document_type)
         min_px = ctx.settings.document_min_face_px
 
         def work(p: FramePipeline):
             doc = ctx.decode(document, "document")
             live = ctx.decode(live_face, "live_face")
-            return document_and_live_faces(p, doc, live, min_px)
+            found = document_and_live_faces(p, doc, live, min_px)
+            live_faces = found[0]
+            cues = liveness_cues(live, live_faces[0], None) if len(live_faces) == 1 else None
+            return (*found, cues)
 
         try:
-            live_faces, doc_faces, rotation = await ctx.infer(work)
+            live_faces, doc_faces, rotation, cues = await ctx.infer(work)
         except ServiceError as exc:
             exc.extra.update(verified=False, document_type=document_type)
             raise
@@ -126,52 +278,76 @@ class Identity:
             raise fail(messages.NO_FACE_DOCUMENT)
         live, doc = live_faces[0], doc_faces[0]
         threshold = ctx.settings.verification_threshold
-        m = match(doc.embedding, live.embedding, ctx.scale, threshold)
+        chain = check_document(
+            doc.embedding, live.embedding, self._registered(session), ctx.scale, threshold
+        )
+        liveness = single_image_liveness(cues, ctx.settings.liveness_image_min)
+        m = chain.links[0].match  # document vs live face: the reference's similarity
+        verified = chain.verified and liveness.passed
+        now = iso(utcnow())
+        ledger.record(
+            "document",
+            verified,
+            now,
+            similarity=m.similarity,
+            document_type=document_type,
+            liveness=liveness.score,
+        )
         result = {
-            "verified": m.verified,
+            "verified": verified,
             "similarity": m.similarity,
             "document_type": document_type,
-            "timestamp": iso(utcnow()),
+            "timestamp": now,
             "document_face_confidence": confidence(doc),
             "live_face_confidence": confidence(live),
             "document_rotation": rotation,
+            "chain": chain.as_dict(),
+            "liveness": liveness.as_dict(),
+            "attempts": ledger.as_state()["document_attempts"],
         }
-        registered_now = await self._save_document(session_id, result, live)
-        face_registered = bool(registered_now or session.face_registered)
+        register = verified and not session.face_registered
+        extra: dict = {}
+        if register:
+            extra = {
+                "registration": {
+                    "face_confidence": confidence(live),
+                    "source": "verify-document",
+                    "timestamp": now,
+                    "liveness": liveness.as_dict(),
+                },
+                "embedding": live.embedding,
+                "embedder": ctx.models.embedder_id,
+            }
+        await self._save(session, ledger, document=result, document_face=doc.embedding, **extra)
+        face_registered = bool(register or session.face_registered)
         ctx.emit(
             session_id,
             "identity",
             {
                 "source": "verify-document",
-                "verified": m.verified,
+                "verified": verified,
                 "similarity": m.similarity,
                 "face_registered": face_registered,
             },
         )
-        return verify_document_body(result, threshold, face_registered)
+        body = verify_document_body(result, threshold, face_registered)
+        if not verified:
+            if chain.message:
+                body["message"] = chain.message
+            elif not liveness.passed:
+                body["message"] = MSG_NOT_LIVE.format(score=liveness.score)
+            body.update(_attempts(ledger, ctx))
+        body["liveness"] = liveness.as_dict()
+        body["identity_chain"] = chain.as_dict()
+        return body
 
-    async def _save_document(self, session_id: str, result: dict, live: Face) -> bool:
-        """Store the check; a match also registers the live face unless one is registered.
 
-        True when this call registered it."""
-        ctx = self.ctx
-        if not result["verified"]:
-            await ctx.db(ctx.store.save_document, session_id, result, time.time())
-            return False
-        info = {
-            "face_confidence": confidence(live),
-            "source": "verify-document",
-            "timestamp": result["timestamp"],
-        }
-        return await ctx.db(
-            ctx.store.save_document,
-            session_id,
-            result,
-            time.time(),
-            live.embedding,
-            ctx.models.embedder_id,
-            info,
-        )
+REREGISTERED = "Face re-registered by the proctor"
+
+
+def _attempts(ledger: IdentityLedger, ctx: ServiceContext) -> dict:
+    limit = ctx.settings.identity_max_attempts
+    return {"attempts_left": max(0, limit - ledger.failures)} if limit > 0 else {}
 
 
 def check_document_type(document_type) -> str:

@@ -307,6 +307,63 @@ class SqlSessionStore(JobStore):
             )
             return res.rowcount > 0
 
+    def save_identity(
+        self,
+        session_id: str,
+        expected_version: int,
+        when: float,
+        *,
+        state: dict | None = None,
+        document: dict | None = None,
+        document_face: np.ndarray | None = None,
+        registration: dict | None = None,
+        embedding: np.ndarray | None = None,
+        embedder: str | None = None,
+    ) -> bool:
+        """One step of the identity chain (docs/cheating.md), written only if the session is
+        still at ``expected_version``: the rule state, the document result (its face sealed
+        like the registration's, under ``document["face_embedding"]``), and/or a registration
+        that replaces any earlier one.  False when the session changed since it was read."""
+        s = schema.sessions.c
+        values: dict = {"last_activity": when, "version": s.version + 1}
+        if state is not None:
+            values["state"] = state
+        if document is not None:
+            document = dict(document)
+            if document_face is not None:
+                sealed = self._seal(session_id, document_face)
+                document["face_embedding"] = base64.b64encode(sealed).decode()
+            values["document"] = document
+        if embedding is not None:
+            values.update(
+                face_embedding=self._seal(session_id, embedding),
+                embedder=embedder,
+                registration=registration,
+            )
+        with self.engine.begin() as c:
+            res = c.execute(
+                schema.sessions.update()
+                .where(
+                    s.id == session_id, s.version == expected_version, s.status == "active"
+                )
+                .values(**values)
+            )
+        return res.rowcount == 1
+
+    def document_face(self, session: SessionRecord) -> np.ndarray | None:
+        """The face of the session's ID document, as ``save_identity`` sealed it (None: none)."""
+        text = (session.document or {}).get("face_embedding")
+        if not text:
+            return None
+        try:
+            blob = base64.b64decode(text)
+            if self.embedding_cipher is not None:
+                blob = self.embedding_cipher.decrypt(blob, session.id)
+        except Exception:  # unreadable (another key, damaged): no document face to compare with
+            log.warning("document face of session %s unreadable", session.id)
+            return None
+        return np.frombuffer(blob, dtype=np.float32).copy()
+
     # --- frames ------------------------------------------------------------------------
     def commit_frame(
         self,

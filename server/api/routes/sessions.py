@@ -121,6 +121,22 @@ async def register_face(
     return await service.identity.register_face(session_id, (body or RegisterFaceRequest()).face)
 
 
+@router.post("/{session_id}/reregister-face", response_model=RegisterFaceResponse, responses=ERRORS)
+async def reregister_face(
+    session_id: str,
+    service: ServiceDep,
+    request: Request,
+    body: Annotated[RegisterFaceRequest | None, Body()] = None,
+):
+    """Replace the registered face: proctor key only (candidate tokens are refused by the
+    access guard); with keys off it is as open as every other endpoint.  Recorded."""
+    body = body or RegisterFaceRequest()
+    principal = getattr(request.state, "principal", None)
+    by = "proctor" if principal is not None and principal.role == "proctor" else "open access"
+    reason = (body.model_extra or {}).get("reason")
+    return await service.identity.reregister_face(session_id, body.face, by, reason)
+
+
 @router.get(
     "/{session_id}/verification-status", response_model=VerificationStatusResponse, responses=ERRORS
 )

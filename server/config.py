@@ -56,7 +56,8 @@ class Settings(BaseSettings):
     # --- access (off when no proctor key is set: the reference contract is open) ---
     api_keys_proctor: str = Field(
         "",
-        description="Comma list of proctor API keys; when set, every endpoint but /health needs a key or token.",
+        description="Comma list of proctor API keys, or better their hashes (sha256:..., `proctor keys hash`); "
+        "when set, every endpoint but /health, /docs and the console shells needs a key, token or ticket.",
     )
     api_token_secret: str | None = Field(
         None,

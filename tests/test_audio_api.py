@@ -127,6 +127,10 @@ def test_two_speaker_video_raises_multiple_voices_at_the_second_voice(aclient):
     assert 5 <= alerts[0]["timestamp"] <= 9.5 and alerts[0]["other_voice_seconds"] > 0
     listed = aclient.get(f"/api/sessions/{out['session_id']}/alerts").json()
     assert "multiple_voices" in {a["type"] for a in listed["alerts"]}
+    page = aclient.get(f"/api/sessions/{out['session_id']}/report?format=html").text
+    assert 'data-chart="speech"' in page and "Another voice" in page and "voices 2" in page
+    pdf = aclient.get(f"/api/sessions/{out['session_id']}/report?format=pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
 
 
 def test_exam_profile_flags_speech(aclient):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from server.audio.analysis import own_pauses, spans_from_windows, windows_of
+from server.audio.analysis import bridge_unknown, own_pauses, spans_from_windows, windows_of
 from server.audio.vad import CHUNK_S, speech_segments
 from server.audio.voices import cluster_voices
 from server.proctoring.alerts import AlertConfig, AlertEngine, FrameSignals
@@ -166,3 +166,16 @@ def test_multiple_voices_rearms_after_quiet_frames(frames):
     seq = [other] + [quiet] * frames + [other]
     fired = _run(seq).count("multiple_voices")
     assert fired == (2 if frames >= 2 else 1)
+
+
+def test_short_speech_between_one_voice_is_that_voice():
+    spans = [
+        SpeechSpan(0, 4, 0),
+        SpeechSpan(4.5, 5.0, None),
+        SpeechSpan(5.5, 9, 0),
+        SpeechSpan(9.2, 9.5, None),
+        SpeechSpan(10.0, 12, 1),
+        SpeechSpan(14, 14.3, None),
+    ]
+    voices = [s.voice for s in bridge_unknown(spans)]
+    assert voices == [0, 0, 0, None, 1, None]  # between two voices or at the end: unknown

@@ -26,7 +26,7 @@ JOB = {
     "company": "TechCorp",
     "interviewType": "Technical",
 }
-CHARTS = ("metrics", "similarity", "emotions", "alerts")
+CHARTS = ("metrics", "similarity", "emotions", "alerts", "speech")
 
 
 @pytest.fixture(scope="module")

@@ -124,6 +124,7 @@ def analyse_recording(
     spans = [
         SpeechSpan(s.start, s.end, None if s.voice is None else renumber[s.voice]) for s in raw
     ]
+    spans = merge_spans(bridge_unknown(spans))
     similarity = {}
     if candidate is not None:
         for v in kept:
@@ -139,6 +140,22 @@ def analyse_recording(
         candidate_enrolled=enrolled is not None,
         models=dict(models.names),
     )
+
+
+def bridge_unknown(spans: list[SpeechSpan], gap: float = 1.0) -> list[SpeechSpan]:
+    """A span too short to judge, within ``gap`` of the same voice on both sides, is that voice."""
+    out = [SpeechSpan(s.start, s.end, s.voice) for s in sorted(spans, key=lambda s: s.start)]
+    for i in range(1, len(out) - 1):
+        before, here, after = out[i - 1], out[i], out[i + 1]
+        if (
+            here.voice is None
+            and before.voice is not None
+            and before.voice == after.voice
+            and here.start - before.end <= gap
+            and after.start - here.end <= gap
+        ):
+            here.voice = before.voice
+    return out
 
 
 def own_pauses(spans: list[SpeechSpan]) -> list[float]:

@@ -321,6 +321,60 @@ def alert_chart(report: Report, end: float) -> str:
     )
 
 
+S.SPEECH_COLORS = {"candidate": "#16a34a", "other": "#dc2626", "unknown": "#94a3b8"}
+S.SPEECH_ROWS = {
+    "candidate": "Candidate",
+    "other": "Another voice",
+    "unknown": "Speech (voice unclear)",
+}
+
+
+def speech_chart(report: Report, end: float) -> str:
+    """Who spoke when (the additive audio_analysis section), on the frames' time axis."""
+    audio = report.extra.get("audio_analysis")
+    audio = audio if isinstance(audio, dict) else {}
+    segments = [s for s in audio.get("segments") or [] if isinstance(s, dict)]
+    roles = [r for r in S.SPEECH_ROWS if any(s.get("role") == r for s in segments)]
+    row_h = 26
+    height = PAD_T + PAD_B + row_h * max(1, len(roles)) + 4
+    plot = Plot(end, height)
+    body = [plot.time_axis()]
+    for i, role in enumerate(roles):
+        y = PAD_T + row_h * i + row_h / 2
+        body.append(
+            f'<text class="rowlabel" x="{PAD_L + 4}" y="{_f(y)}" dy="-6">{S.SPEECH_ROWS[role]}</text>'
+        )
+        for seg in (s for s in segments if s.get("role") == role):
+            a, b = S._num(seg.get("start")), S._num(seg.get("end"))
+            if a is None or b is None:
+                continue
+            x0, x1 = plot.x(a), plot.x(b)
+            body.append(
+                f'<rect class="mark" x="{_f(x0)}" y="{_f(y - 4)}" width="{_f(max(x1 - x0, 1.0))}" '
+                f'height="9" rx="2" fill="{S.SPEECH_COLORS[role]}"><title>{S.clock(a)}-{S.clock(b)} '
+                f"{e(S.SPEECH_ROWS[role])}</title></rect>"
+            )
+    if not audio.get("analyzed"):
+        body.append(_empty(plot, f"No audio analysed: {audio.get('reason') or 'no audio section'}"))
+    elif not segments:
+        body.append(_empty(plot, "No speech was heard"))
+    facts = ""
+    if audio.get("analyzed"):
+        ratio = S._num(audio.get("speaking_ratio"))
+        facts = (
+            f' <span class="note">speaking {num(None if ratio is None else 100 * ratio, "%")}'
+            f" of the audio · voices {num(audio.get('voice_count'))}"
+            f" · voice tone {num(audio.get('voice_tone'))} · profile {e(audio.get('profile'))}</span>"
+        )
+    legend = _legend([(S.SPEECH_ROWS[r], c) for r, c in S.SPEECH_COLORS.items()], facts)
+    return _figure(
+        "Speech",
+        "Who spoke when: the candidate's voice, another voice, or speech too short to tell.",
+        _svg("speech", height, "Speech segments by voice on a timeline", "".join(body)),
+        legend,
+    )
+
+
 def _figure(title: str, note: str, svg: str, legend: str) -> str:
     return (
         f'<figure class="card chartcard"><figcaption><h3>{e(title)}</h3><p class="note">{e(note)}</p>'
@@ -559,6 +613,12 @@ def render_report_html(report: Report | dict) -> str:
     source = "AI summary (local model)" if meta.get("llm_enhanced") else "Summary (rule template)"
     badge_cls = "" if meta.get("llm_enhanced") else " template"
     summary_text = ai.summary or "No summary was written for this session."
+    heard = report.extra.get("audio_analysis")
+    voice_note = (
+        "Voice tone: prosody of the candidate's own speech."
+        if isinstance(heard, dict) and heard.get("analyzed")
+        else "Voice tone is not assessed: no audio was analysed."
+    )
 
     header = f"""
 <header class="top">
@@ -597,8 +657,7 @@ def render_report_html(report: Report | dict) -> str:
     <p class="text">{e(summary_text)}</p>
     <h3>Scores</h3>
     <div class="bars">{score_bars(report)}</div>
-    <p class="note">Session means over frames with a face. Voice tone is not assessed: no audio is
-      analysed. {e(culture.summary)}</p>
+    <p class="note">Session means over frames with a face. {e(voice_note)} {e(culture.summary)}</p>
   </section>
 </div>"""
 
@@ -623,6 +682,7 @@ def render_report_html(report: Report | dict) -> str:
         + similarity_chart(report, end)
         + emotion_chart(report, end)
         + alert_chart(report, end)
+        + speech_chart(report, end)
     )
 
     details = f"""

@@ -243,7 +243,7 @@ def render_report_pdf(report: Report | dict) -> bytes:
         ("Facial expressions", ba.facial_expressions),
         ("Head stability", detailed.get("head_stability") if isinstance(detailed, dict) else None),
         ("Gestures", ba.gestures),
-        ("Voice tone (no audio)", ba.voice_tone),
+        ("Voice tone" if ba.voice_tone is not None else "Voice tone (no audio)", ba.voice_tone),
     ]
     for name, v in score_rows:
         y = pdf.get_y()
@@ -343,6 +343,36 @@ def render_report_pdf(report: Report | dict) -> bytes:
             pdf.set_fill_color(*_rgb(S.SEVERITY_COLORS[m.severity]))
             pdf.circle(x(m.timestamp), ry, 0.9, style="F")
     pdf.legend(list(S.SEVERITY_COLORS.items()))
+
+    # who spoke when (the additive audio_analysis section, docs/audio.md)
+    audio = report.extra.get("audio_analysis")
+    audio = audio if isinstance(audio, dict) else {}
+    segments = [g for g in audio.get("segments") or [] if isinstance(g, dict)]
+    speech_rows = [r for r in S.SPEECH_ROWS if any(g.get("role") == r for g in segments)]
+    x, y, top, bottom = pdf.chart_box(
+        "Speech (who spoke when)", 5 * max(1, len(speech_rows)) + 4, end, ()
+    )
+    for i, role in enumerate(speech_rows):
+        ry = top + 4 + 5 * i
+        pdf.font(6.5, color="#334155")
+        pdf.text(x(0) + 1, ry - 1.2, pdf.txt(S.SPEECH_ROWS[role]))
+        pdf.set_fill_color(*_rgb(S.SPEECH_COLORS[role]))
+        for g in (g for g in segments if g.get("role") == role):
+            g0, g1 = S._num(g.get("start")), S._num(g.get("end"))
+            if g0 is not None and g1 is not None:
+                pdf.rect(x(g0), ry - 0.8, max(x(g1) - x(g0), 0.3), 1.6, style="F")
+    pdf.legend([(S.SPEECH_ROWS[r], c) for r, c in S.SPEECH_COLORS.items()])
+    if audio.get("analyzed"):
+        ratio = S._num(audio.get("speaking_ratio"))
+        pdf.para(
+            f"Speaking {_fmt(None if ratio is None else 100 * ratio, '%')} of "
+            f"{_fmt(audio.get('audio_seconds'), ' s')} of audio; voices heard "
+            f"{_fmt(audio.get('voice_count'))} (another voice {_fmt(audio.get('other_voice_seconds'), ' s')}); "
+            f"voice tone {_fmt(audio.get('voice_tone'), none='n/a')}; profile {audio.get('profile')}.",
+            8.5,
+        )
+    else:
+        pdf.para(f"No audio analysed: {audio.get('reason') or 'no audio section'}.", 8.5)
 
     # verification and alert table
     pdf.heading("Face verification")

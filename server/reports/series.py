@@ -41,6 +41,13 @@ EMOTION_COLORS = {
     "FEAR": "#64748b",
 }
 SEVERITY_COLORS = {"critical": "#dc2626", "warning": "#f59e0b", "info": "#3b82f6"}
+# the speech timeline (audio_analysis segments by role, docs/audio.md)
+SPEECH_COLORS = {"candidate": "#16a34a", "other": "#dc2626", "unknown": "#94a3b8"}
+SPEECH_ROWS = {
+    "candidate": "Candidate",
+    "other": "Another voice",
+    "unknown": "Speech (voice unclear)",
+}
 
 alert_label = label_of  # the catalogue's chart label of an alert type
 Point = tuple[float, float | None]

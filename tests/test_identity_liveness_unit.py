@@ -108,6 +108,8 @@ def test_document_section_and_summary_line():
     assert "failed (2 attempts)" in document_summary_line(failed)
     ok = document_section({"verified": True, "document_type": "passport"}, None, registered=True)
     assert ok["status"] == "verified" and document_summary_line(ok) is None
+    video = document_section(None, None, registered=False, kind="video")
+    assert video["status"] == "not_applicable" and document_summary_line(video) is None
 
 
 # --- liveness -------------------------------------------------------------------------

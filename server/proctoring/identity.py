@@ -214,10 +214,13 @@ class IdentityLedger:
         return self.s
 
 
-def document_section(document: dict | None, identity: dict | None, registered: bool) -> dict:
+def document_section(
+    document: dict | None, identity: dict | None, registered: bool, kind: str = "live"
+) -> dict:
     """The report's ``document`` section: what the ID check found, how often it was tried.
 
-    ``status``: ``verified`` | ``failed`` | ``missing`` (no document check at all).
+    ``status``: ``verified`` | ``failed`` | ``missing`` (no document check at all) |
+    ``not_applicable`` (a pre-recorded video: there is no one to show an ID).
     """
     identity = identity or {}
     attempts = int(identity.get("document_attempts", 0))
@@ -249,6 +252,8 @@ def document_section(document: dict | None, identity: dict | None, registered: b
         )
         if document.get("chain"):
             section["chain"] = document["chain"]
+    if not document and kind != "live":
+        section["status"] = "not_applicable"
     for e in reversed(events):
         if e.get("ok") and e.get("step") in ("register", "reregister", "document"):
             section["registered_by"] = e["step"]

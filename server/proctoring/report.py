@@ -36,6 +36,7 @@ from .aggregate import (
 )
 from .alerts import Alert
 from .frame import FrameResult
+from .identity import document_section
 from .observation import EMOTIONS
 from .report_sections import (
     AISummary,
@@ -265,6 +266,14 @@ def compute_report(
             "face_registered": registered,
         },
     )
+    # the identity chain (docs/cheating.md): what the ID check found, how often it was tried
+    document = document_section(
+        getattr(session, "document", None),
+        (getattr(session, "state", None) or {}).get("identity"),
+        registered,
+        getattr(session, "kind", "live"),
+    )
+    report.add_section("document", document)
     job = session.job_data or {}
     report.interview = interview_details(job)
     facts = {
@@ -286,5 +295,6 @@ def compute_report(
         "alerts_by_severity": dict(severities),
         "strengths": strengths,
         "growth": growth,
+        "document": document["status"],
     }
     return report, facts

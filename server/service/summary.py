@@ -9,9 +9,19 @@ import logging
 from ..llm.engine import LocalSummarizer, SummaryResult
 from ..llm.facts import SummaryFacts, VerificationFacts
 from ..llm.template import template_summary
+from ..proctoring.identity import document_summary_line
 from ..proctoring.report_sections import Report, TokenConsumption
 
 log = logging.getLogger(__name__)
+
+
+def identity_note(text: str, document: dict | None) -> str:
+    """The summary, with one rule-made sentence when the ID document check failed or never
+    happened (docs/cheating.md); the writers above never see identity documents."""
+    line = document_summary_line(document)
+    if not line or line in text:
+        return text
+    return f"{text} {line}".strip()
 
 
 def to_summary_facts(facts: dict) -> SummaryFacts:
@@ -93,7 +103,7 @@ class Summarizer:
                 "no frames analysed" if self.engine is not None else "no local model configured"
             )
             result = SummaryResult(text=template_summary(sf), llm_enhanced=False, reason=reason)
-        report.ai_summary.summary = result.text
+        report.ai_summary.summary = identity_note(result.text, report.extra.get("document"))
         report.token_consumption = TokenConsumption.from_stored(result.token_consumption())
         meta = report.analysis_metadata
         self._describe(meta, result)
@@ -137,7 +147,7 @@ class Summarizer:
             return
         stored = rec.report
         if result.llm_enhanced:
-            stored["ai_summary"]["summary"] = result.text
+            stored["ai_summary"]["summary"] = identity_note(result.text, stored.get("document"))
         stored["token_consumption"] = result.token_consumption()
         meta = stored.setdefault("analysis_metadata", {})
         self._describe(meta, result)

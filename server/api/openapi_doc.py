@@ -66,10 +66,10 @@ def shape(doc: dict[str, Any]) -> dict[str, Any]:
         op = doc["paths"].get(path, {}).get("post")
         if op is None:
             continue
-        for status in ("200", "202"):
-            if status in op["responses"]:
+        for code in ("200", "202"):
+            if code in op["responses"]:
                 key = "job_id"
-                op["responses"][status]["links"] = {
+                op["responses"][code]["links"] = {
                     job["operationId"]: {
                         "operationId": job["operationId"],
                         "parameters": {key: f"$response.body#/{key}"},

@@ -183,7 +183,7 @@ def parse_url(url: str) -> Target:
 
 def system_resolver(host: str, port: int) -> list[str]:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return [info[4][0] for info in infos]
+    return [str(info[4][0]) for info in infos]
 
 
 def check_target(url: str, allow: AllowList, resolve: Resolver) -> tuple[Target, Address]:
@@ -222,12 +222,13 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
     """HTTPS to a fixed address with the name's SNI and certificate check."""
 
     def __init__(self, address: str, server_name: str, port: int, timeout: float):
-        super().__init__(address, port, timeout=timeout, context=ssl.create_default_context())
+        self.tls = ssl.create_default_context()
+        super().__init__(address, port, timeout=timeout, context=self.tls)
         self.server_name = server_name
 
     def connect(self):
         sock = socket.create_connection((self.host, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.server_name)
+        self.sock = self.tls.wrap_socket(sock, server_hostname=self.server_name)
 
 
 @dataclass

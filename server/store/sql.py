@@ -13,6 +13,7 @@ import base64
 import datetime as dt
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import sqlalchemy as sa
@@ -21,6 +22,9 @@ from sqlalchemy.engine import Engine
 from . import migrate, schema
 from .jobs import JobStore
 from .records import AlertRecord, FrameRecord, SessionRecord, StaleSession, VerificationRecord
+
+if TYPE_CHECKING:
+    from ..security.secrets import EmbeddingCipher
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +88,7 @@ class SqlSessionStore(JobStore):
         self.engine = create_engine(url)
         # AES-GCM for embeddings at rest (security.secrets.EmbeddingCipher), set by the runtime;
         # rows written before it (no version prefix) still read.
-        self.embedding_cipher = None
+        self.embedding_cipher: EmbeddingCipher | None = None
         try:
             self.schema_revision = migrate.prepare(self.engine, upgrade).head
         except BaseException:

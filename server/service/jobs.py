@@ -208,7 +208,8 @@ class VideoJobs:
                     self.lease_s,
                 )
 
-        log.info("video job %s: %s, every %d frame(s)", job.id, job.source, params.frame_interval)
+        # Not the source: an upload's file name or a URL path may carry the candidate's name.
+        log.info("video job %s: every %d frame(s)", job.id, params.frame_interval)
         try:
             if not Path(job.path).is_file():
                 raise VideoError("The video file of this job is gone; submit the video again")

@@ -544,11 +544,15 @@ _DANGLING = set(
 )
 # Judgement words and the values they need: (pattern, lowest allowed, highest allowed).
 _JUDGEMENTS = (
-    (re.compile(r"\b(strong|stronger|strongly|excellent|great|high|higher)\b"), 70, 100),
+    (re.compile(r"\b(strong|strongly|excellent|great|high)\b"), 70, 100),
     (re.compile(r"\b(good|solid|solidly|consistent|consistently|steady|steadily)\b"), 60, 100),
-    (re.compile(r"\b(weak|weaker|weakly|poor|low)\b"), 0, 59),
-    (re.compile(r"\b(lower|limited)\b"), 0, 74),
+    (re.compile(r"\b(weak|weakly|poor|low)\b"), 0, 59),
+    (re.compile(r"\b(limited)\b"), 0, 74),
 )
+# Comparatives compare with the other signals: "gestures were lower at 75" is true of the
+# lowest of several, whatever its value; the highest cannot be "lower", nor the lowest "higher".
+_HIGHER = re.compile(r"\b(higher|stronger|better)\b")
+_LOWER = re.compile(r"\b(lower|weaker|worse)\b")
 _METRIC_ANY = "|".join(_METRIC_MENTIONS.values())
 _TOP = re.compile(r"\b(strongest|highest|best)\b")
 _BOTTOM = re.compile(r"\b(weakest|lowest|worst)\b")
@@ -616,6 +620,14 @@ def _check_content(text: str, lower: str, facts: SummaryFacts) -> list[str]:
             if m and not lowest <= value <= highest:
                 problems.append(f"calls {word} {m.group(0)!r} but it was {value}")
         if key in measured and len(measured) > 1:
+            if _HIGHER.search(chunk) and value <= min(measured.values()):
+                problems.append(
+                    f"calls {word} {_HIGHER.search(chunk).group(0)!r} but it was the lowest"
+                )
+            if _LOWER.search(chunk) and value >= max(measured.values()):
+                problems.append(
+                    f"calls {word} {_LOWER.search(chunk).group(0)!r} but it was the highest"
+                )
             if _TOP.search(chunk) and value < max(measured.values()):
                 problems.append(f"calls {word} the {_TOP.search(chunk).group(0)} but it was not")
             if _BOTTOM.search(chunk) and value > min(measured.values()):

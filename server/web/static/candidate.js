@@ -19,6 +19,8 @@
     alerts: 0,
     identityOk: false,
     ended: false,
+    mic: null, // ProctorMicrophone while the interview runs (docs/audio.md)
+    audioChunks: 0,
   };
   window.proctorCandidate = state; // for tests and curious people
 
@@ -244,12 +246,27 @@
     }
   }
 
+  // --- microphone: 1 s chunks to /audio while the interview runs (off without a microphone)
+  async function startMic() {
+    if (typeof ProctorMicrophone === "undefined" || !navigator.mediaDevices) return;
+    try {
+      state.mic = await ProctorMicrophone.start(async (audio) => {
+        await api(`/api/sessions/${state.sessionId}/audio`, { method: "POST", body: { audio } });
+        state.audioChunks += 1;
+        document.body.dataset.audioChunks = String(state.audioChunks);
+      });
+    } catch (err) {
+      document.body.dataset.micError = err.name || "error"; // interview goes on without audio
+    }
+  }
+
   $("begin-btn").addEventListener("click", () => {
     $("begin-btn").classList.add("hidden");
     $("end-btn").classList.remove("hidden");
     $("rec").classList.remove("hidden");
     sendFrame();
     state.timer = setInterval(sendFrame, FRAME_EVERY_MS);
+    startMic();
   });
 
   $("end-btn").addEventListener("click", async () => {
@@ -269,6 +286,7 @@
     if (state.ended && !report) return;
     state.ended = true;
     clearInterval(state.timer);
+    if (state.mic) { state.mic.stop(); state.mic = null; }
     $("rec").classList.add("hidden");
     if (state.stream) {  // the interview is over: let the camera go (its light turns off)
       for (const track of state.stream.getTracks()) track.stop();

@@ -104,7 +104,7 @@ def assert_grammar_held(draft, facts):
     """The GBNF grammar's promises, checked on the raw model text."""
     assert "\n" not in draft
     sentences = re.split(r"(?<=\.) ", draft)
-    assert 1 <= len(sentences) <= 3 and all(s.endswith(".") for s in sentences)
+    assert 1 <= len(sentences) <= 4 and all(s.endswith(".") for s in sentences)
     allowed_numbers = set(facts.number_strings())
     assert set(re.findall(r"\d+(?:\.\d+)?", draft)) <= allowed_numbers
     words = {w.lower() for w in re.findall(r"[^\W\d_]+(?:'[^\W\d_]+)?", draft)}

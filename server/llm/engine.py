@@ -47,7 +47,7 @@ _PARAMS_LOCK = threading.Lock()
 MIN_SENTENCES = 2
 MAX_SENTENCES = 4
 MIN_WORDS_PER_SENTENCE = 5
-MAX_WORDS_PER_SENTENCE = 28
+MAX_WORDS_PER_SENTENCE = 40  # the alerts-and-verification sentence needs room: 28 cut it mid-clause
 
 # Used only when a GGUF carries no chat template of its own (most instruct models use it).
 CHATML_TEMPLATE = (
@@ -181,8 +181,9 @@ def build_grammar(facts: SummaryFacts) -> str:
     names = fact_words(facts)
     allowed = vocabulary(facts)
     first = words_gbnf(allowed, capitalised=True)
-    if names:
-        first = f"{first} | {words_gbnf(names)}"
+    capitalised = {w for w in names if w[:1].isupper()}  # a sentence starts with a capital
+    if capitalised:
+        first = f"{first} | {words_gbnf(capitalised)}"
     fields = facts.job_fields()
     shown = " | ".join(_gbnf_literal(v) for v in fields.values())
     if "candidate_name" in fields:

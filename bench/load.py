@@ -35,6 +35,9 @@ from bench.stages import one_second_order
 
 TARGET_P95_MS = 1000.0
 PERIOD_S = 1.0
+# --audio: every client also sends a 1 s WAV chunk a second (docs/audio.md), beside its frames
+AUDIO_BODIES: list[bytes] = []
+AUDIO_ERRORS: Counter = Counter()
 
 
 class Bodies:
@@ -70,6 +73,7 @@ async def run_client(
                 {"client": j, "status": f"register-{r.status_code}", "ms": None, "late": False}
             )
         first = t_start + j / max(1, n)  # staggered over the first second
+        audio = asyncio.create_task(send_audio(c, sid, j, first, t_end)) if AUDIO_BODIES else None
         k = 0
         while True:
             due = first + k * PERIOD_S
@@ -101,7 +105,27 @@ async def run_client(
                 }
             )
             k += 1
+        if audio is not None:
+            await audio
         return sid
+
+
+async def send_audio(c: httpx.AsyncClient, sid: str, j: int, first: float, t_end: float) -> None:
+    """1 s chunks of speech, one a second, in order (their latency is not the frames')."""
+    k = 0
+    while (due := first + 0.5 + k * PERIOD_S) < t_end:
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        body = AUDIO_BODIES[(j * 5 + k) % len(AUDIO_BODIES)]
+        try:
+            r = await c.post(
+                f"/api/sessions/{sid}/audio",
+                content=body,
+                headers={"content-type": "application/json"},
+            )
+            AUDIO_ERRORS[str(r.status_code)] += 1
+        except httpx.HTTPError as exc:
+            AUDIO_ERRORS[type(exc).__name__] += 1
+        k += 1
 
 
 async def run_step(server: ServerProcess, bodies: Bodies, n: int, duration: float) -> dict:
@@ -214,7 +238,10 @@ def main(argv: list[str] | None = None) -> int:
         "--env", action="append", default=[], help="PROCTOR_X=Y for the server (repeatable)"
     )
     ap.add_argument("--label", default=None)
+    ap.add_argument("--audio", action="store_true", help="also send 1 s audio chunks a second")
     args = ap.parse_args(argv)
+    if args.audio:
+        AUDIO_BODIES.extend(audio_bodies())
     env = dict(e.split("=", 1) for e in args.env)
     quiet_check(0.5)
     clips = load_clips()
@@ -249,9 +276,26 @@ def main(argv: list[str] | None = None) -> int:
                 f"{result['max_clients']}"
             )
         result["rss_at_end_mb"] = round(server.rss_mb(), 1)
+    if args.audio:
+        result["audio_answers"] = dict(AUDIO_ERRORS)
+        print(f"audio chunks answered: {dict(AUDIO_ERRORS)}")
     path = write_result("load", result, args.label)
     print(f"wrote {path}")
     return 0
+
+
+def audio_bodies() -> list[bytes]:
+    """The test speech (two voices taking turns) as 1 s base64 WAV request bodies."""
+    import base64
+    from pathlib import Path
+
+    from server.audio.decode import encode_wav, read_wav_file
+
+    wav = read_wav_file(Path(__file__).resolve().parents[1] / "tests/data/audio/two_turns.wav")
+    return [
+        json.dumps({"audio": base64.b64encode(encode_wav(wav[i : i + 16000])).decode()}).encode()
+        for i in range(0, len(wav) - 16000, 16000)
+    ]
 
 
 if __name__ == "__main__":

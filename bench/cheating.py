@@ -16,20 +16,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "cheating"))
-
-import attack_media as media  # noqa: E402
-
-from server.config import Settings  # noqa: E402
-from server.proctoring.liveness import LivenessTracker, single_image_liveness  # noqa: E402
-from server.vision.liveness import frame_change  # noqa: E402
-from server.vision.pipeline import FramePipeline, FramePlan, SharedModels  # noqa: E402
-from server.vision.schedule import thumbnail  # noqa: E402
+from server.config import Settings
+from server.proctoring.liveness import LivenessTracker, single_image_liveness
+from server.vision.liveness import frame_change
+from server.vision.pipeline import FramePipeline, FramePlan, SharedModels
+from server.vision.schedule import thumbnail
+from tests.cheating import attack_media as media
 
 PORTRAITS = (
     "obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "person_a_1.jpg", "person_a_2.jpg",

@@ -21,25 +21,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "cheating"))
-
-import attack_media as media  # noqa: E402
-
-from server.config import Settings  # noqa: E402
-from server.proctoring.alerts import AlertConfig  # noqa: E402
-from server.proctoring.frame import analyse_observation  # noqa: E402
-from server.vision.crops import detect_near_face, merge  # noqa: E402
-from server.vision.objects import ObjectDetector  # noqa: E402
-from server.vision.pipeline import FramePipeline, SharedModels  # noqa: E402
-from server.vision.schedule import plan_frame  # noqa: E402
+from server.config import Settings
+from server.proctoring.alerts import AlertConfig
+from server.proctoring.frame import analyse_observation
+from server.vision.crops import detect_near_face, merge
+from server.vision.objects import ObjectDetector
+from server.vision.pipeline import FramePipeline, SharedModels
+from server.vision.schedule import plan_frame
+from tests.cheating import attack_media as media
 
 LABELS = ("cell phone", "book")
 PLACES = {"cell phone": ("ear", "hand", "desk"), "book": ("hand", "desk")}

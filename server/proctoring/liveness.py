@@ -44,6 +44,7 @@ GLARE_WEIGHT = 0.5
 ARTEFACT_WEIGHT = 0.6
 ARTEFACT_SUSPECT = 0.25  # with a low score: screen/print cues decide at once
 ARTEFACT_ATTACK = 0.6  # strong moiré fails even a face that seems to move
+SINGLE_WEIGHT = 0.55  # one image: moiré or edges alone stay above a 25 refusal line
 PATIENCE = 3  # frames x liveness_frames without any sign of life fail without artefacts
 SINGLE_IMAGE_NOTE = (
     "single image: only screen and print cues can be scored; the decision is completed "
@@ -96,7 +97,13 @@ class LivenessResult:
 
 def single_image_liveness(cues: LivenessCues | None, threshold: float) -> LivenessResult:
     """The weak score of one still image (register-face, verify-document's live face)."""
-    artefact = (cues.artefact if cues else None) or 0.0
+    # One image is weak evidence (a photo of a moiré-like pattern, a door frame behind the
+    # head): only moiré and framing edges together pull the score under the refusal line.
+    moire, bezel, glare = (
+        (cues.moire or 0.0, cues.bezel or 0.0, cues.glare or 0.0) if cues else (0, 0, 0)
+    )
+    edges = min(1.0, max(0.0, (bezel - 0.25) / 0.5))
+    artefact = min(1.0, SINGLE_WEIGHT * (moire + edges) + GLARE_WEIGHT * 0.5 * glare)
     score = round(100.0 * (1.0 - artefact), 1)
     signals = {
         "moire": cues.moire if cues else None,

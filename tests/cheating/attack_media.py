@@ -15,14 +15,13 @@ of a real phone: docs/cheating.md says so beside every rate measured on them.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-TESTS = Path(__file__).resolve().parents[1]
-DATA = TESTS / "data"
-COCO = TESTS.parents[1] / "shared" / "data" / "coco-objects"
+from tests.helpers import DATA, SHARED
+
+COCO = SHARED / "data" / "coco-objects"  # licensed COCO photos, read in place (never copied)
 HONEST_VIDEOS = ("single_face.mp4", "WolfgangLanger_Pexels.mp4")
 
 

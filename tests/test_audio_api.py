@@ -34,8 +34,11 @@ def face_frames() -> list[np.ndarray]:
     return frames[::3]  # 30 -> 10 fps
 
 
-def mux(path: Path, speech: Path | None, seconds: float | None = None) -> None:
-    """single_face.mp4's frames, looped back and forth at 10 fps, with ``speech`` as AAC."""
+def mux(
+    path: Path, speech: Path | None, seconds: float | None = None, face_until: float = 1e9
+) -> None:
+    """single_face.mp4's frames, looped back and forth at 10 fps (an empty grey room after
+    ``face_until`` seconds), with ``speech`` as AAC."""
     import av
 
     faces = face_frames()
@@ -47,7 +50,8 @@ def mux(path: Path, speech: Path | None, seconds: float | None = None) -> None:
         vs.width, vs.height, vs.pix_fmt = faces[0].shape[1], faces[0].shape[0], "yuv420p"
         aus = out.add_stream("aac", rate=16000, layout="mono") if wav is not None else None
         for i in range(int(seconds * FPS)):
-            frame = av.VideoFrame.from_ndarray(loop[i % len(loop)], format="bgr24")
+            image = loop[i % len(loop)] if i < face_until * FPS else np.full_like(faces[0], 118)
+            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
             for packet in vs.encode(frame):
                 out.mux(packet)
         for packet in vs.encode():
@@ -71,6 +75,7 @@ def media(tmp_path_factory) -> Path:
     mux(root / "one_speaker.mp4", AUDIO / "one_speaker_a.wav")
     mux(root / "two_speakers.mp4", AUDIO / "two_turns.wav")
     mux(root / "silent_film.mp4", None, seconds=3.0)
+    mux(root / "talks_away.mp4", AUDIO / "one_speaker_a.wav", face_until=3.0)
     return root
 
 
@@ -131,6 +136,15 @@ def test_two_speaker_video_raises_multiple_voices_at_the_second_voice(aclient):
     assert 'data-chart="speech"' in page and "Another voice" in page and "voices 2" in page
     pdf = aclient.get(f"/api/sessions/{out['session_id']}/report?format=pdf")
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+
+
+def test_speech_with_nobody_in_view_raises_speech_while_away(aclient):
+    report = analyse(aclient, "talks_away.mp4")["report"]
+    away = [a for a in report["alert_history"] if a["type"] == "speech_while_away"]
+    assert away and away[0]["severity"] == "warning"
+    assert away[0]["timestamp"] >= 3.0 and away[0]["speech_seconds"] > 0  # after the face left
+    assert "no_face_detected" in {a["type"] for a in report["alert_history"]}
+    assert report["audio_analysis"]["voice_count"] == 1
 
 
 def test_exam_profile_flags_speech(aclient):

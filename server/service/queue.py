@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 TASK_NAME = "proctor.video_job"
 QUEUE_NAME = "video"
+RESUME_PRIORITY = 10  # a job taken over from a dead worker runs before new ones
 
 
 def utcnow() -> dt.datetime:
@@ -151,12 +152,17 @@ class ProcrastinateQueue:
             self._opened = False
             await self.app.close_async()
 
-    async def defer(self, job_id: str) -> None:
-        """Deliver the job to a worker (once: a delivery already waiting is enough)."""
+    async def defer(self, job_id: str, priority: int = 0) -> bool:
+        """Deliver the job to a worker; False when a delivery is already waiting (enough)."""
         from procrastinate.exceptions import AlreadyEnqueued
 
-        with contextlib.suppress(AlreadyEnqueued):
-            await self.task.configure(queueing_lock=f"job-{job_id}").defer_async(job_id=job_id)
+        try:
+            await self.task.configure(queueing_lock=f"job-{job_id}", priority=priority).defer_async(
+                job_id=job_id
+            )
+        except AlreadyEnqueued:
+            return False
+        return True
 
     async def work(self, concurrency: int) -> None:
         """A procrastinate worker on the video queue, with the sweeper beside it, until cancelled."""
@@ -188,18 +194,19 @@ class ProcrastinateQueue:
             )
             for job in stalled:  # its worker stopped beating: hand the delivery to another
                 with contextlib.suppress(Exception):
-                    await self.app.job_manager.retry_job(job)
+                    await self.app.job_manager.retry_job(job, priority=RESUME_PRIORITY)
                     made += 1
         except Exception:
             log.warning("stalled procrastinate jobs could not be read", exc_info=True)
         now = utcnow()
-        stranded = await asyncio.to_thread(self.store.expired_jobs, now, lease)
-        stranded += await asyncio.to_thread(
+        expired = await asyncio.to_thread(self.store.expired_jobs, now, lease)
+        waiting = await asyncio.to_thread(
             self.store.queued_since, now - dt.timedelta(seconds=max(lease, 10.0))
         )
-        for job_id in stranded:
-            await self.defer(job_id)
-            made += 1
+        for job_id in expired:  # half done: ahead of jobs not started yet
+            made += await self.defer(job_id, RESUME_PRIORITY)
+        for job_id in waiting:
+            made += await self.defer(job_id)
         return made
 
     async def sweep_forever(self) -> None:

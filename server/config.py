@@ -180,6 +180,11 @@ class Settings(BaseSettings):
     alert_repeat_frames: int = Field(
         30, description="A condition that never clears is reported again every N frames (0: never)."
     )
+    exam_looking_away_frames: int = Field(
+        2,
+        description="looking_away after this many consecutive frames in the exam profile "
+        "(job_data.profile = exam: stricter than looking_away_frames).",
+    )
     multiple_voices_frames: int = Field(
         1,
         description="multiple_voices after this many consecutive frames with another voice heard.",

@@ -179,3 +179,9 @@ def test_short_speech_between_one_voice_is_that_voice():
     ]
     voices = [s.voice for s in bridge_unknown(spans)]
     assert voices == [0, 0, 0, None, 1, None]  # between two voices or at the end: unknown
+
+
+def test_exam_profile_makes_the_gaze_rule_stricter():
+    away = [{"looking_away": True}] * 2
+    assert _run(away) == []  # interview: 5 frames (the reference's trigger)
+    assert _run([{**f, "exam": True} for f in away]) == ["looking_away"]

@@ -79,8 +79,9 @@ _TYPES = (
         severity="warning",
         message="Candidate looking away from camera",
         fields=(),
-        trigger="{looking_away_frames}+ consecutive frames (one face, gaze or head off)",
-        settings=("looking_away_frames",),
+        trigger="{looking_away_frames}+ consecutive frames (one face, gaze or head off); "
+        "{exam_looking_away_frames}+ in the exam profile",
+        settings=("looking_away_frames", "exam_looking_away_frames"),
         label="Looking away",
         penalty=5,
         growth="Looked away from the camera repeatedly",

@@ -86,6 +86,7 @@ class FrameSignals:
     presentation_attack: bool | None = None
     liveness: dict | None = None  # score and signals, kept as the alert's evidence
     audio: FrameAudio | None = None  # heard since the previous frame; None: no audio channel
+    exam: bool = False  # the session's profile is exam: stricter gaze rule
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ class AlertConfig:
     liveness_threshold: float = 50.0
     liveness_frames: int = 8
     liveness_still_frames: int = 5
+    exam_looking_away_frames: int = 2
     multiple_voices_frames: int = 1
     speech_while_away_frames: int = 2
     speech_detected_frames: int = 1
@@ -186,8 +188,9 @@ class AlertEngine:
         ):
             emit("multiple_faces", face_count=sig.face_count)
         looking = sig.looking_away if sig.face_count == 1 else None
+        away_frames = c.exam_looking_away_frames if sig.exam else c.looking_away_frames
         if self._episode("looking_away").step(
-            looking, c.looking_away_frames, c.rearm_frames, c.repeat_frames
+            looking, away_frames, c.rearm_frames, c.repeat_frames
         ):
             emit("looking_away")
         if self._episode("face_mismatch").step(

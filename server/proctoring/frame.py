@@ -135,6 +135,7 @@ def analyse_observation(
     match: FaceMatch | None,
     config: AlertConfig,
     audio: FrameAudio | None = None,
+    exam: bool = False,
 ) -> FrameOutcome:
     state = dict(state)
     timestamp = round(timestamp, 2)
@@ -166,6 +167,7 @@ def analyse_observation(
         presentation_attack=liveness.attack() if live is not None else None,
         liveness=live.as_dict() if live is not None else None,
         audio=audio,
+        exam=exam,
     )
     engine = AlertEngine(config, state.setdefault("alerts", {}))
     alerts = engine.evaluate(signals)

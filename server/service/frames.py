@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..proctoring.audio import FrameAudio
+from ..proctoring.audio import FrameAudio, session_profile
 from ..proctoring.frame import FrameResult, analyse_observation
 from ..proctoring.observation import Observation
 from ..proctoring.verification import FaceMatch, match
@@ -96,7 +96,14 @@ class Frames:
             # a video passes its track's audio; a live session's comes from its audio channel
             heard = audio if audio is not None else ctx.audio.frame_audio(session, ts)
             outcome = analyse_observation(
-                obs, session.state, frame_number, ts, fm, ctx.alert_config, heard
+                obs,
+                session.state,
+                frame_number,
+                ts,
+                fm,
+                ctx.alert_config,
+                heard,
+                exam=session_profile(session.job_data) == "exam",
             )
             ver = None
             if fm is not None:

@@ -185,3 +185,24 @@ def test_exam_profile_makes_the_gaze_rule_stricter():
     away = [{"looking_away": True}] * 2
     assert _run(away) == []  # interview: 5 frames (the reference's trigger)
     assert _run([{**f, "exam": True} for f in away]) == ["looking_away"]
+
+
+def test_audio_off_answers_503_and_reports_say_why():
+    import asyncio
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from server.config import Settings
+    from server.service.audio import AudioChannel
+    from server.service.errors import ServiceError
+
+    channel = AudioChannel(Settings(audio_enabled=False))
+    assert channel.models() is None and channel.unavailable == "audio is disabled"
+    session = SimpleNamespace(id="s1", start_time=dt.datetime(2026, 1, 1), job_data={})
+    with pytest.raises(ServiceError) as err:
+        asyncio.run(channel.hear(session, "UklGRg==", None))
+    assert err.value.status == 503 and "disabled" in err.value.message
+    section = asyncio.run(channel.live_section(session))
+    assert section["analyzed"] is False and section["reason"] == "audio is disabled"
+    assert channel.frame_audio(session, 3.0) is None  # no audio: the audio rules hold still
+    channel.close()

@@ -179,6 +179,8 @@ def build_socketio(
                     raise ServiceError("Request body must be a JSON object")
                 if not sid_session:
                     raise ServiceError("No session_id provided")
+                if hub.service is None:  # the hub has not started yet
+                    raise ServiceError("Server is starting", status=503)
                 return await hub.service.listening.hear(
                     sid_session, data.get("audio"), data.get("timestamp")
                 )

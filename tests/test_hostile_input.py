@@ -167,3 +167,41 @@ def test_a_json_body_is_replayed_to_the_route():
     scope = {"type": "http", "method": "POST", "path": "/x", "headers": []}
     asyncio.run(BodyGuard(app)(scope, receive, send))
     assert seen == [{"type": "http.request", "body": b'{"a": 1}', "more_body": False}]
+
+
+# --- video URLs that parse differently must never reach what they point at -----------------
+@pytest.fixture
+def canary():
+    from tests.test_security_units import Canary
+
+    c = Canary()
+    yield c
+    c.close()
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "http://videos.example@127.0.0.1:{p}/a.mp4",
+        "http://127.0.0.1:{p}\\@videos.example/a.mp4",
+        "http://videos.example\\@127.0.0.1:{p}/a.mp4",
+        "http://127.0.0.1:{p}#@videos.example/a.mp4",
+        "http://[::ffff:127.0.0.1]:{p}/a.mp4",
+        "http://2130706433:{p}/a.mp4",
+        "http://videos.example:{p}/a.mp4",
+    ],
+)
+def test_video_url_parser_differentials_never_connect(client, canary, template):
+    settings = client.app.state.settings
+    saved = settings.allowed_video_hosts
+    settings.allowed_video_hosts = "videos.example"
+    try:
+        r = client.post(
+            "/comprehensive-interview-analysis",
+            json={"video_url": template.format(p=canary.port)},
+        )
+    finally:
+        settings.allowed_video_hosts = saved
+    assert_400(r)
+    assert str(canary.port) not in r.json()["error"]
+    assert canary.hits == 0

@@ -258,3 +258,22 @@ def test_keyed_dashboard_keeps_the_key_out_of_urls(keyed, browser):
     assert urls and not any(KEY in u for u in urls + sockets)  # never sent in a URL
     assert any("ticket=tk_" in u for u in sockets)  # the websockets went by ticket
     context.close()
+
+
+def test_keyed_candidate_link_carries_its_token_after_the_hash(keyed, browser):
+    with keyed.client() as http:
+        started = http.post("/api/sessions/start", json={}, headers={"X-API-Key": KEY}).json()
+    sid, token = started["session_id"], started["candidate_token"]
+    context = browser.new_context()
+    urls: list[str] = []
+    context.on("request", lambda r: urls.append(r.url))
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.goto(f"{keyed.url}/console/candidate?session={sid}#token={token}")
+    assert token not in page.url  # read into the tab, dropped from the address bar
+    own = page.evaluate("(sid) => Console.api(`/api/sessions/${sid}/metrics`)", sid)
+    assert own["success"] is True and own["session_id"] == sid
+    denied = page.evaluate("() => Console.api('/api/sessions').then(() => 0, (e) => e.status)")
+    assert denied == 401  # the token opens its own session only
+    assert not any(token in u for u in urls)
+    context.close()

@@ -203,7 +203,13 @@ class AccessGuard:
         if public or (method == "OPTIONS" and scope["type"] == "http"):
             return await self.app(scope, receive, send)  # CORS preflights carry no credential
         if path == TICKETS_PATH:
-            principal = self.policy.holder(_scope_credential(scope))
+            credential = _scope_credential(scope)
+            # A ticket cannot buy another: a leaked one dies with its minute.
+            principal = (
+                None
+                if credential and credential.startswith(TICKET_PREFIX)
+                else self.policy.holder(credential)
+            )
         else:
             principal = self.policy.identify(_scope_credential(scope), session_id)
         if principal is not None:

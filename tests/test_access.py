@@ -189,6 +189,8 @@ def test_pages_are_shells_and_links_take_a_ticket(http, two_sessions):
     assert http.get(f"/api/sessions/{a}/metrics", params={"ticket": cand_ticket}).status_code == 200
     assert http.get(f"/api/sessions/{b}/metrics", params={"ticket": cand_ticket}).status_code == 401
     assert http.get("/api/sessions", params={"ticket": cand_ticket}).status_code == 401
+    # A ticket cannot be traded for a fresh one (it would never expire).
+    assert http.post("/api/tickets", headers={"X-API-Key": proctor_ticket}).status_code == 401
     # Not for writes: those have headers to use.
     r = http.post(f"/api/sessions/{a}/end", params={"ticket": cand_ticket})
     assert r.status_code == 401

@@ -15,6 +15,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from ..security.limits import JOB_DATA
+
 ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 ERROR_SCHEMA = {
     "title": "ErrorResponse",
@@ -53,6 +55,14 @@ def shape(doc: dict[str, Any]) -> dict[str, Any]:
             for name in by_param:
                 if "{" + name + "}" in path:
                     by_param[name].append((method, op))
+    # Free-form job data: an object within security.limits.JOB_DATA, or null.
+    for model, field in (("StartSessionRequest", "job_data"), ("VideoAnalysisRequest", "jobData")):
+        prop = components.get(model, {}).get("properties", {}).get(field)
+        if prop is not None:
+            prop["anyOf"] = [
+                {"type": "object", "maxProperties": JOB_DATA.max_keys},
+                {"type": "null"},
+            ]
     start = doc["paths"].get("/api/sessions/start", {}).get("post")
     if start is not None:
         start["responses"]["200"]["links"] = {

@@ -165,3 +165,36 @@ def test_procrastinate_sweeper_delivers_stranded_jobs(postgres_url):
         assert sorted(delivered) == ["dead-owner", "lost-delivery"]
     finally:
         store.close()
+
+
+def test_procrastinate_retries_internal_errors_with_exponential_backoff():
+    """PROCTOR_JOB_RETRIES=2, PROCTOR_JOB_RETRY_BACKOFF_S=3: waits of 3 s then 9 s, then no more."""
+    import procrastinate
+
+    from server.config import Settings
+    from server.service.queue import ProcrastinateQueue
+
+    settings = Settings(
+        database_url="postgresql+psycopg://u@127.0.0.1:9/none", job_retries=2, job_retry_backoff_s=3
+    )
+
+    async def run_one(job_id: str, attempts: int) -> None:
+        raise AssertionError("never run here")
+
+    queue = ProcrastinateQueue(settings, None, run_one, owner="test")  # type: ignore[arg-type]
+    strategy = queue.task.retry_strategy
+    waits = []
+    for attempts in range(3):
+        job = procrastinate.jobs.Job(
+            id=1, queue="video", lock=None, queueing_lock=None, task_name="t", attempts=attempts
+        )
+        before = dt.datetime.now(dt.UTC)
+        decision = strategy.get_retry_decision(exception=RuntimeError("x"), job=job)
+        after = dt.datetime.now(dt.UTC)
+        if decision is None:
+            waits.append(None)
+            continue
+        # retry_at = the decision's now + the wait: bracketed by the clock read either side
+        low, high = decision.retry_at - after, decision.retry_at - before
+        waits.append(next(w for w in (3, 9, 27) if low <= dt.timedelta(seconds=w) <= high))
+    assert waits == [3, 9, None]

@@ -269,6 +269,7 @@ class LocalSummarizer:
         self.chat_template_source: str | None = None  # "gguf" or "chatml-default", once loaded
         self._unavailable: str | None = None
         self._ready = threading.Event()
+        self._warm = threading.Event()  # the shared prompt prefix is in the KV cache
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
         self._llama = None
         self._formatter = None
@@ -302,6 +303,10 @@ class LocalSummarizer:
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Block until the model is loaded (or known to be unavailable)."""
         return self._ready.wait(timeout)
+
+    def wait_warm(self, timeout: float | None = None) -> bool:
+        """Block until the shared prompt prefix is read too (measurements start from there)."""
+        return self._warm.wait(timeout) if self._thread is not None else True
 
     def summarize(self, facts: SummaryFacts, timeout_s: float | None = None) -> SummaryResult:
         """The summary of ``facts`` within ``timeout_s`` (default: the constructor's)."""
@@ -402,6 +407,12 @@ class LocalSummarizer:
             log.exception("LLM model failed to load; template only")
         finally:
             self._ready.set()
+        if self.warm_up and self._llama is not None:
+            try:  # jobs queued meanwhile wait for it: they need the same prefix
+                self._read_shared_prefix()
+            except Exception:
+                log.exception("LLM prompt prefix could not be read ahead; summaries read it")
+        self._warm.set()
         while True:
             job = self._jobs.get()
             if job is None:
@@ -470,8 +481,6 @@ class LocalSummarizer:
             self.load_s,
             self.chat_template_source,
         )
-        if self.warm_up:
-            self._read_shared_prefix()
 
     def _read_shared_prefix(self) -> None:
         """Read the system prompt and the worked examples into the KV cache once, at start:

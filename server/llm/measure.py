@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         repack=args.repack,
     )
     summarizer.wait_ready()
+    summarizer.wait_warm()
     if not summarizer.available:
         print(summarizer.unavailable_reason)
         return 1

@@ -233,3 +233,22 @@ def test_espeak_still_gives_the_test_voices(models):
     fresh = models.encoder.embed_utterance(make_audio.say("a", make_audio.LINES[1]))
     assert cosine(fresh, models.encoder.embed_utterance(wav("a_1.wav"))) > 0.95
     assert cosine(fresh, models.encoder.embed_utterance(wav("b_1.wav"))) < 0.75
+
+
+def test_enrolment_leaves_out_a_window_of_another_voice(models):
+    from server.audio.analysis import LiveListener, windows_of
+
+    def embeds(name):
+        x = wav(name)
+        wins = windows_of([(0.3, len(x) / 16000 - 0.3)])
+        return list(
+            models.encoder.embed_windows([x[int(a * 16000) : int(b * 16000)] for a, b in wins])
+        )
+
+    candidate, other = embeds("a_1.wav"), embeds("b_1.wav")
+    listener = LiveListener(models)
+    listener.enrol_windows = candidate[:2] + other[:1] + candidate[2:4]
+    dropped = listener._enrol()
+    assert len(dropped) == 1 and dropped[0] is other[0]
+    assert listener.enrolled is not None
+    assert cosine(listener.enrolled, models.encoder.embed_utterance(wav("a_2.wav"))) > 0.85

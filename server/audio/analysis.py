@@ -277,28 +277,60 @@ class LiveListener:
         if not wins:
             return [SpeechSpan(a, b, None if self.enrolled is not None else 0)]
         embeds = self.models.encoder.embed_windows([self._segment_audio(x, y) for x, y in wins])
-        labels = []
-        for (x, y), e in zip(wins, embeds, strict=True):
+        labels: list[int] = []
+        pending: list[int] = []  # this call's enrolment windows, until the voice is enrolled
+        for k, ((x, y), e) in enumerate(zip(wins, embeds, strict=True)):
             if self.enrolled is None:
                 self.enrol_windows.append(e)
-                self._tone(x, y)
+                pending.append(k)
                 labels.append(0)
                 if len(self.enrol_windows) * HOP_S + (WINDOW_S - HOP_S) >= self.rules.enrol_s:
-                    self.enrolled = centroid(np.stack(self.enrol_windows))
+                    dropped = self._enrol()
+                    # windows left out of the enrolment are judged against it, in order
+                    for m in pending:
+                        if any(embeds[m] is d for d in dropped):
+                            labels[m] = self._judge_window(embeds[m])
+                        else:
+                            self._tone(*wins[m])
+                    pending = []
                 continue
-            same = cosine(e, self.enrolled) >= self.rules.same_voice
-            if same:
-                self.other_run = 0
-                labels.append(0)
+            labels.append(self._judge_window(e))
+            if labels[-1] == 0:
                 self._tone(x, y)
-            else:
-                self.other_run += 1
-                self.others.append(e)
-                # One odd window is not a voice: it counts once a run reaches the minimum.
-                labels.append(1 if self.other_run >= self.rules.min_voice_windows else -1)
+        for m in pending:  # still enrolling: these count as the candidate's for now
+            self._tone(*wins[m])
         if 1 in labels:  # the run is confirmed: its first windows were that voice too
             labels = [1 if lab == -1 else lab for lab in labels]
         return spans_from_windows([(a, b)], wins, np.array(labels))
+
+    def _enrol(self) -> list[np.ndarray]:
+        """The candidate's voice from the enrolment windows that agree with the others
+        (a window where someone else speaks over the candidate does not count); returns
+        the windows left out.  Too few agreeing windows: enrolment goes on."""
+        stack = np.stack(self.enrol_windows)
+        total = stack.sum(axis=0)
+        kept: list[np.ndarray] = []
+        dropped: list[np.ndarray] = []
+        for w in self.enrol_windows:
+            rest = total - w  # leave-one-out centroid
+            (kept if cosine(w, rest) >= self.rules.same_voice else dropped).append(w)
+        if len(kept) * HOP_S + (WINDOW_S - HOP_S) >= self.rules.enrol_s or len(kept) >= 6:
+            self.enrolled = centroid(np.stack(kept))
+            self.enrol_windows = kept
+            return dropped
+        self.enrol_windows = kept
+        return []
+
+    def _judge_window(self, e: np.ndarray) -> int:
+        """0: the candidate; 1: another voice (a run of them); -1: one odd window so far."""
+        assert self.enrolled is not None
+        if cosine(e, self.enrolled) >= self.rules.same_voice:
+            self.other_run = 0
+            return 0
+        self.other_run += 1
+        self.others.append(e)
+        # One odd window is not a voice: it counts once a run reaches the minimum.
+        return 1 if self.other_run >= self.rules.min_voice_windows else -1
 
     def _tone(self, a: float, b: float) -> None:
         if sum(y - x for x, y in self._tone_segments) > 120:

@@ -70,6 +70,12 @@ class AudioChannel:
                     self.unavailable = f"audio models could not be loaded ({type(exc).__name__})"
         return self._models
 
+    async def _loaded_models(self) -> AudioModels | None:
+        """The models, loaded on the audio thread the first time (never on the event loop)."""
+        if self._loaded or self.unavailable is not None:
+            return self._models
+        return await self._run(self.models)
+
     async def _run(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
@@ -88,7 +94,7 @@ class AudioChannel:
         # 16-bit stereo at 48 kHz for the longest chunk, in base64, plus a header's worth
         if len(audio) > int(limit * 48_000 * 4 * 4 / 3) + 4096:
             raise ServiceError(f"audio chunk too large (at most {limit:g} s)", status=413)
-        models = self.models()
+        models = await self._loaded_models()
         if models is None:
             raise ServiceError(
                 f"Audio is not available on this server: {self.unavailable}", status=503
@@ -96,6 +102,7 @@ class AudioChannel:
         raw = audio.strip()
         if raw.startswith("data:"):
             raw = raw.split(",", 1)[-1]
+        raw = "".join(raw.split())  # some encoders wrap base64 in lines
         try:
             data = base64.b64decode(raw, validate=True)
         except (binascii.Error, ValueError):
@@ -156,7 +163,7 @@ class AudioChannel:
     # --- recorded videos ----------------------------------------------------------------
     async def analyse_file(self, path: Path) -> tuple[AudioFindings | None, str | None]:
         """(findings, None) for a file with an audio track, else (None, why not)."""
-        models = self.models()
+        models = await self._loaded_models()
         if models is None:
             return None, self.unavailable
         try:

@@ -87,14 +87,48 @@ def run(pipe: FramePipeline, seq: list, settings: Settings) -> tuple[dict, dict 
     return out, first
 
 
+def cost(pipe: FramePipeline, settings: Settings, n: int = 40) -> None:
+    """Median ms of the new per-frame stages on 720p frames (one thread), and their share of
+    the whole frame on the default schedule."""
+    import cv2
+    import numpy as np
+
+    from server.vision.schedule import plan_frame
+
+    frames = [
+        cv2.resize(f, (1280, 720), interpolation=cv2.INTER_CUBIC)
+        for f in media.video("WolfgangLanger_Pexels.mp4", step=max(1, 472 // n))[:n]
+    ]
+    t: dict[str, list[float]] = {}
+    totals = []
+    for i, frame in enumerate(frames, 1):
+        obs = pipe.analyse(frame, plan_frame(i, settings))
+        full = "liveness_full" if plan_frame(i, settings).liveness_full else "liveness_light"
+        for key, ms in obs.timings_ms.items():
+            t.setdefault(full if key == "liveness" else key, []).append(ms)
+        totals.append(sum(obs.timings_ms.values()))
+    med = {k: round(float(np.median(v)), 1) for k, v in t.items()}
+    added = sum(t.get("liveness_full", [])) + sum(t.get("liveness_light", []))
+    added += sum(t.get("object_crops", []))
+    print(f"median ms per stage on {len(frames)} 720p frames (default schedule): {med}")
+    print(f"new stages: {added / len(frames):.1f} ms per frame on average, "
+          f"{100 * added / sum(totals):.0f}% of the frame's model time "
+          f"({sum(totals) / len(frames):.0f} ms)")  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--cost", action="store_true", help="only the per-frame cost of the new stages")
     args = ap.parse_args()
     settings = Settings(liveness_frames=args.frames)
     shared = SharedModels.load(settings)
     pipe = FramePipeline(shared)
+    if args.cost:
+        cost(pipe, Settings())
+        pipe.close()
+        return
     report: dict = {"frames": args.frames, "honest": [], "attacks": {}}
     t0 = time.perf_counter()
     n_frames = 0

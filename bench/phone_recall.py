@@ -31,9 +31,10 @@ from server.config import Settings
 from server.proctoring.alerts import AlertConfig
 from server.proctoring.frame import analyse_observation
 from server.vision.crops import detect_near_face, merge
+from server.vision.liveness import frame_change
 from server.vision.objects import ObjectDetector
 from server.vision.pipeline import FramePipeline, SharedModels
-from server.vision.schedule import plan_frame
+from server.vision.schedule import plan_frame, thumbnail
 from tests.cheating import attack_media as media
 
 LABELS = ("cell phone", "book")
@@ -172,8 +173,13 @@ def run_session(pipe, frames, settings, config) -> list[tuple[int, dict]]:
     """(frame number, alert) for every alert the rules raise over ``frames`` at 1 frame/s."""
     state: dict = {}
     raised = []
+    previous = None
     for i, frame in enumerate(frames, 1):
         obs = pipe.analyse(frame, plan_frame(i, settings))
+        thumb = thumbnail(frame)
+        if obs.liveness is not None:  # as the service does (the still-picture cue)
+            obs.liveness.frame_change = frame_change(previous, thumb)
+        previous = thumb
         outcome = analyse_observation(obs, state, i, float(i), None, config)
         state = outcome.state
         raised += [(i, a.as_contract()) for a in outcome.alerts]

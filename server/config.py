@@ -241,9 +241,9 @@ class Settings(BaseSettings):
         1, description="Run hand landmarks on every Nth frame (phone signals)."
     )
     object_crops_every: int = Field(
-        2,
-        description="Run the object detector again on crops beside and below the face (phones at the "
-        "ear, in the hands) on every Nth frame, when the detector runs on it (0: never).",
+        3,
+        description="Run the object detector again on a crop of the head and shoulders (a phone at the "
+        "ear gets 2-3x the pixels) on every Nth frame, when the detector runs on it (0: never).",
     )
     frame_max_width: int = Field(
         1600,

@@ -4,8 +4,8 @@ A tiny COCO detector sees a 1280x720 webcam frame at 320-416 pixels: a phone hel
 the ear or in the hands is then 20-40 input pixels, where these models find almost
 nothing (MODELS.md: 0-1 of 4 phones in COCO photos).  Run again on a crop around the
 face, the same phone fills a good part of the input.  ``regions`` names the crops (one
-around the head and shoulders, one below it where hands hold a phone or a sheet), each
-square, in frame pixels; ``detect_near_face`` runs the detector on them and returns
+around the head and shoulders; optionally one below it where hands hold a phone or a
+sheet), each square, in frame pixels; ``detect_near_face`` runs the detector on them and returns
 the detections in frame coordinates, merged with the full-frame ones (same label,
 overlapping boxes: the higher score is kept).
 """
@@ -17,14 +17,16 @@ import numpy as np
 from ..proctoring.observation import Face, ObjectDetection
 
 # Side of each crop in face heights: the head-and-shoulders crop holds a phone at either
-# ear; the lower one the hands in front of the chest or on the desk.
+# ear; the lower one the hands in front of the chest or on the desk.  The product runs the
+# head crop only: on the composites the low crop found 1 more phone in 32 for the cost of
+# a second detector run (bench/phone_recall.py); full frame + persistence cover the hands.
 HEAD_SIDE = 2.6
 LOW_SIDE = 3.2
 MIN_GAIN = 1.4  # skip a crop that would not enlarge objects by at least this vs the full frame
 
 
 def regions(
-    face: Face, width: int, height: int, input_side: int
+    face: Face, width: int, height: int, input_side: int, low: bool = False
 ) -> list[tuple[int, int, int, int]]:
     """Square crops (x1, y1, x2, y2) near ``face``, clipped to the frame; those too big to
     magnify anything at the detector's ``input_side`` are left out."""
@@ -33,7 +35,10 @@ def regions(
     cx = (x1 + x2) / 2
     full_scale = input_side / max(width, height)
     out = []
-    for side_f, cy in ((HEAD_SIDE, (y1 + y2) / 2 + 0.2 * fh), (LOW_SIDE, y2 + 1.1 * fh)):
+    places = [(HEAD_SIDE, (y1 + y2) / 2 + 0.2 * fh)]
+    if low:
+        places.append((LOW_SIDE, y2 + 1.1 * fh))
+    for side_f, cy in places:
         side = min(side_f * fh, width, height)
         bx1 = int(np.clip(cx - side / 2, 0, width - side))
         by1 = int(np.clip(cy - side / 2, 0, height - side))

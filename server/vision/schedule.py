@@ -11,7 +11,7 @@ On a schedule, counted from the session's first frame (frame 1 always runs all):
   last measurement for 5 frames;
 - hands: every ``PROCTOR_HANDS_EVERY`` frames (default 1) for the phone signals.
 - object detector on crops near the face (phones at the ear, in the hands): on every
-  ``PROCTOR_OBJECT_CROPS_EVERY`` frames the detector runs (default 2, ~2 x 20-25 ms);
+  ``PROCTOR_OBJECT_CROPS_EVERY`` frames (default 3; one square crop, ~1.5x a full-frame run);
 - liveness screen/print cues: every frame of the first ``PROCTOR_LIVENESS_FRAMES``,
   then every ``PROCTOR_LIVENESS_EVERY`` (default 10); its motion cues run on every frame.
 
@@ -102,7 +102,7 @@ def plan_frame(frame_number: int, settings, changed: bool = False) -> FramePlan:
         pose=_due(frame_number, settings.pose_every),
         hands=_due(frame_number, settings.hands_every),
         object_crops=_due(frame_number, settings.objects_every)
-        and _due(frame_number, getattr(settings, "object_crops_every", 2)),
+        and _due(frame_number, getattr(settings, "object_crops_every", 3)),
         liveness_full=frame_number <= getattr(settings, "liveness_frames", 8)
         or _due(frame_number, getattr(settings, "liveness_every", 10)),
     )

@@ -111,13 +111,16 @@ class AudioChannel:
             samples, seconds = decode_wav(data, limit)
         except AudioInputError as exc:
             raise ServiceError(str(exc)) from None
-        if timestamp is None:  # the chunk ends now
-            timestamp = max(0.0, (time.time() - _start_epoch(session)) - seconds)
         async with self.locks[session.id]:
             listener = self.listeners.get(session.id)
             if listener is None:
                 listener = self.listeners[session.id] = LiveListener(models, self.rules)
-            spans = await self._run(listener.feed, samples, float(timestamp))
+            if timestamp is None and listener.origin is None:
+                # the first chunk without a time ended now; later ones follow it without a gap
+                # (arrival times jitter: only a client's timestamps may say there was a pause)
+                timestamp = max(0.0, (time.time() - _start_epoch(session)) - seconds)
+            at = None if timestamp is None else float(timestamp)
+            spans = await self._run(listener.feed, samples, at)
         return {
             "success": True,
             "session_id": session.id,

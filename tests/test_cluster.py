@@ -1,6 +1,7 @@
 """The cluster on loopback: three `proctor serve` replicas and a `proctor worker` behind Debian's
 nginx (deploy/nginx/nginx.conf), on a throw-away PostgreSQL (tests/conftest.py).
 
+- Socket.IO through nginx (long-polling and websocket) stays on one replica per session;
 - 8 sessions stream frames through nginx; one replica is killed with SIGKILL mid-session:
   its sessions continue through another replica, every acknowledged frame is kept, the rule
   state carries over (a no-face episode begun before the kill raises its alert on time), at
@@ -255,6 +256,37 @@ class Dashboard(threading.Thread):
 
     def close(self) -> None:
         self.ws.close()
+
+
+def test_socketio_through_nginx_stays_on_one_replica(cluster):
+    """Engine.IO's long-polling is many HTTP requests on one server-side session: with
+    ``?session_id=`` nginx keeps them on one replica (else most would hit another: 400)."""
+    import socketio
+
+    face = data_url(FACE)
+    with httpx.Client(base_url=cluster.url, timeout=60) as c:
+        sids = [c.post("/api/sessions/start", json={}).json()["session_id"] for _ in range(4)]
+    for transports in (["polling"], ["polling", "websocket"]):
+        for sid in sids:
+            sio = socketio.Client(reconnection=False)
+            sio.connect(
+                f"{cluster.url}?session_id={sid}",
+                socketio_path="socket.io",
+                transports=transports,
+                wait_timeout=30,
+            )
+            try:
+                assert sio.call("join_session", {"session_id": sid}, timeout=60)["success"]
+                for _ in range(2):
+                    ack = sio.call("frame", {"session_id": sid, "frame": face}, timeout=120)
+                    assert ack["success"] is True and ack["result"]["face_detected"], ack
+            finally:
+                sio.disconnect()
+    with httpx.Client(base_url=cluster.url, timeout=60) as c:
+        for sid in sids:
+            m = c.get(f"/api/sessions/{sid}/metrics").json()["metrics"]
+            assert m["total_frames_received"] == 4
+            c.post(f"/api/sessions/{sid}/end")
 
 
 def test_sessions_survive_a_replica_kill_and_every_dashboard_sees_all(cluster):

@@ -170,14 +170,17 @@ class AudioChannel:
         if models is None:
             return None, self.unavailable
         try:
-            wav = await self._run(audio_track, path)
+            # a video's track runs on a thread of its own: live chunks never queue behind it
+            wav = await asyncio.to_thread(audio_track, path)
         except AudioInputError as exc:
             return None, str(exc)
         if wav is None:
             return None, "the video has no audio track"
         if len(wav) < 16_000 * 0.5:
             return None, "the audio track is shorter than half a second"
-        findings = await self._run(analyse_recording, wav, models, self.rules, None, "video")
+        findings = await asyncio.to_thread(
+            analyse_recording, wav, models, self.rules, None, "video"
+        )
         return findings, None
 
     @staticmethod

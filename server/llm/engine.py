@@ -270,6 +270,7 @@ class LocalSummarizer:
         self._unavailable: str | None = None
         self._ready = threading.Event()
         self._warm = threading.Event()  # the shared prompt prefix is in the KV cache
+        self._closing = threading.Event()
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
         self._llama = None
         self._formatter = None
@@ -370,6 +371,7 @@ class LocalSummarizer:
     def close(self, timeout: float | None = 5.0) -> None:
         """Stop the worker after its current job; the model is freed on its own thread."""
         self._unavailable = self._unavailable or "model not available: summarizer closed"
+        self._closing.set()
         if self._thread is not None and self._thread.is_alive():
             self._jobs.put(None)
             self._thread.join(timeout)
@@ -494,7 +496,11 @@ class LocalSummarizer:
         import llama_cpp
 
         self._llama.reset()
-        self._llama.eval(tokens)
+        for i in range(0, len(tokens), 64):  # in slices, so that close() need not wait for all
+            if self._closing.is_set():
+                self._llama.reset()
+                return
+            self._llama.eval(tokens[i : i + 64])
         # the decode may finish asynchronously: settle it so its time is not billed to the first summary
         llama_cpp.llama_synchronize(self._llama._ctx.ctx)
         log.info("LLM prompt prefix (%d tokens) read in %.2f s", len(tokens), time.monotonic() - t0)

@@ -287,3 +287,15 @@ def test_socketio_needs_a_key_and_a_token_reaches_only_its_session(keyed, two_se
         assert proctor.call("join_session", {"session_id": b}, timeout=60)["success"] is True
     finally:
         proctor.disconnect()
+
+
+def test_only_a_proctor_key_reregisters_a_face(http, two_sessions):
+    """issue 13: replacing the registered face is a proctor's act, never a candidate's."""
+    (a, token_a), _ = two_sessions
+    body = {"face": image_b64("obama.jpg"), "reason": "new camera"}
+    r = http.post(f"/api/sessions/{a}/reregister-face", json=body, headers={"X-API-Key": token_a})
+    assert r.status_code == 401 and r.json() == UNAUTHORIZED
+    r = http.post(
+        f"/api/sessions/{a}/reregister-face", json=body, headers={"X-API-Key": PROCTOR_KEY}
+    )
+    assert r.status_code == 200 and r.json()["success"] is True

@@ -347,9 +347,7 @@ class SqlSessionStore(JobStore):
         with self.engine.begin() as c:
             res = c.execute(
                 schema.sessions.update()
-                .where(
-                    s.id == session_id, s.version == expected_version, s.status == "active"
-                )
+                .where(s.id == session_id, s.version == expected_version, s.status == "active")
                 .values(**values)
             )
         return res.rowcount == 1

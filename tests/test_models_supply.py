@@ -487,6 +487,13 @@ def test_cli_serve_passes_host_and_port(monkeypatch):
     fake = types.ModuleType("server.main")
     fake.run = lambda host, port: calls.append((host, port))
     monkeypatch.setitem(sys.modules, "server.main", fake)
+    monkeypatch.setattr("server.cli._settings", Settings)  # read the env per call, not cached
+    monkeypatch.delenv("PROCTOR_API_KEYS_PROCTOR", raising=False)
+    # keyless on a reachable address: refused unless open mode is asked for (docs/security.md)
+    monkeypatch.delenv("PROCTOR_OPEN_MODE", raising=False)
+    assert cli_main(["serve", "--host", "0.0.0.0", "--port", "5099"]) == 2
+    assert calls == []
+    monkeypatch.setenv("PROCTOR_OPEN_MODE", "true")
     assert cli_main(["serve", "--host", "0.0.0.0", "--port", "5099"]) == 0
     assert cli_main(["serve"]) == 0
     assert calls == [("0.0.0.0", 5099), (Settings().host, Settings().port)]

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
+from server.proctoring.frame import FrameResult
 from server.vision.decode import bytes_to_image, decode_image
 from server.vision.pipeline import REUSE_MIN_IOU, FramePlan, VerifiedFace, box_iou
 from tests.helpers import data_url, image
@@ -45,7 +46,7 @@ def counted(client, monkeypatch) -> EmbedCounter:
     return counter
 
 
-def frame_at(client, sid: str, image: np.ndarray, ts: float) -> dict:
+def frame_at(client, sid: str, image: np.ndarray, ts: float) -> FrameResult:
     service = client.app.state.service
     return client.portal.call(
         functools.partial(service.frames.analyse_frame, sid, data_url(image, 85), timestamp=ts)
@@ -75,16 +76,10 @@ def test_reuse_within_the_window_only(client, counted, face_frames):
     # 10.0 computes; 10.2 and 10.4 reuse it (<= 0.5 s); 10.7 is past the window: computes; 10.8 reuses that
     assert counted.calls - base == 2
     for r in results:
-        fv = r["face_verification"]
-        assert fv is not None and fv["verified"] is True
-    assert (
-        results[1]["face_verification"]["similarity"]
-        == results[0]["face_verification"]["similarity"]
-    )
-    assert (
-        results[4]["face_verification"]["similarity"]
-        == results[3]["face_verification"]["similarity"]
-    )
+        fv = r.face_verification
+        assert fv is not None and fv.verified is True
+    assert results[1].face_verification.similarity == results[0].face_verification.similarity
+    assert results[4].face_verification.similarity == results[3].face_verification.similarity
 
 
 def test_no_reuse_across_a_face_count_change(client, counted, face_frames):
@@ -93,7 +88,7 @@ def test_no_reuse_across_a_face_count_change(client, counted, face_frames):
     base = counted.calls
     frame_at(client, sid, face_frames[1], 20.0)  # computes, verified
     r = frame_at(client, sid, two, 20.1)  # several faces: computes and forgets
-    assert r["face_count"] > 1
+    assert r.face_count > 1
     frame_at(client, sid, face_frames[2], 20.2)  # back to one face: computes again
     assert counted.calls - base == 3
 
@@ -113,9 +108,7 @@ def test_no_reuse_after_a_mismatch(client, counted, face_frames):
     base = counted.calls
     a = frame_at(client, sid, face_frames[1], 40.0)
     b = frame_at(client, sid, face_frames[2], 40.2)
-    assert (
-        a["face_verification"]["verified"] is False and b["face_verification"]["verified"] is False
-    )
+    assert a.face_verification.verified is False and b.face_verification.verified is False
     assert counted.calls - base == 2
 
 

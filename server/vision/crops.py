@@ -18,8 +18,8 @@ from ..proctoring.observation import Face, ObjectDetection
 
 # Side of each crop in face heights: the head-and-shoulders crop holds a phone at either
 # ear; the lower one the hands in front of the chest or on the desk.  The product runs the
-# head crop only: on the composites the low crop found 1 more phone in 32 for the cost of
-# a second detector run (bench/phone_recall.py); full frame + persistence cover the hands.
+# head crop only: on the composites the low crop found no phone more for a second
+# detector run (bench/phone_recall.py); full frame + persistence cover the hands.
 HEAD_SIDE = 2.6
 LOW_SIDE = 3.2
 MIN_GAIN = 1.4  # skip a crop that would not enlarge objects by at least this vs the full frame

@@ -1,8 +1,8 @@
 """Cheap image cues of a presentation attack (a photo, a screen, a replayed still).
 
 No registry package ships a usable anti-spoofing model (``../shared/MODELS.md``), so
-passive liveness is built from measurements that cost well under a millisecond or two
-on the face region; ``server.proctoring.liveness`` turns them, over several frames,
+passive liveness is built from cheap measurements (~1 ms per frame for the motion cues,
+10-25 ms for the spectrum and edges, which run on a schedule); ``server.proctoring.liveness`` turns them, over several frames,
 into a score:
 
 - ``moire``: a face re-captured from a screen carries the screen's pixel grid, which

@@ -79,7 +79,7 @@ class FramePlan:
     pose: bool = False
     hands: bool = False
     # presentation-attack cues: motion cues on every frame with a face, the screen/print
-    # cues (spectrum, edges, glare; ~2 ms) only when this is set (server.vision.liveness)
+    # cues (spectrum, edges, glare; 10-25 ms) only when set (server.vision.liveness)
     liveness_full: bool = True
     # the object detector run again on crops beside and below the face (server.vision.crops),
     # where phones and notes are held: small objects get enough input pixels

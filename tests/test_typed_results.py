@@ -91,6 +91,10 @@ def _session(frames: int) -> SimpleNamespace:
         frames_analyzed=frames,
         face_registered=True,
         job_data={"candidateName": "Ada", "jobTitle": "Engineer"},
+        # the identity chain of store.SessionRecord (issue 13): no ID check in this session
+        document=None,
+        state={},
+        kind="live",
     )
 
 
@@ -107,6 +111,7 @@ def test_the_report_is_computed_from_typed_frames_and_reads_back_exactly():
     )
     assert len(body["timeline"]["points"]) == 12
     assert body["interview"]["candidate_name"] == "Ada"
+    assert body["document"]["status"] == "missing" and body["document"]["face_registered"]
     assert facts["alerts_by_type"]["multiple_faces"] == 1
     assert sum(facts["alerts_by_type"].values()) == len(body["alert_history"]) == len(alerts)
 

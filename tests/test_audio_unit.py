@@ -206,3 +206,19 @@ def test_audio_off_answers_503_and_reports_say_why():
     assert section["analyzed"] is False and section["reason"] == "audio is disabled"
     assert channel.frame_audio(session, 3.0) is None  # no audio: the audio rules hold still
     channel.close()
+
+
+def test_voice_tone_is_a_fact_the_summary_may_state():
+    from dataclasses import replace
+
+    from server.llm.samples import SAMPLES
+    from server.llm.template import template_summary
+    from server.llm.validate import validate_summary
+
+    facts = replace(SAMPLES["strong"], voice_tone=42)  # the weakest signal of this session
+    text = template_summary(facts)
+    assert "voice tone (42) was the weakest" in text
+    assert validate_summary(text, facts) == []
+    wrong = text.replace("voice tone (42) was the weakest", "voice tone was 97")
+    assert "gives voice tone as 97 but it was 42" in validate_summary(wrong, facts)
+    assert "voice tone" not in template_summary(SAMPLES["strong"])  # no audio: not mentioned

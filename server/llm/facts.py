@@ -27,6 +27,7 @@ METRICS = (
     "facial_expressions",
     "head_stability",
     "gestures",
+    "voice_tone",  # only when audio was analysed (docs/audio.md)
 )
 METRIC_WORDS = {
     "eye_contact": "eye contact",
@@ -36,6 +37,7 @@ METRIC_WORDS = {
     "facial_expressions": "facial expressions",
     "head_stability": "head stability",
     "gestures": "gestures",
+    "voice_tone": "voice tone",
 }
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -100,6 +102,7 @@ class SummaryFacts:
     facial_expressions: int | None = None
     head_stability: int | None = None
     gestures: int | None = None
+    voice_tone: int | None = None  # 0-100 when audio was analysed
     dominant_emotion: str | None = None  # one of the contract's EMOTIONS, e.g. "CALM"
     verification: VerificationFacts = field(
         default_factory=lambda: VerificationFacts(enabled=False)

@@ -447,6 +447,7 @@ _METRIC_MENTIONS = {
     "facial_expressions": r"\bfacial expressions?\b",
     "head_stability": r"\bhead stability\b",
     "gestures": r"\bgestures?\b",
+    "voice_tone": r"\bvoice tone\b",
     "overall_score": r"\bscore\b",
 }
 # Finite verbs of the summary vocabulary: a sentence without one is a fragment.
@@ -728,6 +729,8 @@ def validate_summary(text: str, facts: SummaryFacts) -> list[str]:
     lower = " ".join(text.lower().split())
     # Topics the rules' sentences or the raised alerts' own phrases name may be mentioned.
     raised = [p for k in facts.alert_counts if k in ALERT_TYPES for p in ALERT_TYPES[k].phrases]
+    if facts.voice_tone is not None:  # audio was analysed: the voice is measured (docs/audio.md)
+        raised.append("voice tone")
     facts_lower = " ".join(" ".join([*facts.texts(), *raised]).lower().split())
     problems += _check_fields_and_grammar(lower, facts)
     problems += _check_numbers(text, lower, facts)

@@ -246,6 +246,8 @@ BASE_WORDS = frozenset(
         "eye",
         "eyes",
         "contact",
+        "tone",  # voice tone (docs/audio.md)
+        "voice",
         "confidence",
         "confident",
         "engagement",

@@ -85,6 +85,8 @@ class SessionLifecycle:
             heard = audio if audio is not None else await ctx.audio.live_section(s)
             report.extra["audio_analysis"] = heard
             report.behavioral_analysis.voice_tone = heard.get("voice_tone")
+            if heard.get("voice_tone") is not None:  # a fact the summary may state
+                facts.setdefault("scores", {})["voice_tone"] = heard["voice_tone"]
             report.analysis_metadata.update(metadata or {})
             report.analysis_metadata["end_reason"] = reason
             await ctx.summarizer.fill(

@@ -55,6 +55,7 @@ def to_summary_facts(facts: dict) -> SummaryFacts:
                 "facial_expressions",
                 "head_stability",
                 "gestures",
+                "voice_tone",
             )
         },
     )

@@ -95,7 +95,8 @@ class Identity:
 
         return work
 
-    def _checked_face(self, shape, faces) -> tuple[Face, float, dict]:
+    def _checked_face(self, shape, faces) -> tuple[Face, np.ndarray, float, dict]:
+        """The one face of a registration image and its embedding, or the contract's refusal."""
         if not faces:
             raise ServiceError(messages.NO_FACE)
         if len(faces) > 1:
@@ -104,7 +105,9 @@ class Identity:
         conf = confidence(face)
         if conf < self.ctx.settings.min_face_confidence:
             raise ServiceError(messages.low_confidence(conf))
-        return face, conf, bounding_box(face, shape[1], shape[0])
+        if face.embedding is None:  # work() embeds the only face; kept explicit for the types
+            raise ServiceError(messages.NO_FACE)
+        return face, face.embedding, conf, bounding_box(face, shape[1], shape[0])
 
     # --- register-face -----------------------------------------------------------------
     async def register_face(self, session_id: str, face_b64) -> dict:
@@ -117,11 +120,11 @@ class Identity:
                 raise ServiceError(messages.no_data("face"))
             ledger = self._ledger(session)
             shape, faces, cues = await ctx.infer(self._one_face(face_b64))
-            face, conf, box = self._checked_face(shape, faces)
+            face, embedding, conf, box = self._checked_face(shape, faces)
             live = single_image_liveness(cues, ctx.settings.liveness_image_min)
             document_face = await ctx.db(ctx.store.document_face, session)
             chain = check_registration(
-                face.embedding, document_face, ctx.scale, ctx.settings.verification_threshold
+                embedding, document_face, ctx.scale, ctx.settings.verification_threshold
             )
             now = iso(utcnow())
             refusal = chain.message
@@ -155,7 +158,7 @@ class Identity:
                 session,
                 ledger,
                 registration=info,
-                embedding=face.embedding,
+                embedding=embedding,
                 embedder=ctx.models.embedder_id,
             )
         ctx.emit(
@@ -186,11 +189,11 @@ class Identity:
                 raise ServiceError(messages.no_data("face"))
             ledger = IdentityLedger((session.state or {}).get("identity"))
             shape, faces, cues = await ctx.infer(self._one_face(face_b64))
-            face, conf, box = self._checked_face(shape, faces)
+            face, embedding, conf, box = self._checked_face(shape, faces)
             live = single_image_liveness(cues, ctx.settings.liveness_image_min)
             document_face = await ctx.db(ctx.store.document_face, session)
             chain = check_registration(
-                face.embedding, document_face, ctx.scale, ctx.settings.verification_threshold
+                embedding, document_face, ctx.scale, ctx.settings.verification_threshold
             )
             now = iso(utcnow())
             ledger.record(
@@ -219,7 +222,7 @@ class Identity:
                 session,
                 ledger,
                 registration=info,
-                embedding=face.embedding,
+                embedding=embedding,
                 embedder=ctx.models.embedder_id,
             )
         ctx.verified.pop(session_id, None)  # the short embedding reuse belonged to the old face

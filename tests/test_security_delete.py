@@ -27,9 +27,10 @@ def test_delete_leaves_nothing_of_the_session(client, caplog):
         live = client.post(
             "/api/sessions/start", json={"job_data": {"candidateName": name, "jobTitle": "QA"}}
         ).json()["session_id"]
-        assert client.post(
+        r = client.post(
             f"/api/sessions/{live}/register-face", json={"face": data_url("single_face.jpg")}
-        ).json()["success"]
+        )
+        assert r.status_code == 200 and r.json()["success"], r.text
         for _ in range(2):
             r = client.post(f"/api/sessions/{live}/frame", json={"frame": data_url("obama.jpg")})
             assert r.status_code == 200

@@ -184,7 +184,7 @@ def test_prompt_holds_only_the_facts():
         "Weakest measured signal: eye contact at 38",
         "71.5%",
         "2 for multiple faces (critical)",
-        "3 critical",
+        "3 of them critical",
     ):
         assert expected in user
     assert "Voice" not in user and "voice" not in user

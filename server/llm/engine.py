@@ -34,7 +34,7 @@ from .prompts import (  # EXAMPLE_SUMMARY: re-exported for the tests
     PROMPT_VERSION,
     SYSTEM_PROMPT,
 )
-from .template import ALERT_PHRASES, EMOTION_WORDS, score_band, template_summary
+from .template import ALERT_PHRASES, EMOTION_WORDS, opening_clause, score_band, template_summary
 from .validate import validate_summary
 from .vocabulary import fact_words, vocabulary, words_gbnf
 
@@ -109,6 +109,8 @@ def fact_lines(facts: SummaryFacts) -> list[str]:
         value = getattr(f, name)
         if value:
             lines.append(f'{label}, data: "{value}" (write it as {fields[name]})')
+    # the opening ready-made: left to itself, a small model turns a lone company into a role
+    lines.append(f"Opening words (copy them): {opening_clause(f)}")
     if f.duration_minutes:
         lines.append(f"Interview length: {f.duration_minutes} minutes")
     else:
@@ -135,16 +137,20 @@ def fact_lines(facts: SummaryFacts) -> list[str]:
         lines.append(
             f"Face verification: matched on {v.verification_rate:g}% of checks, {v.mismatches} mismatches"
         )
+    else:
+        lines.append("Face verification: not used in this session")
     if f.total_alerts:
         parts = []
-        for kind, n in sorted(f.alert_counts.items(), key=lambda kv: -kv[1]):
+        for kind, n in sorted(
+            f.alert_counts.items(),
+            key=lambda kv: (ALERT_SEVERITY.get(kv[0], "info") != "critical", -kv[1]),
+        ):
             one, several = ALERT_PHRASES.get(kind, (kind.replace("_", " "),) * 2)
             severity = ALERT_SEVERITY.get(kind, "info")
             parts.append(f"{n} for {one if n == 1 else several} ({severity})")
         critical = f.severity_counts.get("critical", 0)
-        lines.append(
-            f"Proctoring alerts: {f.total_alerts} ({', '.join(parts)}), {critical} critical"
-        )
+        how_many = f"{critical} of them critical" if critical else "none of them critical"
+        lines.append(f"Proctoring alerts: {f.total_alerts} in all, {how_many}: {', '.join(parts)}")
     else:
         lines.append("Proctoring alerts: none")
     if f.key_strengths:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .facts import SummaryFacts, VerificationFacts
 
-PROMPT_VERSION = "2026-12-02.4"
+PROMPT_VERSION = "2026-12-02.5"
 
 SYSTEM_PROMPT = (
     "You write the summary paragraph of a video interview report for a hiring team. "

@@ -49,7 +49,9 @@ def _capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _opening(f: SummaryFacts) -> str:
+def opening_clause(f: SummaryFacts) -> str:
+    """Who, for which role, how long: "Sam Taylor completed a 12-minute video interview for
+    the Sales Associate role at Contoso" (the model is given it to copy, too)."""
     # Job fields are quoted data: written exactly as ``job_fields`` gives them, never reworded.
     fields = f.job_fields()
     title, company = fields.get("job_title"), fields.get("company")
@@ -67,13 +69,17 @@ def _opening(f: SummaryFacts) -> str:
     )
     # "an 8-second", "an 11-minute", "an 18-minute": the article follows the spoken number
     length = f"{'an' if str(n).startswith('8') or n in (11, 18) else 'a'} {n}-{unit}"
+    return f"{subject} completed {length} video interview{role}"
+
+
+def _opening(f: SummaryFacts) -> str:
     answered = ""
     if f.questions_answered:
         answered = f", answering {_plural(f.questions_answered, 'question')},"
     band = score_band(f.overall_score)
     article = "an" if band[0] in "aeiou" else "a"
     return (
-        f"{subject} completed {length} video interview{role}{answered} "
+        f"{opening_clause(f)}{answered} "
         f"with {article} {band} overall video score of {f.overall_score} out of 100."
     )
 

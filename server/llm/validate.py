@@ -351,7 +351,13 @@ def _check_alerts(lower: str, facts: SummaryFacts, facts_lower: str) -> list[str
                 problems.append(f"mentions {kind.replace('_', ' ')} but none was recorded")
     if not facts.verification.enabled:
         m = _VERIFIED_CLAIM.search(lower)
-        if m and not _NEGATOR.search(_clause_before(lower, m.start())):
+        # "face verification was not used" denies it: negation before or after, same clause
+        after = re.split(r"[.,;:()]", lower[m.end() :], maxsplit=1)[0] if m else ""
+        if (
+            m
+            and not _NEGATOR.search(_clause_before(lower, m.start()))
+            and not _NEGATOR.search(after)
+        ):
             problems.append(f"mentions {m.group(0)!r} but face verification was not enabled")
     return problems
 

@@ -360,6 +360,7 @@ BASE_WORDS = frozenset(
         "stay",
         "stayed",
         "stays",
+        "used",
     ]
 ) | {  # the words the summary uses to name each alert type (the catalogue's phrases)
     w.lower() for t in ALERT_TYPES.values() for phrase in t.phrases for w in WORD.findall(phrase)

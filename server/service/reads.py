@@ -5,13 +5,48 @@ Nothing here writes; api and realtime read sessions through these, never the sto
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
 from ..proctoring.aggregate import live_metrics, verification_summary
+from ..proctoring.contract import Section
 from ..proctoring.frame import FrameResult
 from ..proctoring.report_sections import Report
 from ..store import SessionRecord
 from . import messages
 from .context import ServiceContext, utcnow
 from .errors import ServiceError
+
+
+@dataclass
+class DocumentStatus(Section):
+    """The ID check as the document-status read sees it (the route adds success/session_id)."""
+
+    document_verified: bool = False
+    document_type: str | None = None
+    verification_result: dict[str, Any] | None = None
+    face_registered: bool = False
+
+
+@dataclass
+class RecentVerification(Section):
+    timestamp: float = 0.0
+    verified: bool = False
+    similarity: float = 0.0
+    message: str = ""
+    threshold: float = 0.0
+
+
+@dataclass
+class VerificationStatus(Section):
+    """Registration and the latest face checks (the route adds success/session_id)."""
+
+    face_registered: bool = False
+    verification_enabled: bool = True
+    verification_summary: dict[str, Any] = field(default_factory=dict)
+    recent_verifications: list[RecentVerification] = field(
+        default_factory=list, metadata={"items": RecentVerification}
+    )
 
 
 class Reads:
@@ -28,44 +63,40 @@ class Reads:
     async def count_active(self) -> int:
         return await self.ctx.db(self.ctx.store.count_active)
 
-    async def document_status(self, session_id: str) -> dict:
+    async def document_status(self, session_id: str) -> DocumentStatus:
         s = await self.ctx.session(session_id)
         doc = s.document
-        return {
-            "success": True,
-            "session_id": s.id,
-            "document_verified": bool(doc and doc.get("verified")),
-            "document_type": doc.get("document_type") if doc else None,
-            "verification_result": (
+        return DocumentStatus(
+            document_verified=bool(doc and doc.get("verified")),
+            document_type=doc.get("document_type") if doc else None,
+            verification_result=(
                 {k: doc[k] for k in ("verified", "similarity", "document_type", "timestamp")}
                 if doc
                 else None
             ),
-            "face_registered": s.face_registered,
-        }
+            face_registered=s.face_registered,
+        )
 
-    async def verification_status(self, session_id: str) -> dict:
+    async def verification_status(self, session_id: str) -> VerificationStatus:
         ctx = self.ctx
         s = await ctx.session(session_id)
         vers = await ctx.db(ctx.store.verifications, session_id)
         recent = vers[-ctx.settings.recent_verifications :]
-        return {
-            "success": True,
-            "session_id": s.id,
-            "face_registered": s.face_registered,
-            "verification_enabled": True,
-            "verification_summary": verification_summary(vers, True, s.face_registered),
-            "recent_verifications": [
-                {
-                    "timestamp": v.timestamp,
-                    "verified": v.verified,
-                    "similarity": v.similarity,
-                    "message": v.message,
-                    "threshold": v.threshold,
-                }
+        return VerificationStatus(
+            face_registered=s.face_registered,
+            verification_enabled=True,
+            verification_summary=verification_summary(vers, True, s.face_registered),
+            recent_verifications=[
+                RecentVerification(
+                    timestamp=v.timestamp,
+                    verified=v.verified,
+                    similarity=v.similarity,
+                    message=v.message,
+                    threshold=v.threshold,
+                )
                 for v in recent
             ],
-        }
+        )
 
     async def metrics(self, session_id: str) -> dict:
         s = await self.ctx.session(session_id)

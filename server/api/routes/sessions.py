@@ -111,7 +111,8 @@ async def verify_document(
     "/{session_id}/document-status", response_model=DocumentStatusResponse, responses=ERRORS
 )
 async def document_status(session_id: str, service: ServiceDep):
-    return await service.reads.document_status(session_id)
+    status = await service.reads.document_status(session_id)
+    return {"success": True, "session_id": session_id, **status.as_contract()}
 
 
 @router.post("/{session_id}/register-face", response_model=RegisterFaceResponse, responses=ERRORS)
@@ -141,7 +142,8 @@ async def reregister_face(
     "/{session_id}/verification-status", response_model=VerificationStatusResponse, responses=ERRORS
 )
 async def verification_status(session_id: str, service: ServiceDep):
-    return await service.reads.verification_status(session_id)
+    status = await service.reads.verification_status(session_id)
+    return {"success": True, "session_id": session_id, **status.as_contract()}
 
 
 @router.post("/{session_id}/frame", response_model=FrameResponse, responses=ERRORS)

@@ -203,11 +203,15 @@ def test_vocabulary_trie_matches_exactly_its_words():
 
 def test_grammar_allows_only_the_facts_numbers_and_opens_with_the_subject():
     grammar = build_grammar(strong_facts())
-    assert grammar.startswith('root ::= "John Doe"')
+    assert grammar.startswith(
+        'root ::= "John Doe completed a 5-minute video interview for the Software Engineer role at TechCorp"'
+    )
     num_rule = next(line for line in grammar.splitlines() if line.startswith("num ::="))
     assert '"86"' in num_rule and '"98.3"' in num_rule and '"92"' not in num_rule
     assert "\\n" not in grammar and "[0-9]" not in grammar
-    assert build_grammar(FACT_SETS["short"]).startswith('root ::= "The candidate"')
+    assert build_grammar(FACT_SETS["short"]).startswith(
+        'root ::= "The candidate completed a 20-second'
+    )
 
 
 # --- summarizer without a model ------------------------------------------------------------

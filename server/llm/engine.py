@@ -197,8 +197,10 @@ def build_grammar(facts: SummaryFacts) -> str:
     numbers = " | ".join(_gbnf_literal(s) for s in facts.number_strings())
     lo, hi = MIN_WORDS_PER_SENTENCE - 1, MAX_WORDS_PER_SENTENCE - 1
     item = 'item ::= word | num ("%" | "-minute" | "-second")?' + (" | field" if shown else "")
+    # The first sentence opens with the template's words (who, role, company, length): the
+    # job fields come out as given and in their places, whatever the model would prefer.
     rules = [
-        f'root ::= {_gbnf_literal(facts.subject)} (gap item){{{lo},{hi}}} "." '
+        f'root ::= {_gbnf_literal(opening_clause(facts))} (gap item){{2,{hi}}} "." '
         f'(" " sentence){{{MIN_SENTENCES - 1},{MAX_SENTENCES - 1}}}',
         f'sentence ::= first (gap item){{{lo},{hi}}} "."',
         f"first ::= {first}",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .facts import SummaryFacts, VerificationFacts
 
-PROMPT_VERSION = "2026-12-02.5"
+PROMPT_VERSION = "2026-12-02.6"
 
 SYSTEM_PROMPT = (
     "You write the summary paragraph of a video interview report for a hiring team. "
@@ -21,8 +21,8 @@ SYSTEM_PROMPT = (
 )
 
 INSTRUCTION = (
-    "Write three sentences for the interview report. First: who was interviewed (with the role "
-    "and company when given), how long, and the overall video score. Second: the strongest and "
+    "Write three sentences for the interview report. First: the opening words as given, then "
+    "the overall video score. Second: the strongest and "
     "the weakest measured signal with their scores. Third: the proctoring alerts (how many, of "
     "which kinds, how many critical) and face verification when it was checked."
 )

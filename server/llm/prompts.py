@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .facts import SummaryFacts, VerificationFacts
 
-PROMPT_VERSION = "2026-12-02.6"
+PROMPT_VERSION = "2026-12-02.7"
 
 SYSTEM_PROMPT = (
     "You write the summary paragraph of a video interview report for a hiring team. "
@@ -51,7 +51,7 @@ EXAMPLES = (
         "Sam Taylor completed a 12-minute video interview for the Sales Associate role at Contoso "
         "and earned a solid overall video score of 74 out of 100. Posture was the strongest signal "
         "at 81, while eye contact was lower at 69, and the most frequent expression was happy. "
-        "Two alerts for looking away were raised, and none of them were critical.",
+        "The session raised 2 alerts, both for looking away and none of them critical.",
     ),
     (
         SummaryFacts(

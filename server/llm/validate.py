@@ -45,7 +45,7 @@ _NO_ALERTS = re.compile(
     r"(alerts?|red flags?|integrity (concerns?|issues?)|suspicious (activity|behaviou?r)|incidents?|violations?|concerns?|issues?)\b"
 )
 _CRITICAL_CLAIM = re.compile(r"\bcritical\b")
-_NEGATOR = re.compile(r"\b(no|not|never|without|zero|none|nor|neither|free of|absence of)\b")
+_NEGATOR = re.compile(r"\b(no|not|never|without|zero|0|none|nor|neither|free of|absence of)\b")
 _VERIFIED_CLAIM = re.compile(
     r"\b(identity (was |has been )?(verified|confirmed|matched)|verif(ied|ication)|matched the registered)\b"
 )

@@ -232,3 +232,17 @@ def test_missing_model_falls_back_to_the_template_at_once(tmp_path):
         "total_completion_tokens": 0,
         "average_tokens_per_call": 0,
     }
+
+
+def test_only_critical_types_may_follow_critical_for():
+    from server.llm.samples import FACT_SHEETS
+
+    facts = FACT_SHEETS["everything-wrong"]
+    opening = (
+        "Chris Doe completed a 17-minute video interview for the Junior Developer role at "
+        "Vandelay Industries with a weak overall video score of 18 out of 100."
+    )
+    wrong = f"{opening} The session raised 18 alerts, 5 of them critical for multiple faces and looking away."
+    right = f"{opening} The session raised 18 alerts, 5 of them critical for multiple faces and face mismatches, and 7 for looking away."
+    assert any("looking away critical" in p for p in validate_summary(wrong, facts))
+    assert not any("critical" in p and "calls" in p for p in validate_summary(right, facts))

@@ -338,6 +338,16 @@ def _check_alerts(lower: str, facts: SummaryFacts, facts_lower: str) -> list[str
         if critical and negated:
             problems.append(f"says nothing was critical but {critical} critical alerts were raised")
             break
+    # "5 of them critical for multiple faces, looking away, ...": what follows "critical for"
+    # (up to the next count or the sentence's end) must be critical types only.
+    for m in re.finditer(r"\bcritical (?:alerts? |ones? )?for\b", lower):
+        rest = lower[m.end() :]
+        stop = re.search(r"[.;]|,? (and|while|with) (\d+|one|two|three|four|five|six)\b", rest)
+        listed = rest[: stop.start()] if stop else rest
+        for kind, pattern in ALERT_MENTIONS.items():
+            if ALERT_TYPES[kind].severity != "critical" and re.search(pattern, listed):
+                problems.append(f"calls {kind.replace('_', ' ')} critical")
+                break
     for kind, pattern in ALERT_MENTIONS.items():
         count = facts.alert_counts.get(kind, 0)
         if kind == "face_mismatch":

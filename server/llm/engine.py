@@ -149,7 +149,9 @@ def fact_lines(facts: SummaryFacts) -> list[str]:
             severity = ALERT_SEVERITY.get(kind, "info")
             parts.append(f"{n} for {one if n == 1 else several} ({severity})")
         critical = f.severity_counts.get("critical", 0)
-        how_many = f"{critical} of them critical" if critical else "none of them critical"
+        # without critical alerts the word stays out: given "none of them critical", the model
+        # still wrote "1 of them critical" for a lone warning
+        how_many = f"{critical} of them critical" if critical else "warnings and notices only"
         lines.append(f"Proctoring alerts: {f.total_alerts} in all, {how_many}: {', '.join(parts)}")
     else:
         lines.append("Proctoring alerts: none")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .facts import SummaryFacts, VerificationFacts
 
-PROMPT_VERSION = "2026-12-02.7"
+PROMPT_VERSION = "2026-12-02.8"
 
 SYSTEM_PROMPT = (
     "You write the summary paragraph of a video interview report for a hiring team. "
@@ -24,7 +24,8 @@ INSTRUCTION = (
     "Write three sentences for the interview report. First: the opening words as given, then "
     "the overall video score. Second: the strongest and "
     "the weakest measured signal with their scores. Third: the proctoring alerts (how many, of "
-    "which kinds, how many critical) and face verification when it was checked."
+    "which kinds, and how many critical when some were) and face verification when it was "
+    "checked."
 )
 
 # Two worked examples show the form: a clean session and one with critical alerts. None of
@@ -51,7 +52,7 @@ EXAMPLES = (
         "Sam Taylor completed a 12-minute video interview for the Sales Associate role at Contoso "
         "and earned a solid overall video score of 74 out of 100. Posture was the strongest signal "
         "at 81, while eye contact was lower at 69, and the most frequent expression was happy. "
-        "The session raised 2 alerts, both for looking away and none of them critical.",
+        "The session raised 2 alerts, both warnings for looking away.",
     ),
     (
         SummaryFacts(

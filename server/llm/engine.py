@@ -24,6 +24,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .facts import ALERT_SEVERITY, METRIC_WORDS, SummaryFacts
 from .prompts import (  # EXAMPLE_SUMMARY: re-exported for the tests
@@ -282,8 +283,8 @@ class LocalSummarizer:
         self._warm = threading.Event()  # the shared prompt prefix is in the KV cache
         self._closing = threading.Event()
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
-        self._llama = None
-        self._formatter = None
+        self._llama: Any = None  # llama_cpp.Llama, imported on the worker thread
+        self._formatter: Any = None  # its Jinja2ChatFormatter
         self._thread: threading.Thread | None = None
 
         if not self.model_path.is_file():
@@ -527,7 +528,12 @@ class LocalSummarizer:
         grammar = build_grammar(facts)
         drafts: list[str] = []
         timings: dict[str, float] = {}
-        usage = {"prompt_tokens": 0, "completion_tokens": 0, "calls": 0, "timings": timings}
+        usage: dict[str, Any] = {  # SummaryResult's usage fields, summed over drafts
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "calls": 0,
+            "timings": timings,
+        }
         problems: list[str] = []
         last_s = 0.0
         for attempt in range(1 + self.retries):

@@ -214,7 +214,7 @@ class SummaryFacts:
         "out of 100" is the scale and is not listed here.
         """
         text_numbers = [float(m) for t in self.texts() for m in _NUMBER.findall(t)]
-        scores = [self.overall_score, *self.metrics().values(), *text_numbers]
+        scores: list[float] = [self.overall_score, *self.metrics().values(), *text_numbers]
         v = self.verification
         if v.enabled and v.verification_rate is not None:
             rate = float(v.verification_rate)
@@ -224,17 +224,19 @@ class SummaryFacts:
         if seconds >= 30:
             m = seconds / 60
             minutes = [self.duration_minutes, math.floor(m), math.ceil(m), round(m, 1)]
-        alerts = [
+        alerts: list[float] = [
             self.total_alerts,
             self.serious_alerts,
             *self.alert_counts.values(),
             *self.severity_counts.values(),
         ]
-        mismatches = [self.alert_counts.get("face_mismatch", 0)] + (
-            [v.mismatches] if v.enabled else []
+        mismatches: list[float] = [self.alert_counts.get("face_mismatch", 0)]
+        if v.enabled:
+            mismatches.append(v.mismatches)
+        questions: list[float] = (
+            [self.questions_answered] if self.questions_answered is not None else []
         )
-        questions = [self.questions_answered] if self.questions_answered is not None else []
-        units = {
+        units: dict[str, list[float]] = {
             "bare": scores + alerts + mismatches + questions,
             "percent": scores,
             "minutes": minutes + text_numbers,

@@ -10,11 +10,13 @@ short and long sessions, no face at all, and job fields typed in by a hostile us
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..proctoring.alert_types import ALERT_TYPES
 from .facts import SummaryFacts, VerificationFacts
 
 
-def _alerts(*pairs: tuple[str, int]) -> dict[str, dict[str, int]]:
+def _alerts(*pairs: tuple[str, int]) -> dict[str, Any]:  # SummaryFacts keyword arguments
     by_type, by_severity = SummaryFacts.count_alerts(
         [{"type": kind} for kind, n in pairs for _ in range(n)]
     )

@@ -633,22 +633,18 @@ def _check_content(text: str, lower: str, facts: SummaryFacts) -> list[str]:
             if not scale and unit in (None, "percent") and float(m.group(0)) != value:
                 problems.append(f"gives {word} as {m.group(0)} but it was {value}")
         for pattern, lowest, highest in _JUDGEMENTS:
-            m = pattern.search(chunk)
-            if m and not lowest <= value <= highest:
-                problems.append(f"calls {word} {m.group(0)!r} but it was {value}")
+            judged = pattern.search(chunk)
+            if judged and not lowest <= value <= highest:
+                problems.append(f"calls {word} {judged.group(0)!r} but it was {value}")
         if key in measured and len(measured) > 1:
-            if _HIGHER.search(chunk) and value <= min(measured.values()):
-                problems.append(
-                    f"calls {word} {_HIGHER.search(chunk).group(0)!r} but it was the lowest"
-                )
-            if _LOWER.search(chunk) and value >= max(measured.values()):
-                problems.append(
-                    f"calls {word} {_LOWER.search(chunk).group(0)!r} but it was the highest"
-                )
-            if _TOP.search(chunk) and value < max(measured.values()):
-                problems.append(f"calls {word} the {_TOP.search(chunk).group(0)} but it was not")
-            if _BOTTOM.search(chunk) and value > min(measured.values()):
-                problems.append(f"calls {word} the {_BOTTOM.search(chunk).group(0)} but it was not")
+            if (hit := _HIGHER.search(chunk)) and value <= min(measured.values()):
+                problems.append(f"calls {word} {hit.group(0)!r} but it was the lowest")
+            if (hit := _LOWER.search(chunk)) and value >= max(measured.values()):
+                problems.append(f"calls {word} {hit.group(0)!r} but it was the highest")
+            if (hit := _TOP.search(chunk)) and value < max(measured.values()):
+                problems.append(f"calls {word} the {hit.group(0)} but it was not")
+            if (hit := _BOTTOM.search(chunk)) and value > min(measured.values()):
+                problems.append(f"calls {word} the {hit.group(0)} but it was not")
     return problems
 
 
@@ -705,18 +701,18 @@ def _check_fields_and_grammar(masked_lower: str, facts: SummaryFacts) -> list[st
         if not re.search(rf"\b{title}\s+$", masked_lower[: m.start()]):
             problems.append(f"speaks of a {m.group(0)!r} other than the given job title")
             break
-    m = re.search(rf"\b{_ROLE_NOUNS}\s+at\s+(?!{company}\b)(\w+)", masked_lower)
-    if m:  # "the Data Analyst role at the interview": an employer made up from other words
-        problems.append(f"gives an employer that is not the given company ({m.group(0)!r})")
+    made_up = re.search(rf"\b{_ROLE_NOUNS}\s+at\s+(?!{company}\b)(\w+)", masked_lower)
+    if made_up:  # "the Data Analyst role at the interview": an employer made up from other words
+        problems.append(f"gives an employer that is not the given company ({made_up.group(0)!r})")
     for sentence in _SENTENCE_END.split(masked_lower):
         if re.search(r"\beither\b", sentence) and not re.search(r"\beither\b.*\bor\b", sentence):
             problems.append(f"'either' without 'or': {sentence[:60]!r}")
         if re.search(r"\bneither\b", sentence) and not re.search(r"\bneither\b.*\bnor\b", sentence):
             problems.append(f"'neither' without 'nor': {sentence[:60]!r}")
     for pattern in _SALAD:
-        m = pattern.search(masked_lower)
-        if m:
-            problems.append(f"does not read as a sentence ({m.group(0)!r})")
+        salad = pattern.search(masked_lower)
+        if salad:
+            problems.append(f"does not read as a sentence ({salad.group(0)!r})")
     return problems
 
 

@@ -12,7 +12,7 @@ from ..schemas import ErrorResponse, MessageResponse, Open
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse},
     404: {"model": ErrorResponse},
     409: {"model": ErrorResponse},

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -34,7 +34,7 @@ from ..schemas import (
 
 router = APIRouter(prefix="/api/sessions", tags=["sessions"])
 
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse},
     404: {"model": ErrorResponse},
     413: {"model": ErrorResponse},
@@ -63,7 +63,7 @@ async def start_session(
         job_data = check_object(job_data, "job_data")
     rec = await service.sessions.start(job_data)
     base = f"/api/sessions/{rec.id}"
-    body = {
+    answer: dict[str, Any] = {
         "success": True,
         "session_id": rec.id,
         "status": rec.status,
@@ -88,8 +88,8 @@ async def start_session(
         ],
     }
     if access.enabled:  # additive: the token that opens this session's endpoints and nothing else
-        body["candidate_token"] = access.candidate_token(rec.id)
-    return body
+        answer["candidate_token"] = access.candidate_token(rec.id)
+    return answer
 
 
 @router.post(

@@ -29,13 +29,16 @@ from .jobs import JobsDep, JobView, accepted
 
 router = APIRouter(tags=["videos"])
 
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse},
     413: {"model": ErrorResponse},
     422: {"model": ErrorResponse},
     503: {"model": ErrorResponse},
 }
-RESPONSES = {**ERRORS, 202: {"model": JobView, "description": "Queued (async): poll status_url"}}
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    202: {"model": JobView, "description": "Queued (async): poll status_url"},
+}
 
 
 class VideoAnalysisRequest(Open):

@@ -121,6 +121,7 @@ class PgEventBus:
         on_loop(self._loop, self._enqueue, text)
 
     def _enqueue(self, text: str) -> None:
+        assert self._outbox is not None  # publish() enqueues only once started
         try:
             self._outbox.put_nowait(text)
         except asyncio.QueueFull:
@@ -129,6 +130,8 @@ class PgEventBus:
     async def _publish(self) -> None:
         import psycopg
 
+        outbox = self._outbox
+        assert outbox is not None  # start() makes it before this task
         pending: str | None = None
         while True:
             try:
@@ -136,7 +139,7 @@ class PgEventBus:
                     self.conninfo, autocommit=True
                 ) as conn:
                     while True:
-                        pending = pending or await self._outbox.get()
+                        pending = pending or await outbox.get()
                         await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, pending))
                         pending = None
             except asyncio.CancelledError:

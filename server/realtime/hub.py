@@ -163,7 +163,7 @@ class PushHub:
         self._put(("one", target, event, data))
 
     def _put(self, item) -> None:
-        if self._queue is None:
+        if self._queue is None or self._loop is None:  # not started: nobody to deliver to
             return
         on_loop(self._loop, self._queue.put_nowait, item)
 
@@ -182,8 +182,10 @@ class PushHub:
 
     # --- delivery ---------------------------------------------------------------------
     async def _run(self) -> None:
+        queue = self._queue
+        assert queue is not None  # start() makes it before this task
         while True:
-            item = await self._queue.get()
+            item = await queue.get()
             try:
                 if item[0] == "fan":
                     for out in item[1]:

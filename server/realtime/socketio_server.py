@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 import socketio
@@ -24,6 +25,9 @@ import socketio
 from ..access import MSG_UNAUTHORIZED, AccessPolicy, credential_from
 from ..service.errors import ServiceError, SessionNotFound
 from .hub import DASHBOARD, PushHub, error_payload, session_room, submit_frame
+
+if TYPE_CHECKING:  # annotations only, as in hub.py
+    from ..service.proctor import ProctorService
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,11 @@ def build_socketio(
     # Audio chunks keep their own order and never wait behind a frame (docs/audio.md).
     audio_order: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
+    def running_service() -> ProctorService:
+        if hub.service is None:  # the hub has not started yet
+            raise ServiceError("Server is starting", status=503)
+        return hub.service
+
     async def principal_for(sid: str, session_id: str | None):
         saved = await sio.get_session(sid)
         return policy.identify(saved.get("credential"), session_id)
@@ -72,7 +81,7 @@ def build_socketio(
     async def check_session(session_id) -> dict:
         if not isinstance(session_id, str) or not session_id:
             raise ServiceError("No session_id provided")
-        rec = await hub.service.reads.session(session_id)  # SessionNotFound when none
+        rec = await running_service().reads.session(session_id)  # SessionNotFound when none
         return {
             "session_id": rec.id,
             "status": rec.status,
@@ -107,10 +116,10 @@ def build_socketio(
             info = await check_session(session_id)
         except ServiceError as exc:
             return await answer_error(sid, exc, "join_session", session_id=session_id)
-        await sio.enter_room(sid, session_room(session_id))
+        await sio.enter_room(sid, session_room(info["session_id"]))
         async with sio.session(sid) as saved:
             saved["sessions"].add(session_id)
-        body = {"success": True, "room": session_room(session_id), **info}
+        body = {"success": True, "room": session_room(info["session_id"]), **info}
         hub.reply(sid, "joined", body)
         return body
 
@@ -153,7 +162,7 @@ def build_socketio(
                     await sio.enter_room(sid, session_room(session_id))
                     saved["sessions"].add(session_id)
                     await sio.save_session(sid, saved)
-                return await submit_frame(hub.service, session_id, data, max_message_bytes)
+                return await submit_frame(running_service(), session_id, data, max_message_bytes)
             except Exception as exc:  # noqa: BLE001  every failure answers an error event
                 if isinstance(exc, SessionNotFound) and isinstance(session_id, str):
                     await sio.leave_room(sid, session_room(session_id))
@@ -179,9 +188,7 @@ def build_socketio(
                     raise ServiceError("Request body must be a JSON object")
                 if not sid_session:
                     raise ServiceError("No session_id provided")
-                if hub.service is None:  # the hub has not started yet
-                    raise ServiceError("Server is starting", status=503)
-                return await hub.service.listening.hear(
+                return await running_service().listening.hear(
                     sid_session, data.get("audio"), data.get("timestamp")
                 )
             except Exception as exc:  # noqa: BLE001  every failure answers an error event

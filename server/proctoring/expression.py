@@ -87,7 +87,7 @@ class ExpressionSmoother:
         values = [j for _, j in jaw]
         speaking = len(values) >= JAW_MIN_SAMPLES and max(values) - min(values) >= JAW_SPEECH_RANGE
         current = speech_discount(probs, 1.0 if speaking else 0.0, surprise_support(blendshapes))
-        if fresh:
+        if fresh or last_t is None:
             smoothed = current
         else:
             a = 1.0 - math.pow(0.5, (t - last_t) / HALF_LIFE_S)

@@ -226,7 +226,13 @@ class Frames:
         primary = obs.primary_face
         if reuse is not None and primary is not None and primary.embedding is reuse.embedding:
             return
-        if fm is not None and fm.verified and obs.face_count == 1 and primary is not None:
+        if (
+            fm is not None
+            and fm.verified
+            and obs.face_count == 1
+            and primary is not None
+            and primary.embedding is not None
+        ):
             self.ctx.verified[session_id] = (
                 ts,
                 VerifiedFace(primary.bbox, primary.embedding, (obs.width, obs.height)),

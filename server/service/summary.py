@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+from typing import TYPE_CHECKING
 
 from ..llm.engine import LocalSummarizer, SummaryResult
 from ..llm.facts import SummaryFacts, VerificationFacts
 from ..llm.template import template_summary
 from ..proctoring.identity import document_summary_line
 from ..proctoring.report_sections import Report, TokenConsumption
+
+if TYPE_CHECKING:
+    from .context import ServiceContext
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +82,10 @@ class Summarizer:
         self.engine = engine
         self.provider_label = provider_label
         self.budget_s = budget_s
-        self._ctx = None  # the ServiceContext: its store and push listeners (attach)
+        self._ctx: ServiceContext | None = None  # its store and push listeners (attach)
         self._background: set[asyncio.Task] = set()
 
-    def attach(self, ctx) -> None:
+    def attach(self, ctx: ServiceContext) -> None:
         """Where background summaries go: ``ctx.store`` and ``ctx.emit``."""
         self._ctx = ctx
 
@@ -114,7 +118,7 @@ class Summarizer:
             meta["note"] = (
                 f"'{requested_provider}' was requested; served by the local model, no cloud call is made."
             )
-        if pending is not None:
+        if pending is not None and session_id:  # pending only with a session to update
             task = asyncio.create_task(self._finish(session_id, pending))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
@@ -132,6 +136,7 @@ class Summarizer:
         """Wait for the model's final result, then update the stored report and push
         ``report_updated`` (the report is stored by then: end() stores it right after fill)."""
         ctx = self._ctx
+        assert ctx is not None  # fill() defers to the background only once attached
         try:
             result: SummaryResult = await asyncio.wrap_future(pending)
         except Exception:  # cancelled at shutdown, or a bug on the worker: the template stays

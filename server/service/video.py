@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..config import Settings
@@ -32,7 +33,7 @@ from ..security.fetch import AllowList, FetchRefused, fetch_to_file, parse_url
 from ..security.limits import check_object
 from ..vision.pool import BATCH
 from ..vision.video import FrameReader, VideoError, VideoInfo, probe
-from .errors import ServiceError
+from .errors import ServiceError, SessionNotFound
 from .proctor import ProctorService
 from .retention import StagingQuota
 
@@ -78,18 +79,17 @@ class VideoParams:
 
     @classmethod
     def from_dict(cls, raw: dict) -> VideoParams:
-        return cls(
-            **{
-                k: raw.get(k)
-                for k in (
-                    "frame_interval",
-                    "job_data",
-                    "questions_total",
-                    "questions_answered",
-                    "llm_provider",
-                )
-            }
-        )
+        known: dict[str, Any] = {
+            k: raw.get(k)
+            for k in (
+                "frame_interval",
+                "job_data",
+                "questions_total",
+                "questions_answered",
+                "llm_provider",
+            )
+        }
+        return cls(**known)
 
 
 def parse_frame_interval(value, default: int) -> int:
@@ -357,7 +357,9 @@ class VideoAnalysis:
         else:  # no rate in the container: the last frame's time
             duration = await asyncio.to_thread(frame_ts_end, store, sid)
         session = await asyncio.to_thread(store.get_session, sid)
-        metadata = {
+        if session is None:  # deleted while its video was analysed
+            raise SessionNotFound()
+        metadata: dict[str, Any] = {
             "source": "video",
             "video": {
                 "name": source,

@@ -65,7 +65,8 @@ class Settings(BaseSettings):
         "start in <data_dir>/secrets/token.key).",
     )
     candidate_token_ttl_s: float = Field(
-        6 * 3600.0, description="How long a candidate token (session start's candidate_token) is valid."
+        6 * 3600.0,
+        description="How long a candidate token (session start's candidate_token) is valid.",
     )
     ticket_ttl_s: float = Field(
         60.0,
@@ -83,7 +84,8 @@ class Settings(BaseSettings):
         "push channels; '*' any. Default: any while keys are off, same origin only when keys are on.",
     )
     body_idle_timeout_s: float = Field(
-        30.0, description="408 when a request body stops arriving for this long (slow clients; 0: never)."
+        30.0,
+        description="408 when a request body stops arriving for this long (slow clients; 0: never).",
     )
     lock_wait_s: float = Field(
         30.0,

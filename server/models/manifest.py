@@ -41,7 +41,8 @@ class ModelSpec:
     source: str  # "package==version" or "drop-in"
     sha256: str = ""
     size: int = 0
-    provenance: str = ""  # where a pinned digest comes from, when the package itself is not the authority
+    # where a pinned digest comes from, when the package itself is not the authority
+    provenance: str = ""
 
     def path(self, models_dir: Path) -> Path:
         return Path(models_dir) / self.file

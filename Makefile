@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test venv models browser postgres espeak nginx bench clean
+.PHONY: run test lint venv models browser postgres espeak nginx bench clean
 
 venv: $(STAMP)
 
@@ -62,7 +62,14 @@ espeak:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null; } || \
 	  echo "espeak-ng could not be installed: the audio media rebuild test will be skipped"
 
-test: models browser postgres espeak nginx
+# Lint (ruff check, ruff format --check) and types (mypy, configured in pyproject.toml),
+# the cheap checks first: `make test` runs them before the suite, so CI does.
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy server
+
+test: lint models browser postgres espeak nginx
 	$(BIN)/python -m pytest -q tests
 
 # The bench extra (psutil, dlib-bin, face-recognition-models) goes in on first use.

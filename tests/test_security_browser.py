@@ -20,11 +20,10 @@ from pathlib import Path
 import cv2
 import pytest
 
-from tests.helpers import DATA, free_port
+from tests.helpers import CHROMIUM, CHROMIUM_ARGS, DATA, SHARED, free_port
 from tests.live_server import LiveServer
 
-CHROMIUM = Path("/usr/bin/chromium")
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "seed-api.md"
+REFERENCE = SHARED / "reference" / "seed-api.md"
 WAIT_MS = 120_000  # the longest wait for a page condition (never a timing assertion)
 
 sync_api = pytest.importorskip(
@@ -162,12 +161,7 @@ def browser(tmp_path_factory):
             executable_path=str(CHROMIUM),
             headless=True,
             args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-sync",
+                *CHROMIUM_ARGS,
                 "--use-fake-ui-for-media-stream",
                 "--use-fake-device-for-media-stream",
                 f"--use-file-for-fake-video-capture={camera}",

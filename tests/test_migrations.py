@@ -18,8 +18,9 @@ import sqlalchemy as sa
 
 from server.store import SchemaNotCurrent, migrate, open_store
 from server.store.sql import create_engine
+from tests.helpers import DATA
 
-RELEASE_DDL = Path(__file__).resolve().parent / "data" / "schema"
+RELEASE_DDL = DATA / "schema"
 ROOT = Path(__file__).resolve().parents[1]
 
 

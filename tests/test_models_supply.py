@@ -32,9 +32,10 @@ from server.models.manifest import (
 )
 from server.models.prepare import dequantize, drop_unused, fold_constant_dequantize
 from server.models.registry import ModelRegistry, discover_dropins
+from tests.helpers import SHARED
 
 MODELS = Settings().models_dir
-YOLOX = Path(__file__).resolve().parents[2] / "shared" / "models" / "yolox_nano.onnx"
+YOLOX = SHARED / "models" / "yolox_nano.onnx"
 
 
 def real_spec(name: str) -> ModelSpec:

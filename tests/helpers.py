@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import base64
 import socket
+import subprocess
+import time
 from pathlib import Path
 
 import cv2
+import httpx
 import numpy as np
+import pytest
 
 DATA = Path(__file__).resolve().parent / "data"  # test media, credited in data/CREDITS.md
 SHARED = Path(__file__).resolve().parents[2] / "shared"  # assets beside the checkout, if any
@@ -67,3 +71,23 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_healthy(
+    proc: subprocess.Popen, port: int, wait_s: float = 180.0, log: Path | None = None
+) -> subprocess.Popen:
+    """``proc`` once the server it runs answers ``/health`` on ``port``; the test fails when it
+    exits first (with the end of ``log``) or never answers."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text()[-3000:] if log is not None else ""
+            pytest.fail(f"server exited with {proc.returncode}: {tail}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    proc.kill()
+    pytest.fail("server did not start")

@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import data_url, free_port
+from tests.helpers import data_url, free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
 LEASE_S = 10  # a dead process's job is interrupted once its lease has run out
@@ -64,17 +64,7 @@ def start_server(data_dir: Path, port: int, log: Path) -> subprocess.Popen:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"server exited with {proc.returncode}: {log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    proc.kill()
-    pytest.fail("server did not start")
+    return wait_healthy(proc, port, 180, log)
 
 
 def stop(proc: subprocess.Popen) -> None:

@@ -6,13 +6,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
-import pytest
 
-from tests.helpers import data_url, free_port
+from tests.helpers import data_url, free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,17 +30,7 @@ def start_server(data_dir: Path, port: int) -> subprocess.Popen:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"server exited with {proc.returncode}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    proc.kill()
-    pytest.fail("server did not start")
+    return wait_healthy(proc, port, 120)
 
 
 def test_kill_9_and_restart_lose_nothing(tmp_path):

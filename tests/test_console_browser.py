@@ -1,8 +1,9 @@
 """The console in a real browser: Debian's chromium driven by Playwright, its camera fed a
 .y4m made from tests/data/single_face.mp4 followed by empty frames (the candidate leaves).
 
-The candidate page starts a session, fails a document check (someone else's ID), registers
-the face, sends frames at 1 fps over the plain websocket and ends; the dashboard shows the
+The candidate page starts a session, fails a document check (someone else's ID), is refused
+when registering the face alone (it is not the face of that ID: the identity chain), passes
+with an ID made from its own clip (which registers the face), sends frames at 1 fps over the plain websocket and ends; the dashboard shows the
 session, its similarity and the no_face_detected alert the empty frames raise, all by push.
 Screenshots of both pages are kept in tests/artifacts/.
 """
@@ -104,7 +105,20 @@ def browser(camera_file, tmp_path_factory):
         b.close()
 
 
-def test_candidate_flow_and_dashboard_in_chromium(server, browser):
+def own_id_card(path: Path) -> Path:
+    """An ID card whose photo is the first frame of the clip the camera plays (face in the middle)."""
+    from scripts.calibrate_similarity import make_document
+
+    cap = cv2.VideoCapture(str(DATA / "single_face.mp4"))
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    card = make_document(frame[:, 160:480], face_height=140, quality=80, seed=1)
+    assert cv2.imwrite(str(path), card)
+    return path
+
+
+def test_candidate_flow_and_dashboard_in_chromium(server, browser, tmp_path):
     ARTIFACTS.mkdir(exist_ok=True)
     context = browser.new_context(viewport={"width": 1440, "height": 960})
     requests: list[str] = []
@@ -138,7 +152,8 @@ def test_candidate_flow_and_dashboard_in_chromium(server, browser):
     card.wait_for(timeout=WAIT_MS)
     assert "Grace Browser" in card.inner_text()
 
-    # 2. identity: someone else's ID fails, with the reason shown; then the face alone registers.
+    # 2. identity: someone else's ID fails, with the reason shown; the face alone is then refused
+    # (not the face of that ID, docs/cheating.md); the candidate's own ID verifies and registers.
     cand.set_input_files("#doc-file", str(DATA / "obama.jpg"))
     cand.wait_for_selector("#verify-btn:not([disabled])", timeout=WAIT_MS)
     cand.click("#verify-btn")
@@ -148,13 +163,30 @@ def test_candidate_flow_and_dashboard_in_chromium(server, browser):
     assert cand.is_disabled("#to-interview")
     cand.screenshot(path=str(ARTIFACTS / "console-candidate-identity.png"), full_page=True)
 
-    for _ in range(6):  # the camera loops its clip: retry if a capture fell on the empty frames
+    # the camera loops its clip: retry when a capture fell on the empty frames ("no face",
+    # not counted against the attempt limit)
+    for _ in range(6):
         cand.click("#register-btn")
+        cand.wait_for_selector("#identity-result.ok, #identity-result.fail", timeout=WAIT_MS)
+        if "ID document" in cand.inner_text("#identity-result"):
+            break
+        cand.wait_for_timeout(1500)
+    refusal = cand.inner_text("#identity-result")
+    assert "Not verified" in refusal and "does not match the ID document" in refusal
+    assert cand.is_disabled("#to-interview")
+
+    cand.set_input_files("#doc-file", str(own_id_card(tmp_path / "own-id.jpg")))
+    cand.wait_for_selector("#verify-btn:not([disabled])", timeout=WAIT_MS)
+    for _ in range(6):
+        cand.click("#verify-btn")
         cand.wait_for_selector("#identity-result.ok, #identity-result.fail", timeout=WAIT_MS)
         if cand.locator("#identity-result.ok").count():
             break
         cand.wait_for_timeout(1500)
-    assert "Face registered" in cand.inner_text("#identity-result")
+    assert "Identity verified" in cand.inner_text("#identity-result")
+    with server.client() as http:  # the verified document registered the face
+        status = http.get(f"/api/sessions/{session_id}/document-status").json()
+    assert status["document_verified"] is True and status["face_registered"] is True
     cand.click("#to-interview")
 
     # 3. frames at 1 fps over the websocket, live feedback, an alert from the empty frames

@@ -20,6 +20,7 @@ import concurrent.futures
 import logging
 import os
 import queue
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -40,6 +41,16 @@ from .validate import validate_summary
 from .vocabulary import fact_words, vocabulary, words_gbnf
 
 log = logging.getLogger(__name__)
+
+# What a validator reason quotes of the draft ('...', "...", (...), a list after a colon) may
+# name the candidate: log lines keep the kind of reason only (docs/security.md, issue 12).
+_QUOTED_DRAFT = re.compile(r"'[^']*'|\"[^\"]*\"|\([^)]*\)|:.*$")
+
+
+def loggable_reason(problem: str) -> str:
+    """A validator reason without the draft's words it quotes."""
+    return " ".join(_QUOTED_DRAFT.sub("...", problem).split())
+
 
 # llama.cpp's OpenMP threads spin while they wait; on a shared CPU that starves the frames.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -562,7 +573,12 @@ class LocalSummarizer:
                 return SummaryResult(
                     gen.text, True, reason="ok", drafts=tuple(drafts), elapsed_s=elapsed, **usage
                 )
-            log.info("LLM summary rejected (attempt %d): %s | %r", attempt + 1, problems, gen.text)
+            log.info(
+                "LLM summary rejected (attempt %d, %d characters): %s",
+                attempt + 1,
+                len(gen.text),
+                "; ".join(loggable_reason(p) for p in problems),
+            )
         if not problems:
             return self._fallback(facts, "timeout", start, **usage)
         return self._fallback(

@@ -12,9 +12,12 @@ first frames finish that decision (``proctoring.liveness``).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from ..proctoring.contract import Section
 from ..proctoring.identity import (
     MSG_NOT_LIVE,
     IdentityLedger,
@@ -31,6 +34,42 @@ from .context import ServiceContext, iso, utcnow
 from .errors import Conflict, ServiceError
 
 DOCUMENT_TYPES = ("aadhaar", "pan", "passport", "driving_license", "voter_id", "other")
+
+
+@dataclass
+class FaceRegistration(Section):
+    """register-face / reregister-face: what was registered (the route adds ``success``)."""
+
+    message: str = ""
+    face_confidence: float = 0.0
+    face_bounding_box: dict[str, float] = field(default_factory=dict)
+    verification_enabled: bool = True
+    liveness: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DocumentCheck(Section):
+    """verify-document: the document vs live face check and the chain (the route adds
+    ``success``).  ``attempts_left`` only on a failed check while attempts are limited."""
+
+    verified: bool = False
+    similarity: float = 0.0
+    threshold: float = 0.0
+    document_type: str = "other"
+    document_face_confidence: float = 0.0
+    live_face_confidence: float = 0.0
+    message: str = ""
+    face_registered: bool = False
+    next_step: str = ""
+    attempts_left: int | None = None
+    liveness: dict[str, Any] = field(default_factory=dict)
+    identity_chain: dict[str, Any] = field(default_factory=dict)
+
+    def as_contract(self) -> dict[str, Any]:
+        out = super().as_contract()
+        if self.attempts_left is None:
+            del out["attempts_left"]
+        return out
 
 
 def bounding_box(face: Face, width: int, height: int) -> dict:
@@ -110,7 +149,7 @@ class Identity:
         return face, face.embedding, conf, bounding_box(face, shape[1], shape[0])
 
     # --- register-face -----------------------------------------------------------------
-    async def register_face(self, session_id: str, face_b64) -> dict:
+    async def register_face(self, session_id: str, face_b64) -> FaceRegistration:
         ctx = self.ctx
         async with ctx.hold(session_id):
             session = await ctx.session(session_id, active=True)
@@ -166,17 +205,17 @@ class Identity:
             "identity",
             {"source": "register-face", "face_registered": True, "face_confidence": conf},
         )
-        return {
-            "success": True,
-            "message": messages.FACE_REGISTERED,
-            "face_confidence": conf,
-            "face_bounding_box": box,
-            "verification_enabled": True,
-            "liveness": live.as_dict(),
-        }
+        return FaceRegistration(
+            message=messages.FACE_REGISTERED,
+            face_confidence=conf,
+            face_bounding_box=box,
+            liveness=live.as_dict(),
+        )
 
     # --- re-registration (proctor key only) ---------------------------------------------
-    async def reregister_face(self, session_id: str, face_b64, by: str, reason=None) -> dict:
+    async def reregister_face(
+        self, session_id: str, face_b64, by: str, reason=None
+    ) -> FaceRegistration:
         """Replace the registered face.  Only a proctor reaches this (server.access); the new
         face must still match the session's ID document, if one was checked.  Recorded in the
         identity events (who, when, why); it resets the failed-attempt count."""
@@ -231,21 +270,23 @@ class Identity:
             "identity",
             {"source": "reregister-face", "face_registered": True, "by": by},
         )
-        return {
-            "success": True,
-            "message": REREGISTERED,
-            "face_confidence": conf,
-            "face_bounding_box": box,
-            "verification_enabled": True,
-            "liveness": live.as_dict(),
-        }
+        return FaceRegistration(
+            message=REREGISTERED,
+            face_confidence=conf,
+            face_bounding_box=box,
+            liveness=live.as_dict(),
+        )
 
     # --- verify-document ---------------------------------------------------------------
-    async def verify_document(self, session_id: str, document, live_face, document_type) -> dict:
+    async def verify_document(
+        self, session_id: str, document, live_face, document_type
+    ) -> DocumentCheck:
         async with self.ctx.hold(session_id):
             return await self._verify_document(session_id, document, live_face, document_type)
 
-    async def _verify_document(self, session_id: str, document, live_face, document_type) -> dict:
+    async def _verify_document(
+        self, session_id: str, document, live_face, document_type
+    ) -> DocumentCheck:
         ctx = self.ctx
         session = await ctx.session(session_id, active=True)
         document_type = check_document_type(document_type)
@@ -333,16 +374,16 @@ class Identity:
                 "face_registered": face_registered,
             },
         )
-        body = verify_document_body(result, threshold, face_registered)
+        check = document_check(result, threshold, face_registered)
         if not verified:
             if chain.message:
-                body["message"] = chain.message
+                check.message = chain.message
             elif not liveness.passed:
-                body["message"] = MSG_NOT_LIVE.format(score=liveness.score)
-            body.update(_attempts(ledger, ctx))
-        body["liveness"] = liveness.as_dict()
-        body["identity_chain"] = chain.as_dict()
-        return body
+                check.message = MSG_NOT_LIVE.format(score=liveness.score)
+            check.attempts_left = _attempts(ledger, ctx).get("attempts_left")
+        check.liveness = liveness.as_dict()
+        check.identity_chain = chain.as_dict()
+        return check
 
 
 REREGISTERED = "Face re-registered by the proctor"
@@ -377,21 +418,20 @@ def document_and_live_faces(p: FramePipeline, doc: np.ndarray, live: np.ndarray,
     return live_faces, [best], rotation
 
 
-def verify_document_body(result: dict, threshold: float, face_registered: bool) -> dict:
+def document_check(result: dict, threshold: float, face_registered: bool) -> DocumentCheck:
     verified = result["verified"]
-    return {
-        "success": True,
-        "verified": verified,
-        "similarity": result["similarity"],
-        "threshold": threshold,
-        "document_type": result["document_type"],
-        "document_face_confidence": result["document_face_confidence"],
-        "live_face_confidence": result["live_face_confidence"],
-        "message": (
+    return DocumentCheck(
+        verified=verified,
+        similarity=result["similarity"],
+        threshold=threshold,
+        document_type=result["document_type"],
+        document_face_confidence=result["document_face_confidence"],
+        live_face_confidence=result["live_face_confidence"],
+        message=(
             messages.VERIFIED
             if verified
             else messages.not_verified(result["similarity"], threshold)
         ),
-        "face_registered": face_registered,
-        "next_step": messages.NEXT_AFTER_VERIFIED if verified else messages.NEXT_AFTER_FAILED,
-    }
+        face_registered=face_registered,
+        next_step=messages.NEXT_AFTER_VERIFIED if verified else messages.NEXT_AFTER_FAILED,
+    )

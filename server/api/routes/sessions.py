@@ -102,9 +102,10 @@ async def verify_document(
 ):
     body = body or VerifyDocumentRequest()
     check_text(body.document_type, "document_type", 40)
-    return await service.identity.verify_document(
+    check = await service.identity.verify_document(
         session_id, body.document, body.live_face, body.document_type
     )
+    return {"success": True, **check.as_contract()}
 
 
 @router.get(
@@ -119,7 +120,10 @@ async def document_status(session_id: str, service: ServiceDep):
 async def register_face(
     session_id: str, service: ServiceDep, body: Annotated[RegisterFaceRequest | None, Body()] = None
 ):
-    return await service.identity.register_face(session_id, (body or RegisterFaceRequest()).face)
+    registered = await service.identity.register_face(
+        session_id, (body or RegisterFaceRequest()).face
+    )
+    return {"success": True, **registered.as_contract()}
 
 
 @router.post("/{session_id}/reregister-face", response_model=RegisterFaceResponse, responses=ERRORS)
@@ -135,7 +139,8 @@ async def reregister_face(
     principal = getattr(request.state, "principal", None)
     by = "proctor" if principal is not None and principal.role == "proctor" else "open access"
     reason = (body.model_extra or {}).get("reason")
-    return await service.identity.reregister_face(session_id, body.face, by, reason)
+    registered = await service.identity.reregister_face(session_id, body.face, by, reason)
+    return {"success": True, **registered.as_contract()}
 
 
 @router.get(

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import shutil
 import signal
@@ -36,7 +35,7 @@ import psutil
 
 from bench.common import load_clips, quiet_check, summary, table, write_result
 from bench.load import HEADERS, Bodies, row, run_step
-from bench.server import REPO, ServerProcess, free_port
+from bench.server import REPO, ServerProcess, cpu_seconds, free_port, rss_mb
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 PG_BIN = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
@@ -97,21 +96,10 @@ class Group:
         return out
 
     def rss_mb(self) -> float:
-        total = 0
-        for p in self._procs():
-            with contextlib.suppress(psutil.NoSuchProcess):
-                total += p.memory_info().rss
-        return total / 2**20
+        return rss_mb(self._procs())
 
     def cpu_times(self) -> float:
-        total = 0.0
-        for p in self._procs():
-            try:
-                t = p.cpu_times()
-                total += t.user + t.system
-            except psutil.NoSuchProcess:
-                pass
-        return total
+        return cpu_seconds(self._procs())
 
 
 def base_env(db_url: str, data: Path) -> dict[str, str]:

@@ -30,6 +30,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def rss_mb(procs: list[psutil.Process]) -> float:
+    """Resident memory of these processes together, in MiB (a process gone meanwhile counts 0)."""
+    total = 0
+    for p in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += p.memory_info().rss
+    return total / 2**20
+
+
+def cpu_seconds(procs: list[psutil.Process]) -> float:
+    """User plus system CPU time of these processes together (a process gone counts 0)."""
+    total = 0.0
+    for p in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            t = p.cpu_times()
+            total += t.user + t.system
+    return total
+
+
 class ServerProcess:
     def __init__(
         self, env: dict[str, str] | None = None, llm: bool = False, log: Path | None = None
@@ -97,21 +116,10 @@ class ServerProcess:
             return []
 
     def rss_mb(self) -> float:
-        total = 0
-        for p in self.processes():
-            with contextlib.suppress(psutil.NoSuchProcess):
-                total += p.memory_info().rss
-        return total / 2**20
+        return rss_mb(self.processes())
 
     def cpu_times(self) -> float:
-        total = 0.0
-        for p in self.processes():
-            try:
-                t = p.cpu_times()
-                total += t.user + t.system
-            except psutil.NoSuchProcess:
-                pass
-        return total
+        return cpu_seconds(self.processes())
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

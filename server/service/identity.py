@@ -20,11 +20,12 @@ import numpy as np
 from ..proctoring.contract import Section
 from ..proctoring.identity import (
     MSG_NOT_LIVE,
+    ChainResult,
     IdentityLedger,
     check_document,
     check_registration,
 )
-from ..proctoring.liveness import single_image_liveness
+from ..proctoring.liveness import LivenessResult, single_image_liveness
 from ..proctoring.observation import Face
 from ..store import SessionRecord
 from ..vision.liveness import liveness_cues
@@ -148,6 +149,21 @@ class Identity:
             raise ServiceError(messages.NO_FACE)
         return face, face.embedding, conf, bounding_box(face, shape[1], shape[0])
 
+    async def _face_against_document(
+        self, session: SessionRecord, face_b64: str
+    ) -> tuple[np.ndarray, float, dict, LivenessResult, ChainResult]:
+        """The one face of a register/re-register image: its embedding, confidence, box,
+        single-image liveness, and the chain check against the session's ID document."""
+        ctx = self.ctx
+        shape, faces, cues = await ctx.infer(self._one_face(face_b64))
+        _face, embedding, conf, box = self._checked_face(shape, faces)
+        live = single_image_liveness(cues, ctx.settings.liveness_image_min)
+        document_face = await ctx.db(ctx.store.document_face, session)
+        chain = check_registration(
+            embedding, document_face, ctx.scale, ctx.settings.verification_threshold
+        )
+        return embedding, conf, box, live, chain
+
     # --- register-face -----------------------------------------------------------------
     async def register_face(self, session_id: str, face_b64) -> FaceRegistration:
         ctx = self.ctx
@@ -158,13 +174,7 @@ class Identity:
             if not isinstance(face_b64, str) or not face_b64.strip():
                 raise ServiceError(messages.no_data("face"))
             ledger = self._ledger(session)
-            shape, faces, cues = await ctx.infer(self._one_face(face_b64))
-            face, embedding, conf, box = self._checked_face(shape, faces)
-            live = single_image_liveness(cues, ctx.settings.liveness_image_min)
-            document_face = await ctx.db(ctx.store.document_face, session)
-            chain = check_registration(
-                embedding, document_face, ctx.scale, ctx.settings.verification_threshold
-            )
+            embedding, conf, box, live, chain = await self._face_against_document(session, face_b64)
             now = iso(utcnow())
             refusal = chain.message
             if refusal is None and not live.passed:
@@ -227,13 +237,7 @@ class Identity:
             if not isinstance(face_b64, str) or not face_b64.strip():
                 raise ServiceError(messages.no_data("face"))
             ledger = IdentityLedger((session.state or {}).get("identity"))
-            shape, faces, cues = await ctx.infer(self._one_face(face_b64))
-            face, embedding, conf, box = self._checked_face(shape, faces)
-            live = single_image_liveness(cues, ctx.settings.liveness_image_min)
-            document_face = await ctx.db(ctx.store.document_face, session)
-            chain = check_registration(
-                embedding, document_face, ctx.scale, ctx.settings.verification_threshold
-            )
+            embedding, conf, box, live, chain = await self._face_against_document(session, face_b64)
             now = iso(utcnow())
             ledger.record(
                 "reregister",

@@ -399,20 +399,8 @@ def score_ring(score) -> str:
 
 
 def score_bars(report: Report) -> str:
-    ba = report.behavioral_analysis
-    detailed = report.body_language_analysis.detailed_scores
-    rows = [
-        ("Eye contact", ba.eye_contact),
-        ("Confidence", ba.confidence),
-        ("Engagement", ba.engagement),
-        ("Posture", ba.posture),
-        ("Facial expressions", ba.facial_expressions),
-        ("Head stability", detailed.get("head_stability") if isinstance(detailed, dict) else None),
-        ("Gestures", ba.gestures),
-        ("Voice tone", ba.voice_tone),
-    ]
     out = []
-    for name, v in rows:
+    for name, v in S.score_rows(report):
         n = S._num(v)
         width = 0 if n is None else min(max(n, 0), 100)
         value = (

@@ -233,19 +233,7 @@ def render_report_pdf(report: Report | dict) -> bytes:
 
     # scores as bars
     pdf.heading("Scores (session means over frames with a face)")
-    ba = report.behavioral_analysis
-    detailed = report.body_language_analysis.detailed_scores
-    score_rows = [
-        ("Eye contact", ba.eye_contact),
-        ("Confidence", ba.confidence),
-        ("Engagement", ba.engagement),
-        ("Posture", ba.posture),
-        ("Facial expressions", ba.facial_expressions),
-        ("Head stability", detailed.get("head_stability") if isinstance(detailed, dict) else None),
-        ("Gestures", ba.gestures),
-        ("Voice tone" if ba.voice_tone is not None else "Voice tone (no audio)", ba.voice_tone),
-    ]
-    for name, v in score_rows:
+    for name, v in S.score_rows(report, no_audio_label="Voice tone (no audio)"):
         y = pdf.get_y()
         pdf.font(8.5, color="#334155")
         pdf.text(MARGIN, y + 3, pdf.txt(name))

@@ -105,6 +105,23 @@ def metric_series(report: Report) -> dict[str, list[Point]]:
     return {k: [(float(p.timestamp or 0), _num(getattr(p, k))) for p in pts] for k in METRICS}
 
 
+def score_rows(report: Report, no_audio_label: str = "Voice tone") -> list[tuple[str, object]]:
+    """The score bars, in their order: the behavioural means, head stability from the detailed
+    body-language scores, and voice tone (labelled ``no_audio_label`` when there was no audio)."""
+    ba = report.behavioral_analysis
+    detailed = report.body_language_analysis.detailed_scores
+    return [
+        ("Eye contact", ba.eye_contact),
+        ("Confidence", ba.confidence),
+        ("Engagement", ba.engagement),
+        ("Posture", ba.posture),
+        ("Facial expressions", ba.facial_expressions),
+        ("Head stability", detailed.get("head_stability") if isinstance(detailed, dict) else None),
+        ("Gestures", ba.gestures),
+        ("Voice tone" if ba.voice_tone is not None else no_audio_label, ba.voice_tone),
+    ]
+
+
 def similarity_series(report: Report) -> list[Point]:
     return [(float(p.timestamp or 0), _num(p.similarity)) for p in timeline_points(report)]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 from fastapi import FastAPI, Request
@@ -10,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ..security.middleware import reply
 from ..service.errors import Busy, ServiceError
 from ..service.store_errors import RETRY_AFTER_S, TRANSIENT, StoreUnavailable
 
@@ -103,9 +103,9 @@ class BodyLimit:
                 try:
                     declared = int(value)
                 except ValueError:
-                    return await self._reply(send, 400, "Invalid Content-Length")
+                    return await reply(send, 400, "Invalid Content-Length")
                 if declared > limit:
-                    return await self._reply(send, 413, self._message(limit))
+                    return await reply(send, 413, self._message(limit))
         seen = 0
         started = False
 
@@ -128,25 +128,10 @@ class BodyLimit:
             await self.app(scope, guarded_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await self._reply(send, 413, self._message(limit))
+                await reply(send, 413, self._message(limit))
 
     def _message(self, limit: int) -> str:
         return f"Request body too large (limit {limit // (1024 * 1024)} MB)"
-
-    @staticmethod
-    async def _reply(send, status: int, message: str):
-        body = json.dumps(error_body(message)).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
 
 
 class _TooLarge(Exception):

@@ -256,3 +256,27 @@ def test_a_face_filling_the_frame_falls_back_to_the_whole_thumbnail():
     assert not scene_changed(SceneThumb(grey, (0.4, 0.4, 0.6, 0.6)), grey + 5)
     assert not scene_changed(None, grey)
     assert not scene_changed(grey[:18], grey)  # another size: no comparison
+
+
+def test_live_sessions_spread_their_ocr_and_pose_frames():
+    from server.config import Settings
+    from server.vision.schedule import plan_frame, session_phase
+
+    settings = Settings()
+    ids = [f"session-{i}" for i in range(40)]
+    assert session_phase("abc") == session_phase("abc")  # the same on every replica
+    for sid in ids:
+        plans = [plan_frame(n, settings, phase=session_phase(sid)) for n in range(1, 32)]
+        assert plans[0].ocr and plans[0].pose  # frame 1 still runs everything
+        ocr = [n for n, p in enumerate(plans, 1) if p.ocr and n > 1]
+        assert all(b - a == settings.ocr_every for a, b in zip(ocr, ocr[1:], strict=False))
+        assert ocr[0] <= 1 + settings.ocr_every
+        # phones and liveness keep their schedule
+        assert [p.object_crops for p in plans] == [
+            plan_frame(n, settings).object_crops for n in range(1, 32)
+        ]
+    # without a phase (videos) the schedule is the one counted from frame 1
+    assert [n for n in range(1, 17) if plan_frame(n, settings).ocr] == [1, 6, 11, 16]
+    # forty sessions started together: OCR on frame 6 for about a fifth of them, not all
+    on_6 = sum(plan_frame(6, settings, phase=session_phase(s)).ocr for s in ids)
+    assert 0 < on_6 < len(ids) // 2

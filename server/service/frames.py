@@ -21,7 +21,14 @@ from ..store import FrameRecord, SessionRecord, StaleSession, VerificationRecord
 from ..vision.liveness import frame_change
 from ..vision.pipeline import FramePipeline, VerifiedFace
 from ..vision.pool import LIVE
-from ..vision.schedule import SceneThumb, face_fraction, plan_frame, scene_changed, thumbnail
+from ..vision.schedule import (
+    SceneThumb,
+    face_fraction,
+    plan_frame,
+    scene_changed,
+    session_phase,
+    thumbnail,
+)
 from . import messages
 from .context import ServiceContext, utcnow
 from .errors import Conflict, ServiceError, SessionEnded
@@ -51,7 +58,11 @@ class Frames:
         # live frames only: ID documents and registrations keep full resolution (small faces)
         width = ctx.settings.frame_max_width
         return await self._analyse(
-            session_id, lambda: ctx.decode(frame_b64, "frame", width), timestamp, LIVE
+            session_id,
+            lambda: ctx.decode(frame_b64, "frame", width),
+            timestamp,
+            LIVE,
+            phase=session_phase(session_id),  # live sessions spread their OCR/pose frames
         )
 
     async def analyse_image(
@@ -73,6 +84,7 @@ class Frames:
         timestamp: float | None,
         priority: int,
         audio: FrameAudio | None = None,
+        phase: int = 0,
     ) -> FrameResult:
         ctx = self.ctx
         async with ctx.hold(session_id):  # frames of one session are analysed in order
@@ -80,7 +92,7 @@ class Frames:
             frame_number = session.frames_received + 1
             reuse = self._reusable(session_id, session_time(session, timestamp))
             try:
-                thumb, obs = await ctx.infer(self._work(session, load, reuse), priority)
+                thumb, obs = await ctx.infer(self._work(session, load, reuse, phase), priority)
             except ServiceError:
                 raise
             except Exception:
@@ -121,7 +133,11 @@ class Frames:
         return outcome.frame
 
     def _work(
-        self, session: SessionRecord, load: Callable[[], np.ndarray], reuse: VerifiedFace | None
+        self,
+        session: SessionRecord,
+        load: Callable[[], np.ndarray],
+        reuse: VerifiedFace | None,
+        phase: int = 0,
     ) -> Callable[[FramePipeline], tuple[np.ndarray, Observation]]:
         """What runs on the inference worker: decode, plan which models run, run them."""
         settings = self.ctx.settings
@@ -132,7 +148,7 @@ class Frames:
         def work(p: FramePipeline):
             image = load()
             thumb = thumbnail(image)
-            plan = plan_frame(frame_number, settings, scene_changed(previous, thumb))
+            plan = plan_frame(frame_number, settings, scene_changed(previous, thumb), phase)
             if not registered:  # an embedding is only compared with a registration
                 plan = replace(plan, embed=False)
             elif reuse is not None:

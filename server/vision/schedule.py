@@ -24,10 +24,15 @@ video at one frame per second, the whole-frame test called 87 of 200 frames a sc
 change (OCR on ~45% of frames); without the face, none did, while a page held beside
 the face scores 15-80 (docs/performance.md).  When the face fills the frame (less
 than a quarter left), the whole thumbnail is compared.
+
+Live sessions shift their OCR and pose frames by a phase taken from the session id
+(``session_phase``): sessions started together (an exam, bench/load) would otherwise all
+run OCR (~250 ms) in the same second, every 5th second, and queue behind each other.
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 import cv2
@@ -91,15 +96,24 @@ def scene_changed(previous: SceneThumb | np.ndarray | None, current: np.ndarray)
     return float((diff[mask] if mask is not None else diff).mean()) > SCENE_CHANGE
 
 
-def _due(frame_number: int, every: int) -> bool:
-    return every > 0 and (frame_number - 1) % every == 0
+def _due(frame_number: int, every: int, phase: int = 0) -> bool:
+    """Frame 1 runs everything; then every ``every`` frames, shifted by ``phase``."""
+    if every <= 0:
+        return False
+    return frame_number == 1 or (frame_number - 1 + phase) % every == 0
 
 
-def plan_frame(frame_number: int, settings, changed: bool = False) -> FramePlan:
+def session_phase(session_id: str) -> int:
+    """A stable per-session offset (same on every replica and after a restart)."""
+    return zlib.crc32(session_id.encode())
+
+
+def plan_frame(frame_number: int, settings, changed: bool = False, phase: int = 0) -> FramePlan:
+    """``phase``: live sessions spread their OCR and pose frames (module docstring)."""
     return FramePlan(
         objects=_due(frame_number, settings.objects_every),
-        ocr=_due(frame_number, settings.ocr_every) or (changed and settings.ocr_every > 0),
-        pose=_due(frame_number, settings.pose_every),
+        ocr=_due(frame_number, settings.ocr_every, phase) or (changed and settings.ocr_every > 0),
+        pose=_due(frame_number, settings.pose_every, phase),
         hands=_due(frame_number, settings.hands_every),
         object_crops=_due(frame_number, settings.objects_every)
         and _due(frame_number, getattr(settings, "object_crops_every", 3)),

@@ -17,6 +17,7 @@ from .config import Settings
 from .realtime.bus import make_bus
 from .realtime.hub import PushHub
 from .security.setup import embedding_cipher
+from .service.context import ServiceContext
 from .service.jobs import VideoJobs
 from .service.proctor import ProctorService
 from .service.retention import purge_every, sweep_staging
@@ -106,7 +107,7 @@ async def build_runtime(
         closers.push_async_callback(asyncio.to_thread, pool.close)
         summarizer = build_summarizer(settings, models, wait_for_model=not serving)
         closers.callback(summarizer.close)
-        service = ProctorService(settings, store, models, pool, summarizer)
+        service = ProctorService(ServiceContext(settings, store, models, pool, summarizer))
         video_jobs = None
         if serving:
             # Upload/download files of crashed or refused requests: no unfinished job names them.

@@ -9,28 +9,17 @@ service.reads      status, metrics, alerts, timeline, report    (reads.py)
 from __future__ import annotations
 
 from ..config import Settings
-from ..store import SessionStore
-from ..vision.pipeline import SharedModels
-from ..vision.pool import InferencePool
 from .audio import Listening
 from .context import Listener, ServiceContext
 from .frames import Frames
 from .identity import Identity
 from .lifecycle import SessionLifecycle
 from .reads import Reads
-from .summary import Summarizer
 
 
 class ProctorService:
-    def __init__(
-        self,
-        settings: Settings,
-        store: SessionStore,
-        models: SharedModels,
-        pool: InferencePool,
-        summarizer: Summarizer,
-    ):
-        self.ctx = ServiceContext(settings, store, models, pool, summarizer)
+    def __init__(self, ctx: ServiceContext):
+        self.ctx = ctx
         self.identity = Identity(self.ctx)
         self.frames = Frames(self.ctx)
         self.sessions = SessionLifecycle(self.ctx)

@@ -163,6 +163,13 @@ def loopback_resolver(host, port):
     return ["127.0.0.1"]  # what a hostile DNS answer (or rebinding) gives
 
 
+def fetch_over_loopback(url, dest, allow, **limits):
+    """fetch_to_file with small limits (``limits`` override them), every name resolving to
+    loopback."""
+    kw = dict(max_bytes=1 << 20, timeout_s=2, total_timeout_s=5, resolve=loopback_resolver)
+    return fetch.fetch_to_file(url, dest, allow, **{**kw, **limits})
+
+
 @pytest.mark.parametrize(
     "template",
     [
@@ -192,15 +199,7 @@ def test_fetch_refuses_parser_differentials(canary, tmp_path, template):
     url = template.format(p=canary.port)
     allow = fetch.AllowList.parse("videos.example")
     with pytest.raises(fetch.FetchRefused) as err:
-        fetch.fetch_to_file(
-            url,
-            tmp_path / "v",
-            allow,
-            max_bytes=1 << 20,
-            timeout_s=2,
-            total_timeout_s=5,
-            resolve=loopback_resolver,
-        )
+        fetch_over_loopback(url, tmp_path / "v", allow)
     assert str(canary.port) not in str(err.value)
     assert canary.hits == 0
     assert not (tmp_path / "v").exists()
@@ -291,15 +290,7 @@ def test_fetch_errors_do_not_tell_closed_from_open_ports(tmp_path):
     closed.close()
     allow = fetch.AllowList.parse(f"storage.internal:{port}", "127.0.0.1/32")
     with pytest.raises(fetch.FetchRefused) as err:
-        fetch.fetch_to_file(
-            f"http://storage.internal:{port}/v.mp4",
-            tmp_path / "v",
-            allow,
-            max_bytes=1 << 20,
-            timeout_s=2,
-            total_timeout_s=5,
-            resolve=loopback_resolver,
-        )
+        fetch_over_loopback(f"http://storage.internal:{port}/v.mp4", tmp_path / "v", allow)
     assert str(err.value) == "Video download failed: could not reach the video host"
 
 

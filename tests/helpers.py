@@ -36,6 +36,21 @@ CHROMIUM_ARGS = [
 ]
 
 
+def launch_with_fake_media(playwright, *args: str):
+    """Headless Debian chromium whose pages get a fake camera and microphone without a
+    permission prompt; ``args`` name what they play (``--use-file-for-fake-...``)."""
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=[
+            *CHROMIUM_ARGS,
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            *args,
+        ],
+    )
+
+
 def image(name: str) -> np.ndarray:
     """A BGR image from tests/data."""
     img = cv2.imread(str(DATA / name))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import CHROMIUM, CHROMIUM_ARGS, DATA
+from tests.helpers import CHROMIUM, DATA, launch_with_fake_media
 from tests.live_server import LiveServer
 
 WAIT_MS = 120_000  # the longest wait for a condition in the page (never a timing assertion)
@@ -28,16 +28,10 @@ def test_candidate_microphone_sends_audio_chunks(tmp_path):
         with server.client() as http:
             sid = http.post("/api/sessions/start", json={}).json()["session_id"]
         with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=str(CHROMIUM),
-                headless=True,
-                args=[
-                    *CHROMIUM_ARGS,
-                    "--use-fake-ui-for-media-stream",
-                    "--use-fake-device-for-media-stream",
-                    f"--use-file-for-fake-audio-capture={DATA / 'audio' / 'two_turns.wav'}",
-                    "--autoplay-policy=no-user-gesture-required",
-                ],
+            browser = launch_with_fake_media(
+                p,
+                f"--use-file-for-fake-audio-capture={DATA / 'audio' / 'two_turns.wav'}",
+                "--autoplay-policy=no-user-gesture-required",
             )
             errors: list[str] = []
             page = browser.new_page()

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.helpers import CHROMIUM, CHROMIUM_ARGS, DATA
+from tests.helpers import CHROMIUM, DATA, launch_with_fake_media
 from tests.live_server import LiveServer
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -90,16 +90,8 @@ def camera_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def browser(camera_file, tmp_path_factory):
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=[
-                *CHROMIUM_ARGS,
-                "--disable-quic",
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-video-capture={camera_file}",
-            ],
+        b = launch_with_fake_media(
+            p, "--disable-quic", f"--use-file-for-fake-video-capture={camera_file}"
         )
         yield b
         b.close()

@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from tests.helpers import CHROMIUM, CHROMIUM_ARGS, DATA, SHARED, free_port
+from tests.helpers import CHROMIUM, DATA, SHARED, free_port, launch_with_fake_media
 from tests.live_server import LiveServer
 
 REFERENCE = SHARED / "reference" / "seed-api.md"
@@ -157,16 +157,7 @@ def browser(tmp_path_factory):
     camera = tmp_path_factory.mktemp("camera") / "face.y4m"
     write_y4m(camera, DATA / "single_face.mp4")
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=[
-                *CHROMIUM_ARGS,
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-video-capture={camera}",
-            ],
-        )
+        b = launch_with_fake_media(p, f"--use-file-for-fake-video-capture={camera}")
         yield b
         b.close()
 

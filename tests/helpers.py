@@ -10,6 +10,7 @@ paths for the adapter tests), ``tests.live_server`` (a real server on loopback),
 from __future__ import annotations
 
 import base64
+import importlib.util
 import socket
 import subprocess
 import time
@@ -34,6 +35,14 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
+
+
+def needs_llama(model: Path) -> pytest.MarkDecorator:
+    """Skip unless llama-cpp-python is installed and the GGUF ``model`` is fetched."""
+    return pytest.mark.skipif(
+        importlib.util.find_spec("llama_cpp") is None or not model.is_file(),
+        reason=f"needs llama-cpp-python (make venv) and {model.name} (make models)",
+    )
 
 
 def launch_with_fake_media(playwright, *args: str):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import re
 import threading
 import time
@@ -17,13 +16,11 @@ from server.llm.samples import strong_candidate as strong_facts
 from server.llm.template import template_summary
 from server.llm.validate import FIELD_TOKENS, mask_fields, validate_summary
 from server.llm.vocabulary import vocabulary
+from tests.helpers import needs_llama
 
 GGUF = get_settings().models_dir / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("llama_cpp") is None or not GGUF.is_file(),
-    reason=f"needs llama-cpp-python (make venv) and {GGUF.name} (make models)",
-)
+pytestmark = needs_llama(GGUF)
 
 
 @pytest.fixture(scope="module")

@@ -4,23 +4,18 @@ is pushed. Real SmolLM2-135M (the mechanics; quality is tested with Qwen in test
 
 from __future__ import annotations
 
-import importlib.util
 import time
 
-import pytest
 from fastapi.testclient import TestClient
 
 from server.config import Settings
 from server.main import create_app
-from tests.helpers import data_url, image
+from tests.helpers import data_url, image, needs_llama
 from tests.report_session import report_settings, video_frames
 
 SMOL = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("llama_cpp") is None or not (Settings().models_dir / SMOL).is_file(),
-    reason=f"needs llama-cpp-python and {SMOL} (make models)",
-)
+pytestmark = needs_llama(Settings().models_dir / SMOL)
 
 
 def test_end_answers_with_the_template_and_the_model_updates_the_report(tmp_path):

@@ -5,7 +5,6 @@ fields. Few and slow on purpose: the pass rates over all 31 sheets are measured 
 
 from __future__ import annotations
 
-import importlib.util
 import re
 
 import pytest
@@ -15,13 +14,11 @@ from server.llm.engine import LocalSummarizer
 from server.llm.samples import FACT_SHEETS
 from server.llm.template import template_summary
 from server.llm.validate import mask_fields, validate_summary
+from tests.helpers import needs_llama
 
 QWEN = get_settings().models_dir / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("llama_cpp") is None or not QWEN.is_file(),
-    reason=f"needs llama-cpp-python and {QWEN.name} (make models)",
-)
+pytestmark = needs_llama(QWEN)
 
 
 @pytest.fixture(scope="module")

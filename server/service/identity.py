@@ -120,6 +120,19 @@ class Identity:
         if not saved:
             raise Conflict(messages.CONCURRENT_UPDATE)
 
+    async def _save_face(
+        self, session: SessionRecord, ledger: IdentityLedger, info: dict, embedding: np.ndarray
+    ) -> None:
+        """Store ``embedding`` as the session's registered face (``info`` describes it), tagged
+        with the embedder that made it."""
+        await self._save(
+            session,
+            ledger,
+            registration=info,
+            embedding=embedding,
+            embedder=self.ctx.models.embedder_id,
+        )
+
     def _one_face(self, face_b64):
         """work(): the image's faces, the only face's embedding and its liveness cues."""
         ctx = self.ctx
@@ -203,13 +216,7 @@ class Identity:
                 "liveness": live.as_dict(),
                 "chain": chain.as_dict(),
             }
-            await self._save(
-                session,
-                ledger,
-                registration=info,
-                embedding=embedding,
-                embedder=ctx.models.embedder_id,
-            )
+            await self._save_face(session, ledger, info, embedding)
         ctx.emit(
             session_id,
             "identity",
@@ -261,13 +268,7 @@ class Identity:
                 "replaced": (session.registration or {}).get("timestamp"),
                 "liveness": live.as_dict(),
             }
-            await self._save(
-                session,
-                ledger,
-                registration=info,
-                embedding=embedding,
-                embedder=ctx.models.embedder_id,
-            )
+            await self._save_face(session, ledger, info, embedding)
         ctx.verified.pop(session_id, None)  # the short embedding reuse belonged to the old face
         ctx.emit(
             session_id,

@@ -45,6 +45,21 @@ def needs_llama(model: Path) -> pytest.MarkDecorator:
     )
 
 
+def playwright_or_skip():
+    """playwright's sync API for a browser test module, which is skipped whole when playwright
+    or Debian's chromium is missing."""
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')"
+    )
+    if not CHROMIUM.exists():
+        pytest.skip(
+            f"{CHROMIUM} is missing: `make test` installs Debian's chromium"
+            " (apt-get install -y chromium)",
+            allow_module_level=True,
+        )
+    return sync_api
+
+
 def launch_with_fake_media(playwright, *args: str):
     """Headless Debian chromium whose pages get a fake camera and microphone without a
     permission prompt; ``args`` name what they play (``--use-file-for-fake-...``)."""

@@ -5,21 +5,12 @@ browser tests."""
 
 from __future__ import annotations
 
-import pytest
-
-from tests.helpers import CHROMIUM, DATA, launch_with_fake_media
+from tests.helpers import DATA, launch_with_fake_media, playwright_or_skip
 from tests.live_server import LiveServer
 
 WAIT_MS = 120_000  # the longest wait for a condition in the page (never a timing assertion)
 
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')"
-)
-if not CHROMIUM.exists():
-    pytest.skip(
-        f"{CHROMIUM} is missing: `make test` installs Debian's chromium (apt-get install -y chromium)",
-        allow_module_level=True,
-    )
+sync_api = playwright_or_skip()
 
 
 def test_candidate_microphone_sends_audio_chunks(tmp_path):

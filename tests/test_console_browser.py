@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.helpers import CHROMIUM, DATA, launch_with_fake_media
+from tests.helpers import DATA, launch_with_fake_media, playwright_or_skip
 from tests.live_server import LiveServer
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -27,14 +27,7 @@ FPS = 5
 FACE_SECONDS = 16  # the clip played back and forth, long enough to register and send face frames
 EMPTY_SECONDS = 9  # then a grey wall: 3+ frames without a face raise no_face_detected
 
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')"
-)
-if not CHROMIUM.exists():
-    pytest.skip(
-        f"{CHROMIUM} is missing: `make test` installs Debian's chromium (apt-get install -y chromium)",
-        allow_module_level=True,
-    )
+sync_api = playwright_or_skip()
 
 
 def write_y4m(

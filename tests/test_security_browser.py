@@ -20,19 +20,13 @@ from pathlib import Path
 import cv2
 import pytest
 
-from tests.helpers import CHROMIUM, DATA, SHARED, free_port, launch_with_fake_media
+from tests.helpers import DATA, SHARED, free_port, launch_with_fake_media, playwright_or_skip
 from tests.live_server import LiveServer
 
 REFERENCE = SHARED / "reference" / "seed-api.md"
 WAIT_MS = 120_000  # the longest wait for a page condition (never a timing assertion)
 
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')"
-)
-if not CHROMIUM.exists():
-    pytest.skip(
-        f"{CHROMIUM} is missing: `make test` installs Debian's chromium", allow_module_level=True
-    )
+sync_api = playwright_or_skip()
 if not REFERENCE.exists():
     pytest.skip(f"{REFERENCE} is absent (../shared not laid out)", allow_module_level=True)
 

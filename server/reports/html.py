@@ -321,14 +321,6 @@ def alert_chart(report: Report, end: float) -> str:
     )
 
 
-S.SPEECH_COLORS = {"candidate": "#16a34a", "other": "#dc2626", "unknown": "#94a3b8"}
-S.SPEECH_ROWS = {
-    "candidate": "Candidate",
-    "other": "Another voice",
-    "unknown": "Speech (voice unclear)",
-}
-
-
 def speech_chart(report: Report, end: float) -> str:
     """Who spoke when (the additive audio_analysis section), on the frames' time axis."""
     audio = report.extra.get("audio_analysis")

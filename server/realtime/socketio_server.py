@@ -44,6 +44,15 @@ def _environ_credential(environ: dict, auth) -> str | None:
     return credential_from(headers, {k: v[0] for k, v in qs.items() if v})
 
 
+def _addressed_session(data, joined: set):
+    """A frame or audio event's session_id; when it names none, the one session this client
+    joined (if it joined exactly one)."""
+    session_id = data.get("session_id") if isinstance(data, dict) else None
+    if session_id is None and len(joined) == 1:
+        session_id = next(iter(joined))
+    return session_id
+
+
 def _unauthorized() -> ServiceError:
     return ServiceError(MSG_UNAUTHORIZED, status=401)
 
@@ -146,9 +155,7 @@ def build_socketio(
     async def frame(sid, data=None):
         async with order[sid]:
             saved = await sio.get_session(sid)
-            session_id = data.get("session_id") if isinstance(data, dict) else None
-            if session_id is None and len(saved["sessions"]) == 1:
-                session_id = next(iter(saved["sessions"]))  # the one session this client joined
+            session_id = _addressed_session(data, saved["sessions"])
             try:
                 if (
                     policy.identify(
@@ -177,9 +184,7 @@ def build_socketio(
         """``audio`` {session_id, audio, timestamp?}: the REST audio chunk, answered by ack."""
         async with audio_order[sid]:
             saved = await sio.get_session(sid)
-            session_id = data.get("session_id") if isinstance(data, dict) else None
-            if session_id is None and len(saved["sessions"]) == 1:
-                session_id = next(iter(saved["sessions"]))
+            session_id = _addressed_session(data, saved["sessions"])
             try:
                 sid_session = session_id if isinstance(session_id, str) else None
                 if policy.identify(saved.get("credential"), sid_session) is None:

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from .sessions import cpu_session
+
 SAMPLE_RATE = 16_000
 N_FFT = 400  # 25 ms
 HOP = 160  # 10 ms
@@ -150,15 +152,7 @@ class SpeakerEncoder:
         enc._lin_w = np.ascontiguousarray(weights["linear_weight"].T)
         enc._lin_b = weights["linear_bias"]
         if runtime == "onnx":
-            import onnxruntime as ort
-
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
-            opts.enable_cpu_mem_arena = False
-            enc._session = ort.InferenceSession(
-                onnx_graph(weights), sess_options=opts, providers=["CPUExecutionProvider"]
-            )
+            enc._session = cpu_session(onnx_graph(weights), threads)
         return enc
 
     def embed_partials(self, mels: np.ndarray) -> np.ndarray:

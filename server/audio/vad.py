@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .sessions import cpu_session
+
 SAMPLE_RATE = 16_000
 CHUNK = 512  # samples per probability (32 ms)
 CONTEXT = 64
@@ -25,15 +27,7 @@ class SileroVad:
     """One onnxruntime session shared by every stream (a run holds no state of its own)."""
 
     def __init__(self, path: Path, threads: int = 1):
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.enable_cpu_mem_arena = False
-        self.session = ort.InferenceSession(
-            str(path), sess_options=opts, providers=["CPUExecutionProvider"]
-        )
+        self.session = cpu_session(str(path), threads)
         names = [i.name for i in self.session.get_inputs()]
         if names != ["input", "state", "sr"]:
             raise ValueError(f"{Path(path).name} is not a Silero VAD graph (inputs {names})")

@@ -292,6 +292,7 @@ class LocalSummarizer:
         self._unavailable: str | None = None
         self._ready = threading.Event()
         self._warm = threading.Event()  # the shared prompt prefix is in the KV cache
+        self._prefix_tokens = 0  # later calls reuse the KV cache up to this many tokens only
         self._closing = threading.Event()
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
         self._llama: Any = None  # llama_cpp.Llama, imported on the worker thread
@@ -525,6 +526,7 @@ class LocalSummarizer:
             self._llama.eval(tokens[i : i + 64])
         # the decode may finish asynchronously: settle it so its time is not billed to the first summary
         llama_cpp.llama_synchronize(self._llama._ctx.ctx)
+        self._prefix_tokens = len(tokens)
         log.info("LLM prompt prefix (%d tokens) read in %.2f s", len(tokens), time.monotonic() - t0)
 
     def _run_job(self, job: _Job) -> SummaryResult:
@@ -609,6 +611,10 @@ class LocalSummarizer:
             return timed_out
 
         stops = StoppingCriteriaList([past_deadline, *(formatted.stopping_criteria or [])])
+        # Reuse the KV cache up to the shared prefix only: a longer match with the previous
+        # call would read this prompt's own tokens in other batches, and the slightly
+        # different logits make the same facts and seed give another summary.
+        llama.n_tokens = min(llama.n_tokens, self._prefix_tokens)
         llama_cpp.llama_perf_context_reset(llama._ctx.ctx)
         t0 = time.monotonic()
         out = llama.create_completion(

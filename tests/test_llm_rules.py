@@ -12,8 +12,11 @@ from server.llm.engine import (
     LocalSummarizer,
     build_grammar,
     build_messages,
+    fact_lines,
+    grammar_vocabulary,
 )
 from server.llm.facts import SummaryFacts
+from server.llm.prompts import EXAMPLES, retry_message
 from server.llm.samples import SAMPLES, critical_alerts, strong_candidate
 from server.llm.template import template_summary
 from server.llm.validate import validate_summary
@@ -183,8 +186,9 @@ def test_prompt_holds_only_the_facts():
         "41 out of 100",
         "Weakest measured signal: eye contact at 38",
         "71.5%",
-        "2 for multiple faces (critical)",
-        "3 of them critical",
+        "6 in all (3 critical alerts and 3 warnings)",
+        "2 critical alerts for multiple faces, 1 critical alert for a face mismatch, "
+        "3 warnings for suspicious objects",
     ):
         assert expected in user
     assert "Voice" not in user and "voice" not in user
@@ -246,3 +250,70 @@ def test_only_critical_types_may_follow_critical_for():
     right = f"{opening} The session raised 18 alerts, 5 of them critical for multiple faces and face mismatches, and 7 for looking away."
     assert any("looking away critical" in p for p in validate_summary(wrong, facts))
     assert not any("critical" in p and "calls" in p for p in validate_summary(right, facts))
+
+
+def test_worked_examples_pass_the_validator_for_their_own_facts():
+    for facts, summary in EXAMPLES:
+        assert validate_summary(summary, facts) == []
+
+
+def test_each_alert_kind_is_given_with_its_own_severity_word():
+    from server.llm.samples import FACT_SHEETS
+
+    (line,) = [x for x in fact_lines(FACT_SHEETS["long-90min"]) if x.startswith("Proctoring")]
+    assert line == (
+        "Proctoring alerts: 9 in all (8 warnings and 1 notice): 6 warnings for looking away, "
+        "2 warnings for the face out of view, 1 notice for text in view"
+    )
+    assert "critical" not in " ".join(fact_lines(FACT_SHEETS["long-90min"]))
+
+
+def test_grammar_leaves_out_the_severity_words_of_severities_not_raised():
+    from server.llm.samples import FACT_SHEETS
+
+    warnings_only = grammar_vocabulary(FACT_SHEETS["warnings-mix"])
+    assert "critical" not in warnings_only and {"warning", "notices"} <= warnings_only
+    assert {"critical", "warnings"} <= grammar_vocabulary(critical_facts())
+    assert "notice" not in grammar_vocabulary(critical_facts())
+    clean = grammar_vocabulary(FACT_SHEETS["clean-strong"])
+    assert not {"critical", "warning", "warnings", "notice", "notices"} & clean
+
+
+def test_a_severity_word_before_for_must_fit_the_kinds_after_it():
+    from server.llm.samples import FACT_SHEETS
+
+    facts = FACT_SHEETS["everything-wrong"]
+    opening = (
+        "Chris Doe completed a 17-minute video interview for the Junior Developer role at "
+        "Vandelay Industries with a weak overall video score of 18 out of 100."
+    )
+    each = (
+        f"{opening} The session raised 18 alerts, 3 critical alerts for multiple faces, "
+        "2 critical alerts for face mismatches, 7 warnings for looking away, 4 warnings for "
+        "suspicious objects and 2 warnings for the face out of view."
+    )
+    assert validate_summary(each, facts) == []
+    for wrong, said in (
+        ("3 warnings for multiple faces", "calls multiple faces a warning"),
+        ("5 of them critical for multiple faces, 4 for suspicious objects", "calls suspicious"),
+        ("7 critical alerts for looking away", "calls looking away critical"),
+    ):
+        text = f"{opening} The session raised 18 alerts, {wrong}."
+        assert any(said in p for p in validate_summary(text, facts)), wrong
+
+
+def test_second_draft_prompt_says_what_was_wrong_and_keeps_the_first_prompt():
+    from server.llm.samples import FACT_SHEETS
+
+    facts = FACT_SHEETS["warnings-mix"]
+    draft = "Mei Chen completed ... 1 of them critical for looking away."
+    problems = ["calls looking away critical", "calls something critical but no critical alert"]
+    first = build_messages(facts)
+    second = build_messages(facts, rejected=(draft, problems))
+    assert second[: len(first)] == first  # the cache holds the first prompt: it is reused
+    assert second[-2] == {"role": "assistant", "content": draft}
+    told = second[-1]["content"]
+    assert told == retry_message(problems, facts)
+    assert "You called the alerts for looking away critical" in told
+    assert "each of them is a warning" in told
+    assert "no alert in this session was critical" in told

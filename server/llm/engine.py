@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..proctoring.alert_types import SEVERITY_ORDER
 from .facts import ALERT_SEVERITY, METRIC_WORDS, SummaryFacts
 from .prompts import (  # EXAMPLE_SUMMARY: re-exported for the tests
     EXAMPLE_FACTS,
@@ -34,9 +35,12 @@ from .prompts import (  # EXAMPLE_SUMMARY: re-exported for the tests
     EXAMPLES,
     INSTRUCTION,
     PROMPT_VERSION,
+    SEVERITY_NOUNS,
     SYSTEM_PROMPT,
+    alert_item,
+    retry_message,
 )
-from .template import ALERT_PHRASES, EMOTION_WORDS, opening_clause, score_band, template_summary
+from .template import EMOTION_WORDS, opening_clause, score_band, template_summary
 from .validate import validate_summary
 from .vocabulary import fact_words, vocabulary, words_gbnf
 
@@ -152,19 +156,23 @@ def fact_lines(facts: SummaryFacts) -> list[str]:
     else:
         lines.append("Face verification: not used in this session")
     if f.total_alerts:
-        parts = []
-        for kind, n in sorted(
+        # Each kind with its own severity word beside its count ("2 warnings for looking
+        # away"), most severe first; "critical" appears only when some alert was critical
+        # (given "none of them critical", the model still wrote "1 of them critical").
+        by_kind = sorted(
             f.alert_counts.items(),
-            key=lambda kv: (ALERT_SEVERITY.get(kv[0], "info") != "critical", -kv[1]),
-        ):
-            one, several = ALERT_PHRASES.get(kind, (kind.replace("_", " "),) * 2)
-            severity = ALERT_SEVERITY.get(kind, "info")
-            parts.append(f"{n} for {one if n == 1 else several} ({severity})")
-        critical = f.severity_counts.get("critical", 0)
-        # without critical alerts the word stays out: given "none of them critical", the model
-        # still wrote "1 of them critical" for a lone warning
-        how_many = f"{critical} of them critical" if critical else "warnings and notices only"
-        lines.append(f"Proctoring alerts: {f.total_alerts} in all, {how_many}: {', '.join(parts)}")
+            key=lambda kv: (SEVERITY_ORDER.get(ALERT_SEVERITY.get(kv[0], "info"), 2), -kv[1]),
+        )
+        totals = [
+            f"{n} {SEVERITY_NOUNS[sev][0] if n == 1 else SEVERITY_NOUNS[sev][1]}"
+            for sev in SEVERITY_NOUNS
+            if (n := sum(c for k, c in by_kind if ALERT_SEVERITY.get(k, "info") == sev))
+        ]
+        mixed = f" ({' and '.join(totals)})" if len(totals) > 1 else ""
+        lines.append(
+            f"Proctoring alerts: {f.total_alerts} in all{mixed}: "
+            + ", ".join(alert_item(kind, n) for kind, n in by_kind)
+        )
     else:
         lines.append("Proctoring alerts: none")
     if f.key_strengths:
@@ -179,14 +187,38 @@ def _user_message(facts: SummaryFacts) -> str:
     return f"Facts about the interview session:\n{facts_text}\n\n{INSTRUCTION}"
 
 
-def build_messages(facts: SummaryFacts) -> list[dict[str, str]]:
-    """System prompt, the worked example, then this session's facts."""
+def build_messages(
+    facts: SummaryFacts, rejected: tuple[str, list[str]] | None = None
+) -> list[dict[str, str]]:
+    """System prompt, the worked examples, then this session's facts; for a second draft,
+    also the ``rejected`` first draft and its corrections (``prompts.retry_message``)."""
     messages = [{"role": "system", "content": SYSTEM_PROMPT}]
     for example_facts, example_summary in EXAMPLES:
         messages.append({"role": "user", "content": _user_message(example_facts)})
         messages.append({"role": "assistant", "content": example_summary})
     messages.append({"role": "user", "content": _user_message(facts)})
+    if rejected is not None:
+        draft, problems = rejected
+        messages.append({"role": "assistant", "content": draft})
+        messages.append({"role": "user", "content": retry_message(problems, facts)})
     return messages
+
+
+# The words that name a severity; build_grammar drops those of severities not raised.
+SEVERITY_WORDS = {
+    "critical": ("critical",),
+    "warning": ("warning", "warnings"),
+    "info": ("notice", "notices"),
+}
+
+
+def grammar_vocabulary(facts: SummaryFacts) -> frozenset[str]:
+    """The lower-case words the grammar lets the model write: the summary vocabulary less
+    the severity words of severities no alert had. Without critical alerts the model wrote
+    "1 of them critical for text in view" (the validator refused it, and the retry too)."""
+    raised = {ALERT_SEVERITY.get(kind, "info") for kind in facts.alert_counts}
+    unused = {w for sev, words in SEVERITY_WORDS.items() if sev not in raised for w in words}
+    return vocabulary(facts) - (unused - {w.lower() for w in fact_words(facts)})
 
 
 def _gbnf_literal(text: str) -> str:
@@ -199,7 +231,7 @@ def build_grammar(facts: SummaryFacts) -> str:
     newlines; words only from the closed vocabulary (``vocabulary.py``) and digits only
     as the facts' own numbers."""
     names = fact_words(facts)
-    allowed = vocabulary(facts)
+    allowed = grammar_vocabulary(facts)
     first = words_gbnf(allowed, capitalised=True)
     capitalised = {w for w in names if w[:1].isupper()}  # a sentence starts with a capital
     if capitalised:
@@ -268,6 +300,7 @@ class LocalSummarizer:
         n_gpu_layers: int = 0,
         *,
         temperature: float = 0.3,
+        retry_temperature: float = 0.1,
         seed: int = 20260121,
         retries: int = 1,
         max_pending: int = 4,
@@ -283,6 +316,7 @@ class LocalSummarizer:
         self.max_tokens = max_tokens
         self.n_gpu_layers = n_gpu_layers
         self.temperature = temperature
+        self.retry_temperature = retry_temperature  # the second draft follows the corrections
         self.seed = seed
         self.retries = retries
         self.max_pending = max_pending
@@ -539,6 +573,7 @@ class LocalSummarizer:
         model_deadline = job.deadline - margin
         messages = build_messages(facts)
         grammar = build_grammar(facts)
+        reuse = self._prefix_tokens  # KV cache tokens a draft may reuse
         drafts: list[str] = []
         timings: dict[str, float] = {}
         usage: dict[str, Any] = {  # SummaryResult's usage fields, summed over drafts
@@ -553,8 +588,17 @@ class LocalSummarizer:
             remaining = model_deadline - time.monotonic()
             if remaining <= 0 or (attempt and remaining < last_s):
                 break
+            if attempt:  # the rejected draft and what was wrong with it, as the next turn
+                messages = build_messages(facts, rejected=(drafts[-1], problems))
             try:
-                gen = self._generate(messages, grammar, model_deadline, self.seed + attempt)
+                gen = self._generate(
+                    messages,
+                    grammar,
+                    model_deadline,
+                    self.seed + attempt,
+                    reuse=reuse,
+                    temperature=self.temperature if attempt == 0 else self.retry_temperature,
+                )
             except Exception as exc:
                 log.exception("LLM generation failed")
                 return self._fallback(
@@ -567,6 +611,9 @@ class LocalSummarizer:
             usage["completion_tokens"] += gen.completion_tokens
             usage["calls"] += 1
             last_s = gen.seconds
+            # The second draft's prompt starts with the first's: it reuses the cache up to
+            # there (this job's own tokens, read the same way for the same facts and seed).
+            reuse = gen.prompt_tokens
             if gen.timed_out:
                 return self._fallback(facts, "timeout", start, drafts=tuple(drafts), **usage)
             problems = validate_summary(gen.text, facts)
@@ -593,7 +640,14 @@ class LocalSummarizer:
         )
 
     def _generate(
-        self, messages: list[dict[str, str]], grammar_text: str, deadline: float, seed: int
+        self,
+        messages: list[dict[str, str]],
+        grammar_text: str,
+        deadline: float,
+        seed: int,
+        *,
+        reuse: int,
+        temperature: float,
     ) -> _Generation:
         import llama_cpp
         from llama_cpp import LlamaGrammar, StoppingCriteriaList
@@ -611,16 +665,17 @@ class LocalSummarizer:
             return timed_out
 
         stops = StoppingCriteriaList([past_deadline, *(formatted.stopping_criteria or [])])
-        # Reuse the KV cache up to the shared prefix only: a longer match with the previous
-        # call would read this prompt's own tokens in other batches, and the slightly
-        # different logits make the same facts and seed give another summary.
-        llama.n_tokens = min(llama.n_tokens, self._prefix_tokens)
+        # Reuse the KV cache up to the shared prefix only (``reuse``; for a second draft, up
+        # to the end of the first draft's prompt): a longer match with the previous call
+        # would read this prompt's own tokens in other batches, and the slightly different
+        # logits make the same facts and seed give another summary.
+        llama.n_tokens = min(llama.n_tokens, reuse)
         llama_cpp.llama_perf_context_reset(llama._ctx.ctx)
         t0 = time.monotonic()
         out = llama.create_completion(
             prompt=prompt,
             max_tokens=self.max_tokens,
-            temperature=self.temperature,
+            temperature=temperature,
             top_p=0.9,
             top_k=40,
             repeat_penalty=1.1,

@@ -7,9 +7,12 @@ each report's ``analysis_metadata.summary_prompt_version``.
 
 from __future__ import annotations
 
-from .facts import SummaryFacts, VerificationFacts
+import re
 
-PROMPT_VERSION = "2026-12-02.8"
+from .facts import ALERT_SEVERITY, SummaryFacts, VerificationFacts
+from .template import ALERT_PHRASES
+
+PROMPT_VERSION = "2026-12-02.9"
 
 SYSTEM_PROMPT = (
     "You write the summary paragraph of a video interview report for a hiring team. "
@@ -23,10 +26,27 @@ SYSTEM_PROMPT = (
 INSTRUCTION = (
     "Write three sentences for the interview report. First: the opening words as given, then "
     "the overall video score. Second: the strongest and "
-    "the weakest measured signal with their scores. Third: the proctoring alerts (how many, of "
-    "which kinds, and how many critical when some were) and face verification when it was "
-    "checked."
+    "the weakest measured signal with their scores. Third: the proctoring alerts (how many, and "
+    "for each kind its count with its own severity word exactly as the facts give it) and face "
+    "verification when it was checked."
 )
+
+# How an alert of each severity is named next to its count ("2 warnings for looking away"):
+# the model copies a severity word that stands beside each kind; given only a total ("3 of
+# them critical") it spread "critical" over the warnings listed after it.
+SEVERITY_NOUNS = {
+    "critical": ("critical alert", "critical alerts"),
+    "warning": ("warning", "warnings"),
+    "info": ("notice", "notices"),
+}
+
+
+def alert_item(kind: str, n: int) -> str:
+    """One alert kind as the facts and the examples write it: "2 warnings for looking away"."""
+    one, several = ALERT_PHRASES.get(kind, (kind.replace("_", " "),) * 2)
+    noun_one, noun_several = SEVERITY_NOUNS[ALERT_SEVERITY.get(kind, "info")]
+    return f"{n} {noun_one if n == 1 else noun_several} for {one if n == 1 else several}"
+
 
 # Two worked examples show the form: a clean session and one with critical alerts. None of
 # their own words or numbers can leak into a summary: the grammar allows only the
@@ -44,15 +64,15 @@ EXAMPLES = (
             eye_contact=69,
             posture=81,
             dominant_emotion="HAPPY",
-            alert_counts={"looking_away": 2},
-            severity_counts={"warning": 2},
+            alert_counts={"looking_away": 2, "text_detected": 1},
+            severity_counts={"warning": 2, "info": 1},
             key_strengths=("Upright posture",),
             areas_of_growth=("Eye contact dropped at times",),
         ),
         "Sam Taylor completed a 12-minute video interview for the Sales Associate role at Contoso "
         "and earned a solid overall video score of 74 out of 100. Posture was the strongest signal "
         "at 81, while eye contact was lower at 69, and the most frequent expression was happy. "
-        "The session raised 2 alerts, both warnings for looking away.",
+        "The session raised 3 alerts, 2 warnings for looking away and 1 notice for text in view.",
     ),
     (
         SummaryFacts(
@@ -70,9 +90,74 @@ EXAMPLES = (
         ),
         "The candidate completed a 9-minute video interview for the Support Agent role with a weak "
         "overall video score of 39 out of 100. Engagement was the strongest signal at 61 and "
-        "confidence the weakest at 52. The session raised 3 alerts, 1 of them critical for multiple "
-        "faces and 2 for suspicious objects, and face verification matched on only 64% of checks "
-        "with 7 mismatches, which a reviewer should check.",
+        "confidence the weakest at 52. The session raised 3 alerts, 1 critical alert for multiple "
+        "faces and 2 warnings for suspicious objects, and face verification matched on 64% of "
+        "checks with 7 mismatches, which a reviewer should check.",
     ),
 )
 EXAMPLE_FACTS, EXAMPLE_SUMMARY = EXAMPLES[0]
+
+# The second draft: the first draft stays in the conversation, followed by what was wrong
+# with it, each as "you wrote X; the facts say Y". Given only another seed, the model
+# repeated its mistake (0 of 5 second drafts passed with prompt version 8).
+RETRY_INSTRUCTION = (
+    "That paragraph has mistakes:\n{corrections}\n"
+    "Write the three sentences again with these mistakes corrected. Keep what was right, and "
+    "use only the facts above."
+)
+
+_CALLS_CRITICAL = re.compile(r"calls (.+) critical$")
+_CALLS_SEVERITY = re.compile(r"calls (.+) an? (warning|notice)$")
+_NOT_RECORDED = re.compile(r"mentions (.+) but none was recorded$")
+_NUMBER = re.compile(r"number (\S+) is not among the facts' (.+)$")
+
+
+def _kind(words: str) -> str:
+    return words.replace(" ", "_")
+
+
+def _severity_of(kind: str) -> str:
+    noun = SEVERITY_NOUNS[ALERT_SEVERITY.get(kind, "info")][0]
+    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
+
+
+def correction(problem: str, facts: SummaryFacts) -> str:
+    """One validator problem as the model is told it: what it wrote, what the facts say."""
+    critical = [
+        ALERT_PHRASES.get(k, (k,) * 2)[1]
+        for k in facts.alert_counts
+        if ALERT_SEVERITY.get(k) == "critical"
+    ]
+    only = (
+        f"only the alerts for {' and '.join(critical)} are critical"
+        if critical
+        else "no alert in this session was critical, so do not use the word critical"
+    )
+    if m := _CALLS_CRITICAL.match(problem):
+        kind = _kind(m.group(1))
+        return (
+            f"You called the alerts for {ALERT_PHRASES.get(kind, (m.group(1),) * 2)[1]} "
+            f"critical; the facts say each of them is {_severity_of(kind)}, and {only}."
+        )
+    if m := _CALLS_SEVERITY.match(problem):
+        kind = _kind(m.group(1))
+        return (
+            f"You called the alerts for {ALERT_PHRASES.get(kind, (m.group(1),) * 2)[1]} "
+            f"{m.group(2)}s; the facts say each of them is {_severity_of(kind)}."
+        )
+    if problem.startswith("calls something critical"):
+        return f"You called something critical; {only}."
+    if m := _NOT_RECORDED.match(problem):
+        return (
+            f"You wrote about {m.group(1)}, but the facts record no such alert; leave it out "
+            "and name only the alert kinds the facts list."
+        )
+    if m := _NUMBER.match(problem):
+        return f"You wrote the number {m.group(1)}, which the facts do not give for {m.group(2)}."
+    return f"The checker found: {problem}."
+
+
+def retry_message(problems: list[str], facts: SummaryFacts) -> str:
+    """The user turn after a rejected draft."""
+    lines = dict.fromkeys(f"- {correction(p, facts)}" for p in problems)  # once each, in order
+    return RETRY_INSTRUCTION.format(corrections="\n".join(lines))

@@ -45,6 +45,12 @@ _NO_ALERTS = re.compile(
     r"(alerts?|red flags?|integrity (concerns?|issues?)|suspicious (activity|behaviou?r)|incidents?|violations?|concerns?|issues?)\b"
 )
 _CRITICAL_CLAIM = re.compile(r"\bcritical\b")
+# A severity word before "for": the alert kinds listed after it must have that severity.
+_SEVERITY_FOR = (
+    ("critical", "critical", r"\bcritical (?:alerts? |ones? )?for\b"),
+    ("warning", "a warning", r"\bwarnings? for\b"),
+    ("info", "a notice", r"\bnotices? for\b"),
+)
 _NEGATOR = re.compile(r"\b(no|not|never|without|zero|0|none|nor|neither|free of|absence of)\b")
 _VERIFIED_CLAIM = re.compile(
     r"\b(identity (was |has been )?(verified|confirmed|matched)|verif(ied|ication)|matched the registered)\b"
@@ -113,6 +119,8 @@ _UNIT_WORDS = {
     "critical": "alerts",
     "warning": "alerts",
     "warnings": "alerts",
+    "notice": "alerts",
+    "notices": "alerts",
     "frame": "frames",
     "frames": "frames",
     "question": "questions",
@@ -339,15 +347,21 @@ def _check_alerts(lower: str, facts: SummaryFacts, facts_lower: str) -> list[str
             problems.append(f"says nothing was critical but {critical} critical alerts were raised")
             break
     # "5 of them critical for multiple faces, looking away, ...": what follows "critical for"
-    # (up to the next count or the sentence's end) must be critical types only.
-    for m in re.finditer(r"\bcritical (?:alerts? |ones? )?for\b", lower):
-        rest = lower[m.end() :]
-        stop = re.search(r"[.;]|,? (and|while|with) (\d+|one|two|three|four|five|six)\b", rest)
-        listed = rest[: stop.start()] if stop else rest
-        for kind, pattern in ALERT_MENTIONS.items():
-            if ALERT_TYPES[kind].severity != "critical" and re.search(pattern, listed):
-                problems.append(f"calls {kind.replace('_', ' ')} critical")
-                break
+    # (up to the next count or the sentence's end) must be critical types only; likewise
+    # "warnings for ..." warnings only and "notices for ..." info-level alerts only.
+    for severity, said, pattern in _SEVERITY_FOR:
+        for m in re.finditer(pattern, lower):
+            rest = lower[m.end() :]
+            stop = re.search(  # the next count, or the next count with a severity word
+                r"[.;]|,? (and|while|with) (\d+|one|two|three|four|five|six)\b"
+                r"|,? (\d+|one|two|three|four|five|six) (critical|warnings?|notices?)\b",
+                rest,
+            )
+            listed = rest[: stop.start()] if stop else rest
+            for kind, mention in ALERT_MENTIONS.items():
+                if ALERT_TYPES[kind].severity != severity and re.search(mention, listed):
+                    problems.append(f"calls {kind.replace('_', ' ')} {said}")
+                    break
     for kind, pattern in ALERT_MENTIONS.items():
         count = facts.alert_counts.get(kind, 0)
         if kind == "face_mismatch":

@@ -356,6 +356,8 @@ BASE_WORDS = frozenset(
         "weakly",
         "moderately",
         "noticeably",
+        "notice",  # an info-level alert, beside its count ("1 notice for text in view")
+        "notices",
         "length",
         "stay",
         "stayed",

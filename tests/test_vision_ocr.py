@@ -12,7 +12,7 @@ from server.vision.ocr import TextDetector, combined_confidence
 from tests.helpers import DATA
 
 REPO = Path(__file__).resolve().parents[1]
-DET = REPO / "models" / "PP-OCRv6_det_small.onnx"
+DET = REPO / "models" / "PP-OCRv6_det_small_int8.onnx"
 REC = REPO / "models" / "PP-OCRv6_rec_small.onnx"
 
 pytestmark = pytest.mark.skipif(
@@ -115,3 +115,12 @@ def test_combined_confidence_discounts_short_reads():
 def test_wrong_model_files_are_refused():
     with pytest.raises(ValueError, match="not a PP-OCR recogniser"):
         TextDetector(DET, DET)
+
+
+def test_int8_detector_reads_the_rendered_check_page(ocr):
+    # The page the fetch step compares the int8 and fp32 text maps on (models/quantize.py).
+    from server.models.quantize import check_page
+
+    many = TextDetector(DET, REC, threads=1, max_recognise=10)
+    found = words(many.detect(check_page()))
+    assert {"question", "experiment", "answer", "notes"} <= found

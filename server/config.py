@@ -237,6 +237,11 @@ class Settings(BaseSettings):
     ocr_every: int = Field(
         5, description="Run OCR on every Nth frame of a session (and on scene change)."
     )
+    ocr_idle_every: int = Field(
+        20,
+        description="While the last OCR run read no text and no part of the background has changed since, "
+        "OCR runs only on every Nth frame instead of every ocr_every (0: always every ocr_every).",
+    )
     objects_every: int = Field(1, description="Run the object detector on every Nth frame.")
     pose_every: int = Field(3, description="Run body-pose landmarks on every Nth frame.")
     hands_every: int = Field(
@@ -253,7 +258,7 @@ class Settings(BaseSettings):
         "960 px, and JPEG decodes faster reduced (0: always full size).",
     )
     verify_reuse_s: float = Field(
-        0.5,
+        1.0,
         description="Within this many seconds of a verified frame, a frame whose single face barely moved "
         "(box IoU >= 0.8) reuses that embedding instead of running SFace again (0: never).",
     )

@@ -71,9 +71,9 @@ def test_reuse_within_the_window_only(client, counted, face_frames):
     sid = registered_session(client, face_frames[0])
     base = counted.calls
     results = []
-    for k, ts in enumerate((10.0, 10.2, 10.4, 10.7, 10.8)):
+    for k, ts in enumerate((10.0, 10.4, 10.9, 11.3, 12.0)):
         results.append(frame_at(client, sid, face_frames[k + 1], ts))
-    # 10.0 computes; 10.2 and 10.4 reuse it (<= 0.5 s); 10.7 is past the window: computes; 10.8 reuses that
+    # 10.0 computes; 10.4 and 10.9 reuse it (<= 1 s); 11.3 is past the window: computes; 12.0 reuses that
     assert counted.calls - base == 2
     for r in results:
         fv = r.face_verification
@@ -280,3 +280,51 @@ def test_live_sessions_spread_their_ocr_and_pose_frames():
     # forty sessions started together: OCR on frame 6 for about a fifth of them, not all
     on_6 = sum(plan_frame(6, settings, phase=session_phase(s)).ocr for s in ids)
     assert 0 < on_6 < len(ids) // 2
+
+
+def test_ocr_waits_on_an_unchanged_background_but_not_for_a_small_note(client):
+    """The cell test behind ``ocr_quiet``: a talking close-up leaves the background alone,
+    a small note that the whole-background mean misses still counts as a change."""
+    from server.vision.schedule import (
+        SceneThumb,
+        background_moved,
+        face_fraction,
+        scene_changed,
+        thumbnail,
+    )
+    from tests.vision_media import WOLFGANG
+
+    detector = client.app.state.runtime.models.face_detector
+    picked = frames(WOLFGANG, range(240, 472, 24))  # laughing: the head moves, the room not
+    shots = [cv2.resize(picked[i], (1280, 720)) for i in sorted(picked)]
+    faces = detector.detect(shots[0])
+    first = SceneThumb(
+        thumbnail(shots[0]), face_fraction(max(faces, key=lambda f: f.area), 1280, 720)
+    )
+    moved = [background_moved(first, thumbnail(img)) for img in shots[1:]]
+    assert sum(moved) <= 2, moved
+
+    note = cv2.resize(image("page.png"), (160, 120))  # a note 1/8 of the width on the desk
+    held = shots[0].copy()
+    held[600:720, 1100:1260] = note
+    assert background_moved(first, thumbnail(held))
+    assert not scene_changed(first, thumbnail(held))  # too small for the frame-to-frame test
+
+
+def test_ocr_quiet_only_after_a_run_that_read_nothing():
+    from server.config import Settings
+    from server.vision.schedule import SceneThumb, TextWatch, ocr_quiet, plan_frame
+
+    s = Settings(ocr_every=5, ocr_idle_every=20)
+    grey = np.full((36, 64), 100, np.int16)
+    empty = TextWatch(6, SceneThumb(grey, (0.4, 0.3, 0.6, 0.7)), found_text=False)
+    assert ocr_quiet(empty, grey + 2, 11, s)  # same background, nothing read: wait
+    assert not ocr_quiet(empty, grey + 2, 26, s)  # but not past ocr_idle_every
+    assert not ocr_quiet(TextWatch(6, empty.scene, found_text=True), grey, 11, s)
+    corner = grey.copy()
+    corner[27:36, 56:64] += 60  # one cell of the background changed
+    assert not ocr_quiet(empty, corner, 11, s)
+    assert not ocr_quiet(None, grey, 11, s)
+    assert not ocr_quiet(empty, grey, 11, Settings(ocr_every=5, ocr_idle_every=0))
+    assert plan_frame(11, s, ocr_quiet=False).ocr and not plan_frame(11, s, ocr_quiet=True).ocr
+    assert plan_frame(11, s, changed=True, ocr_quiet=True).ocr  # a scene change still reads

@@ -22,7 +22,7 @@ from ..store import SessionRecord, SessionStore
 from ..vision.decode import ImageError, decode_image
 from ..vision.pipeline import SharedModels, VerifiedFace
 from ..vision.pool import LIVE, InferencePool, PoolBusy
-from ..vision.schedule import SceneThumb
+from ..vision.schedule import SceneThumb, TextWatch
 from . import messages
 from .audio import AudioChannel
 from .errors import Busy, ServiceError, SessionEnded, SessionNotFound
@@ -63,6 +63,7 @@ class ServiceContext:
         self.locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)  # one writer per session
         self.thumbs: dict[str, SceneThumb] = {}  # last frame's thumbnail: scene changes
         self.verified: dict[str, tuple[float, VerifiedFace]] = {}  # (time, last verified face)
+        self.text_watch: dict[str, TextWatch] = {}  # last OCR run: when OCR may wait
         self.listeners: list[Listener] = []
         self.audio = AudioChannel(settings)  # live listeners and video audio (docs/audio.md)
 
@@ -121,6 +122,7 @@ class ServiceContext:
         """Drop a session's caches once it has ended (and its lock once it is deleted)."""
         self.thumbs.pop(session_id, None)
         self.verified.pop(session_id, None)
+        self.text_watch.pop(session_id, None)
         self.audio.forget(session_id)
         if lock:
             self.locks.pop(session_id, None)

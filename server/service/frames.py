@@ -23,7 +23,9 @@ from ..vision.pipeline import FramePipeline, VerifiedFace
 from ..vision.pool import LIVE
 from ..vision.schedule import (
     SceneThumb,
+    TextWatch,
     face_fraction,
+    ocr_quiet,
     plan_frame,
     scene_changed,
     session_phase,
@@ -100,9 +102,12 @@ class Frames:
                 await self._store_failed(session, frame_number, session_time(session, timestamp))
                 raise ServiceError(messages.FRAME_FAILED, status=500) from None
             ts = session_time(session, timestamp)  # a live frame's time: when its analysis ended
-            ctx.thumbs[session_id] = SceneThumb(
-                thumb, face_fraction(obs.primary_face, obs.width, obs.height)
-            )
+            scene = SceneThumb(thumb, face_fraction(obs.primary_face, obs.width, obs.height))
+            ctx.thumbs[session_id] = scene
+            if obs.text is not None:  # OCR ran: what the next runs are compared with
+                floor = ctx.alert_config.text_confidence / 2  # half the rule's threshold
+                found = any(r.confidence * 100 >= floor for r in obs.text)
+                ctx.text_watch[session_id] = TextWatch(frame_number, scene, found)
             fm = self._compare(session, obs)
             self._remember_verified(session_id, ts, obs, fm, reuse)
             # a video passes its track's audio; a live session's comes from its audio channel
@@ -143,12 +148,15 @@ class Frames:
         settings = self.ctx.settings
         frame_number = session.frames_received + 1
         previous = self.ctx.thumbs.get(session.id)
+        watch = self.ctx.text_watch.get(session.id)
         registered = session.face_embedding is not None
 
         def work(p: FramePipeline):
             image = load()
             thumb = thumbnail(image)
-            plan = plan_frame(frame_number, settings, scene_changed(previous, thumb), phase)
+            changed = scene_changed(previous, thumb)
+            quiet = ocr_quiet(watch, thumb, frame_number, settings)
+            plan = plan_frame(frame_number, settings, changed, phase, quiet)
             if not registered:  # an embedding is only compared with a registration
                 plan = replace(plan, embed=False)
             elif reuse is not None:

@@ -6,7 +6,9 @@ the 3/5-frame alert triggers, so they cannot be skipped.
 
 On a schedule, counted from the session's first frame (frame 1 always runs all):
 - object detector: every ``PROCTOR_OBJECTS_EVERY`` frames (default 1, ~15-40 ms);
-- OCR: every ``PROCTOR_OCR_EVERY`` frames (default 5) and on a scene change (~180-320 ms);
+- OCR: every ``PROCTOR_OCR_EVERY`` frames (default 5) and on a scene change (~60-100 ms
+  with the int8 detector); while the last run read no text and no part of the background
+  has changed since (``ocr_quiet``), only every ``PROCTOR_OCR_IDLE_EVERY`` frames (20);
 - body pose: every ``PROCTOR_POSE_EVERY`` frames (default 3, ~40 ms); posture holds the
   last measurement for 5 frames;
 - hands: every ``PROCTOR_HANDS_EVERY`` frames (default 1) for the phone signals.
@@ -96,6 +98,51 @@ def scene_changed(previous: SceneThumb | np.ndarray | None, current: np.ndarray)
     return float((diff[mask] if mask is not None else diff).mean()) > SCENE_CHANGE
 
 
+# OCR waits while nothing new can be read (``ocr_quiet``): the background compared in
+# cells of 8x9 thumbnail pixels (1/32 of the frame), changed when one cell's mean grey
+# difference exceeds CELL_CHANGE.  A page or a phone held up changes its cells by 40-150;
+# sensor noise and a talking candidate (face left out) by under 5.
+CELL_W, CELL_H = 8, 9
+CELL_CHANGE = 30.0
+
+
+def background_moved(since: SceneThumb | None, current: np.ndarray) -> bool:
+    """Whether any part of the background differs from ``since`` (its face left out)."""
+    if since is None or since.grey.shape != current.shape:
+        return True
+    diff = np.abs(since.grey - current).astype(np.float32)
+    mask = background_mask(since.face, diff.shape)
+    if mask is None:
+        mask = np.ones(diff.shape, bool)
+    rows, cols = diff.shape[0] // CELL_H, diff.shape[1] // CELL_W
+
+    def cells(a: np.ndarray) -> np.ndarray:
+        return a[: rows * CELL_H, : cols * CELL_W].reshape(rows, CELL_H, cols, CELL_W).sum((1, 3))
+
+    total, count = cells(diff * mask), cells(mask.astype(np.float32))
+    enough = count >= CELL_H * CELL_W / 2  # cells mostly covered by the face are skipped
+    return bool(np.any(total[enough] / count[enough] > CELL_CHANGE))
+
+
+@dataclass(frozen=True)
+class TextWatch:
+    """A session's last OCR run: its frame number, its scene, and whether it read text."""
+
+    frame: int
+    scene: SceneThumb
+    found_text: bool
+
+
+def ocr_quiet(watch: TextWatch | None, current: np.ndarray, frame_number: int, settings) -> bool:
+    """Whether a scheduled OCR run can wait: the last run read no text, the background has
+    not changed since, and it ran fewer than ``ocr_idle_every`` frames ago.  Reading the
+    same background again gives the same answer; anything held up changes it."""
+    idle = getattr(settings, "ocr_idle_every", 0)
+    if watch is None or idle <= 0 or watch.found_text or frame_number - watch.frame >= idle:
+        return False
+    return not background_moved(watch.scene, current)
+
+
 def _due(frame_number: int, every: int, phase: int = 0) -> bool:
     """Frame 1 runs everything; then every ``every`` frames, shifted by ``phase``."""
     if every <= 0:
@@ -108,11 +155,19 @@ def session_phase(session_id: str) -> int:
     return zlib.crc32(session_id.encode())
 
 
-def plan_frame(frame_number: int, settings, changed: bool = False, phase: int = 0) -> FramePlan:
-    """``phase``: live sessions spread their OCR and pose frames (module docstring)."""
+def plan_frame(
+    frame_number: int,
+    settings,
+    changed: bool = False,
+    phase: int = 0,
+    ocr_quiet: bool = False,
+) -> FramePlan:
+    """``phase``: live sessions spread their OCR and pose frames (module docstring);
+    ``ocr_quiet``: the scheduled OCR run waits (``ocr_quiet`` above), a scene change not."""
     return FramePlan(
         objects=_due(frame_number, settings.objects_every),
-        ocr=_due(frame_number, settings.ocr_every, phase) or (changed and settings.ocr_every > 0),
+        ocr=(_due(frame_number, settings.ocr_every, phase) and not ocr_quiet)
+        or (changed and settings.ocr_every > 0),
         pose=_due(frame_number, settings.pose_every, phase),
         hands=_due(frame_number, settings.hands_every),
         object_crops=_due(frame_number, settings.objects_every)

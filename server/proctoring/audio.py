@@ -115,6 +115,16 @@ class SpeechSpan:
         return max(0.0, self.end - self.start)
 
 
+@dataclass(frozen=True)
+class TranscriptLine:
+    """What was said in one speech span (optional transcripts, ``PROCTOR_TRANSCRIPTS``)."""
+
+    start: float
+    end: float
+    voice: int | None
+    text: str
+
+
 @dataclass
 class FrameAudio:
     """The audio between the previous analysed frame and this one, for the alert rules."""
@@ -160,6 +170,9 @@ class AudioFindings:
     prosody: Prosody | None = None
     candidate_enrolled: bool = False  # voice 0 is the live-enrolled voice (not "who spoke most")
     models: dict[str, str] = field(default_factory=dict)
+    # None: transcripts are off, so the section has no ``transcript`` key at all
+    transcript: list[TranscriptLine] | None = None
+    transcript_reason: str | None = None  # transcripts on but not made: why
 
     def voices(self) -> list[dict]:
         totals: dict[int, float] = {}
@@ -211,7 +224,17 @@ class AudioFindings:
             "voice_tone_reason": reason,
             "prosody": asdict(self.prosody) if self.prosody else None,
             "models": self.models,
-        }
+        } | self.transcript_section()
+
+    def transcript_section(self) -> dict:
+        """``transcript`` (and why it is empty) only when transcripts were asked for."""
+        if self.transcript is None and self.transcript_reason is None:
+            return {}
+        lines = [
+            {"start": t.start, "end": t.end, "speaker": _role(t.voice), "text": t.text}
+            for t in self.transcript or []
+        ]
+        return {"transcript": lines, "transcript_reason": self.transcript_reason}
 
 
 def _role(voice: int | None) -> str:

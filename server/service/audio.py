@@ -5,6 +5,8 @@ thread of their own (``audio`` executor), in order per session (a lock each), wh
 frame path only reads what the listener has published (``frame_audio``: lock-free).
 The models (Silero VAD, the GE2E encoder) load once, on first use; without them, or with
 ``PROCTOR_AUDIO_ENABLED=0``, the channel answers 503 and reports say why there is no audio.
+With ``PROCTOR_TRANSCRIPTS=1`` (off by default) a video's speech is also transcribed into the
+report's ``audio_analysis.transcript`` (never into the summary's facts, never logged).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import base64
 import binascii
 import logging
+import threading
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +23,7 @@ from pathlib import Path
 
 from ..audio.analysis import AudioModels, LiveListener, VoiceRules, analyse_recording
 from ..audio.decode import AudioInputError, audio_track, decode_wav
+from ..audio.transcribe import Transcriber
 from ..config import Settings
 from ..models.registry import ModelRegistry
 from ..proctoring.audio import (
@@ -49,6 +53,10 @@ class AudioChannel:
         self.frame_marks: dict[str, tuple[float, float]] = {}  # session -> (time, other voice s)
         self.locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="audio")
+        # Optional transcripts (PROCTOR_TRANSCRIPTS): the model loads on the first video
+        self._transcriber: Transcriber | None = None
+        self.transcripts_unavailable: str | None = None
+        self._transcriber_lock = threading.Lock()
 
     # --- models -------------------------------------------------------------------------
     def models(self) -> AudioModels | None:
@@ -181,7 +189,42 @@ class AudioChannel:
         findings = await asyncio.to_thread(
             analyse_recording, wav, models, self.rules, None, "video"
         )
+        if self.settings.transcripts:
+            await asyncio.to_thread(self._transcribe, wav, findings)
         return findings, None
+
+    def transcriber(self) -> Transcriber | None:
+        """The speech-to-text model, loaded once (only ever asked for with transcripts on)."""
+        with self._transcriber_lock:
+            if self._transcriber is None and self.transcripts_unavailable is None:
+                registry = ModelRegistry(self.settings.models_dir)
+                spec = registry.resolve("speech_to_text")
+                if spec is None:
+                    self.transcripts_unavailable = (
+                        "no speech-to-text model (run `proctor models fetch`)"
+                    )
+                else:
+                    try:
+                        self._transcriber = Transcriber(registry.path(spec))
+                    except Exception as exc:  # noqa: BLE001 - the report says why, audio goes on
+                        log.exception("the speech-to-text model could not be loaded")
+                        self.transcripts_unavailable = (
+                            f"the speech-to-text model could not be loaded ({type(exc).__name__})"
+                        )
+            return self._transcriber
+
+    def _transcribe(self, wav, findings: AudioFindings) -> None:
+        """``findings.transcript`` from the speech spans; never logs what was said."""
+        transcriber = self.transcriber()
+        if transcriber is None:
+            findings.transcript_reason = self.transcripts_unavailable
+            return
+        try:
+            findings.transcript = transcriber.transcript(wav, findings.spans)
+            findings.models["speech_to_text"] = transcriber.name
+        except Exception as exc:  # noqa: BLE001 - a failed transcript never fails the video
+            log.warning("transcription failed (%s)", type(exc).__name__)
+            findings.transcript_reason = f"transcription failed ({type(exc).__name__})"
 
     @staticmethod
     def video_frame_audio(findings: AudioFindings | None, start: float, end: float, profile: str):

@@ -16,7 +16,7 @@ from server.llm.engine import (
     grammar_vocabulary,
 )
 from server.llm.facts import SummaryFacts
-from server.llm.prompts import EXAMPLES, retry_message
+from server.llm.prompts import EXAMPLES, retry_note
 from server.llm.samples import SAMPLES, critical_alerts, strong_candidate
 from server.llm.template import template_summary
 from server.llm.validate import validate_summary
@@ -293,27 +293,37 @@ def test_a_severity_word_before_for_must_fit_the_kinds_after_it():
         "suspicious objects and 2 warnings for the face out of view."
     )
     assert validate_summary(each, facts) == []
+    warning_then_verification = each.replace(
+        "face out of view.", "face out of view, and face verification had 12 mismatches."
+    )
+    assert validate_summary(warning_then_verification, facts) == []
     for wrong, said in (
         ("3 warnings for multiple faces", "calls multiple faces a warning"),
         ("5 of them critical for multiple faces, 4 for suspicious objects", "calls suspicious"),
         ("7 critical alerts for looking away", "calls looking away critical"),
+        ("5 critical alerts for multiple faces and face mismatches", "leaves out the alerts"),
     ):
         text = f"{opening} The session raised 18 alerts, {wrong}."
         assert any(said in p for p in validate_summary(text, facts)), wrong
 
 
-def test_second_draft_prompt_says_what_was_wrong_and_keeps_the_first_prompt():
+def test_second_draft_prompt_says_what_was_wrong_after_the_same_facts():
     from server.llm.samples import FACT_SHEETS
 
     facts = FACT_SHEETS["warnings-mix"]
-    draft = "Mei Chen completed ... 1 of them critical for looking away."
-    problems = ["calls looking away critical", "calls something critical but no critical alert"]
+    problems = [
+        "calls looking away critical",
+        "calls something critical but no critical alert was raised",
+        "number 4 is not among the facts' alerts",
+    ]
     first = build_messages(facts)
-    second = build_messages(facts, rejected=(draft, problems))
-    assert second[: len(first)] == first  # the cache holds the first prompt: it is reused
-    assert second[-2] == {"role": "assistant", "content": draft}
-    told = second[-1]["content"]
-    assert told == retry_message(problems, facts)
-    assert "You called the alerts for looking away critical" in told
+    second = build_messages(facts, problems)
+    assert second[:-1] == first[:-1] and second[-1]["role"] == "user"
+    # the facts and the instruction come first, as in the first prompt: the cache holds them
+    assert second[-1]["content"].startswith(first[-1]["content"])
+    told = second[-1]["content"][len(first[-1]["content"]) :]
+    assert told.strip() == retry_note(problems, facts)
+    assert "It called the alerts for looking away critical" in told
     assert "each of them is a warning" in told
     assert "no alert in this session was critical" in told
+    assert "the facts give 7 in all: 3 warnings for looking away" in told

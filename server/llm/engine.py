@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..proctoring.alert_types import SEVERITY_ORDER
 from .facts import ALERT_SEVERITY, METRIC_WORDS, SummaryFacts
 from .prompts import (  # EXAMPLE_SUMMARY: re-exported for the tests
     EXAMPLE_FACTS,
@@ -37,8 +36,8 @@ from .prompts import (  # EXAMPLE_SUMMARY: re-exported for the tests
     PROMPT_VERSION,
     SEVERITY_NOUNS,
     SYSTEM_PROMPT,
-    alert_item,
-    retry_message,
+    alert_items,
+    retry_note,
 )
 from .template import EMOTION_WORDS, opening_clause, score_band, template_summary
 from .validate import validate_summary
@@ -84,6 +83,7 @@ class SummaryResult:
     reason: str = ""  # "ok", or why the template text was used
     problems: tuple[str, ...] = ()  # validation problems of the last rejected model text
     drafts: tuple[str, ...] = ()  # every text the model wrote for this call, for audit logs
+    draft_seconds: tuple[float, ...] = ()  # wall clock of each model call, in order
     elapsed_s: float = 0.0
     prompt_version: str = PROMPT_VERSION
     # llama.cpp's own clock, summed over calls: prompt_ms / prompt_evaluated (tokens not
@@ -159,19 +159,18 @@ def fact_lines(facts: SummaryFacts) -> list[str]:
         # Each kind with its own severity word beside its count ("2 warnings for looking
         # away"), most severe first; "critical" appears only when some alert was critical
         # (given "none of them critical", the model still wrote "1 of them critical").
-        by_kind = sorted(
-            f.alert_counts.items(),
-            key=lambda kv: (SEVERITY_ORDER.get(ALERT_SEVERITY.get(kv[0], "info"), 2), -kv[1]),
-        )
         totals = [
             f"{n} {SEVERITY_NOUNS[sev][0] if n == 1 else SEVERITY_NOUNS[sev][1]}"
             for sev in SEVERITY_NOUNS
-            if (n := sum(c for k, c in by_kind if ALERT_SEVERITY.get(k, "info") == sev))
+            if (
+                n := sum(
+                    c for k, c in f.alert_counts.items() if ALERT_SEVERITY.get(k, "info") == sev
+                )
+            )
         ]
         mixed = f" ({' and '.join(totals)})" if len(totals) > 1 else ""
         lines.append(
-            f"Proctoring alerts: {f.total_alerts} in all{mixed}: "
-            + ", ".join(alert_item(kind, n) for kind, n in by_kind)
+            f"Proctoring alerts: {f.total_alerts} in all{mixed}: " + ", ".join(alert_items(f))
         )
     else:
         lines.append("Proctoring alerts: none")
@@ -182,25 +181,21 @@ def fact_lines(facts: SummaryFacts) -> list[str]:
     return lines
 
 
-def _user_message(facts: SummaryFacts) -> str:
+def _user_message(facts: SummaryFacts, problems: list[str] | None = None) -> str:
     facts_text = "\n".join(f"- {line}" for line in fact_lines(facts))
-    return f"Facts about the interview session:\n{facts_text}\n\n{INSTRUCTION}"
+    message = f"Facts about the interview session:\n{facts_text}\n\n{INSTRUCTION}"
+    return f"{message}\n\n{retry_note(problems, facts)}" if problems else message
 
 
-def build_messages(
-    facts: SummaryFacts, rejected: tuple[str, list[str]] | None = None
-) -> list[dict[str, str]]:
+def build_messages(facts: SummaryFacts, problems: list[str] | None = None) -> list[dict[str, str]]:
     """System prompt, the worked examples, then this session's facts; for a second draft,
-    also the ``rejected`` first draft and its corrections (``prompts.retry_message``)."""
+    what was wrong with the first (``problems``, told as ``prompts.retry_note``) after them.
+    The rejected draft itself is not shown: the model copied it."""
     messages = [{"role": "system", "content": SYSTEM_PROMPT}]
     for example_facts, example_summary in EXAMPLES:
         messages.append({"role": "user", "content": _user_message(example_facts)})
         messages.append({"role": "assistant", "content": example_summary})
-    messages.append({"role": "user", "content": _user_message(facts)})
-    if rejected is not None:
-        draft, problems = rejected
-        messages.append({"role": "assistant", "content": draft})
-        messages.append({"role": "user", "content": retry_message(problems, facts)})
+    messages.append({"role": "user", "content": _user_message(facts, problems)})
     return messages
 
 
@@ -300,7 +295,7 @@ class LocalSummarizer:
         n_gpu_layers: int = 0,
         *,
         temperature: float = 0.3,
-        retry_temperature: float = 0.1,
+        retry_temperature: float = 0.3,
         seed: int = 20260121,
         retries: int = 1,
         max_pending: int = 4,
@@ -316,7 +311,7 @@ class LocalSummarizer:
         self.max_tokens = max_tokens
         self.n_gpu_layers = n_gpu_layers
         self.temperature = temperature
-        self.retry_temperature = retry_temperature  # the second draft follows the corrections
+        self.retry_temperature = retry_temperature  # for the second draft
         self.seed = seed
         self.retries = retries
         self.max_pending = max_pending
@@ -581,6 +576,7 @@ class LocalSummarizer:
             "completion_tokens": 0,
             "calls": 0,
             "timings": timings,
+            "draft_seconds": (),
         }
         problems: list[str] = []
         last_s = 0.0
@@ -588,8 +584,8 @@ class LocalSummarizer:
             remaining = model_deadline - time.monotonic()
             if remaining <= 0 or (attempt and remaining < last_s):
                 break
-            if attempt:  # the rejected draft and what was wrong with it, as the next turn
-                messages = build_messages(facts, rejected=(drafts[-1], problems))
+            if attempt:  # the same facts, and what was wrong with the rejected draft
+                messages = build_messages(facts, problems)
             try:
                 gen = self._generate(
                     messages,
@@ -610,9 +606,11 @@ class LocalSummarizer:
             usage["prompt_tokens"] += gen.prompt_tokens
             usage["completion_tokens"] += gen.completion_tokens
             usage["calls"] += 1
+            usage["draft_seconds"] += (round(gen.seconds, 3),)
             last_s = gen.seconds
-            # The second draft's prompt starts with the first's: it reuses the cache up to
-            # there (this job's own tokens, read the same way for the same facts and seed).
+            # The second draft's prompt shares the first's up to the end of the instruction:
+            # it reuses the cache that far (this job's own tokens, read the same way for the
+            # same facts and seed; llama.cpp keeps only the part that matches).
             reuse = gen.prompt_tokens
             if gen.timed_out:
                 return self._fallback(facts, "timeout", start, drafts=tuple(drafts), **usage)

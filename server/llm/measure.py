@@ -33,6 +33,12 @@ def _rss_mb() -> dict[str, float]:
     return out
 
 
+def _p95(values: list[float]) -> float:
+    """The 95th percentile (nearest rank): at most 5% of the values are above it."""
+    ranked = sorted(values)
+    return ranked[max(0, -(-95 * len(ranked) // 100) - 1)]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
@@ -109,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     pre_ms = sum(r.timings.get("prompt_ms", 0) for r in ran)
     pre_n = sum(r.timings.get("prompt_evaluated", 0) for r in ran)
     per_summary = [r.elapsed_s for r in ran]
+    per_call = [x for r in ran for x in r.draft_seconds]
     print(f"\n== totals: {args.gguf.name}, prompt {PROMPT_VERSION} ==")
     print(f"summaries {n} ({len(ran)} reached the model), model calls {calls}")
     print(
@@ -131,7 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     if per_summary:
         print(
             f"seconds per summary: median {statistics.median(per_summary):.1f}, "
-            f"max {max(per_summary):.1f}"
+            f"p95 {_p95(per_summary):.1f}, max {max(per_summary):.1f}"
+        )
+    if per_call:
+        print(
+            f"seconds per model call ({len(per_call)}): p50 {statistics.median(per_call):.1f}, "
+            f"p95 {_p95(per_call):.1f}"
         )
     if args.json:
         args.json.write_text(
@@ -145,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                         "reason": r.reason,
                         "drafts": list(r.drafts),
                         "elapsed_s": r.elapsed_s,
+                        "draft_seconds": list(r.draft_seconds),
                         "timings": r.timings,
                     }
                     for name, seed, r in results

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 
+from ..proctoring.alert_types import SEVERITY_ORDER
 from .facts import ALERT_SEVERITY, SummaryFacts, VerificationFacts
 from .template import ALERT_PHRASES
 
-PROMPT_VERSION = "2026-12-02.9"
+PROMPT_VERSION = "2026-12-02.10"
 
 SYSTEM_PROMPT = (
     "You write the summary paragraph of a video interview report for a hiring team. "
@@ -97,18 +98,20 @@ EXAMPLES = (
 )
 EXAMPLE_FACTS, EXAMPLE_SUMMARY = EXAMPLES[0]
 
-# The second draft: the first draft stays in the conversation, followed by what was wrong
-# with it, each as "you wrote X; the facts say Y". Given only another seed, the model
-# repeated its mistake (0 of 5 second drafts passed with prompt version 8).
-RETRY_INSTRUCTION = (
-    "That paragraph has mistakes:\n{corrections}\n"
-    "Write the three sentences again with these mistakes corrected. Keep what was right, and "
-    "use only the facts above."
+# The second draft: the same facts, followed by what was wrong with the first draft, each
+# as "a first draft wrote X; the facts say Y". Given only another seed, the model repeated
+# its mistake (0 of 5 second drafts passed with prompt version 8); shown its own draft
+# and told what was wrong with it, it copied the draft word for word (version 9).
+RETRY_NOTE = (
+    "A first draft of this paragraph was refused:\n{corrections}\n"
+    "Write the paragraph again without these mistakes: give each alert kind with exactly the "
+    "count and the severity word the facts give, and copy every number from the facts."
 )
 
 _CALLS_CRITICAL = re.compile(r"calls (.+) critical$")
 _CALLS_SEVERITY = re.compile(r"calls (.+) an? (warning|notice)$")
 _NOT_RECORDED = re.compile(r"mentions (.+) but none was recorded$")
+_LEFT_OUT = re.compile(r"leaves out the alerts for (.+)$")
 _NUMBER = re.compile(r"number (\S+) is not among the facts' (.+)$")
 
 
@@ -121,8 +124,21 @@ def _severity_of(kind: str) -> str:
     return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
 
 
+def alert_items(facts: SummaryFacts) -> list[str]:
+    """Every alert kind of ``facts`` as ``alert_item`` writes it, most severe first."""
+    by_kind = sorted(
+        facts.alert_counts.items(),
+        key=lambda kv: (SEVERITY_ORDER.get(ALERT_SEVERITY.get(kv[0], "info"), 2), -kv[1]),
+    )
+    return [alert_item(kind, n) for kind, n in by_kind]
+
+
+def _alert_list(facts: SummaryFacts) -> str:
+    return ", ".join(alert_items(facts))
+
+
 def correction(problem: str, facts: SummaryFacts) -> str:
-    """One validator problem as the model is told it: what it wrote, what the facts say."""
+    """One validator problem as the model is told it: what the draft wrote, what the facts say."""
     critical = [
         ALERT_PHRASES.get(k, (k,) * 2)[1]
         for k in facts.alert_counts
@@ -136,28 +152,35 @@ def correction(problem: str, facts: SummaryFacts) -> str:
     if m := _CALLS_CRITICAL.match(problem):
         kind = _kind(m.group(1))
         return (
-            f"You called the alerts for {ALERT_PHRASES.get(kind, (m.group(1),) * 2)[1]} "
+            f"It called the alerts for {ALERT_PHRASES.get(kind, (m.group(1),) * 2)[1]} "
             f"critical; the facts say each of them is {_severity_of(kind)}, and {only}."
         )
     if m := _CALLS_SEVERITY.match(problem):
         kind = _kind(m.group(1))
         return (
-            f"You called the alerts for {ALERT_PHRASES.get(kind, (m.group(1),) * 2)[1]} "
+            f"It called the alerts for {ALERT_PHRASES.get(kind, (m.group(1),) * 2)[1]} "
             f"{m.group(2)}s; the facts say each of them is {_severity_of(kind)}."
         )
     if problem.startswith("calls something critical"):
-        return f"You called something critical; {only}."
+        return f"It called something critical; {only}."
     if m := _NOT_RECORDED.match(problem):
         return (
-            f"You wrote about {m.group(1)}, but the facts record no such alert; leave it out "
-            "and name only the alert kinds the facts list."
+            f"It wrote about {m.group(1)}, but the facts record no such alert; name only the "
+            f"alerts the facts give: {_alert_list(facts)}."
         )
+    if m := _LEFT_OUT.match(problem):
+        return f"It left out the alerts for {m.group(1)}; the facts give {_alert_list(facts)}."
     if m := _NUMBER.match(problem):
-        return f"You wrote the number {m.group(1)}, which the facts do not give for {m.group(2)}."
-    return f"The checker found: {problem}."
+        if m.group(2) == "alerts":
+            return (
+                f"It wrote {m.group(1)} as a number of alerts; the facts give "
+                f"{facts.total_alerts} in all: {_alert_list(facts)}."
+            )
+        return f"It wrote the number {m.group(1)}, which the facts do not give for {m.group(2)}."
+    return f"It was refused: {problem}."
 
 
-def retry_message(problems: list[str], facts: SummaryFacts) -> str:
-    """The user turn after a rejected draft."""
+def retry_note(problems: list[str], facts: SummaryFacts) -> str:
+    """What the second draft's prompt adds after the instruction."""
     lines = dict.fromkeys(f"- {correction(p, facts)}" for p in problems)  # once each, in order
-    return RETRY_INSTRUCTION.format(corrections="\n".join(lines))
+    return RETRY_NOTE.format(corrections="\n".join(lines))

@@ -352,9 +352,10 @@ def _check_alerts(lower: str, facts: SummaryFacts, facts_lower: str) -> list[str
     for severity, said, pattern in _SEVERITY_FOR:
         for m in re.finditer(pattern, lower):
             rest = lower[m.end() :]
-            stop = re.search(  # the next count, or the next count with a severity word
+            stop = re.search(  # the next count (with a severity word), or the verification clause
                 r"[.;]|,? (and|while|with) (\d+|one|two|three|four|five|six)\b"
-                r"|,? (\d+|one|two|three|four|five|six) (critical|warnings?|notices?)\b",
+                r"|,? (\d+|one|two|three|four|five|six) (critical|warnings?|notices?)\b"
+                r"|\b(face verification|verification|which)\b",
                 rest,
             )
             listed = rest[: stop.start()] if stop else rest
@@ -629,6 +630,12 @@ def _check_content(text: str, lower: str, facts: SummaryFacts) -> list[str]:
         and "critical" not in lower
     ):
         problems.append("leaves out the critical alerts")
+    # A warning must be named too: "The session raised 3 alerts, 100% matching on face
+    # verification" hides what the alerts were (kinds with no mention words cannot be checked).
+    for kind in facts.alert_counts:
+        t = ALERT_TYPES.get(kind)
+        if t and t.severity == "warning" and t.mention and not _mentions(t.mention, lower)[0]:
+            problems.append(f"leaves out the alerts for {t.phrases[1]}")
     values = {**facts.metrics(), "overall_score": facts.overall_score}
     measured = facts.metrics()
     for chunk in re.split(r"[.,;:()]|\b(?:and|while|but|whereas|although)\b", lower):

@@ -161,6 +161,8 @@ def test_judgements_must_fit_the_values():
         (GOOD + " The candidate laughed at Google during the interview.", "Google"),
         (GOOD.replace(".", "\n", 1), "line breaks"),
         (GOOD + " Eye contact was 85 😀 overall.", "unexpected characters"),
+        (GOOD + " Face verification matched on 98.3%, which a reviewer should.", "mid-phrase"),
+        (GOOD + " The session had 98.3% face verification with 1 alert.", "a sentence"),
     ],
 )
 def test_garbage_is_rejected(text, expected):
@@ -327,3 +329,17 @@ def test_second_draft_prompt_says_what_was_wrong_after_the_same_facts():
     assert "each of them is a warning" in told
     assert "no alert in this session was critical" in told
     assert "the facts give 7 in all: 3 warnings for looking away" in told
+
+
+def test_info_level_alerts_are_not_warnings():
+    from server.llm.samples import FACT_SHEETS
+
+    facts = FACT_SHEETS["weak-sad"]  # 2 low engagement alerts: info level
+    opening = (
+        "Ben Carter completed a 7-minute video interview for the Warehouse Supervisor role "
+        "with a weak overall video score of 47 out of 100."
+    )
+    wrong = f"{opening} The session raised 2 alerts, both warnings for low engagement."
+    right = f"{opening} The session raised 2 alerts, 2 notices for low engagement."
+    assert "calls low engagement a warning" in validate_summary(wrong, facts)
+    assert validate_summary(right, facts) == []

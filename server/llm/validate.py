@@ -51,6 +51,14 @@ _SEVERITY_FOR = (
     ("warning", "a warning", r"\bwarnings? for\b"),
     ("info", "a notice", r"\bnotices? for\b"),
 )
+# Inside such a list the catalogue's own phrases name a kind too ("warnings for low
+# engagement", "critical for text in view"), also for kinds with no mention words of their own.
+_LISTED_KINDS = {
+    t.name: "|".join(
+        [*([t.mention] if t.mention else []), *(rf"\b{re.escape(p)}\b" for p in set(t.phrases))]
+    )
+    for t in ALERT_TYPES.values()
+}
 _NEGATOR = re.compile(r"\b(no|not|never|without|zero|0|none|nor|neither|free of|absence of)\b")
 _VERIFIED_CLAIM = re.compile(
     r"\b(identity (was |has been )?(verified|confirmed|matched)|verif(ied|ication)|matched the registered)\b"
@@ -359,7 +367,7 @@ def _check_alerts(lower: str, facts: SummaryFacts, facts_lower: str) -> list[str
                 rest,
             )
             listed = rest[: stop.start()] if stop else rest
-            for kind, mention in ALERT_MENTIONS.items():
+            for kind, mention in _LISTED_KINDS.items():
                 if ALERT_TYPES[kind].severity != severity and re.search(mention, listed):
                     problems.append(f"calls {kind.replace('_', ' ')} {said}")
                     break
@@ -572,6 +580,15 @@ _DANGLING = set(
         "into",
         "per",
         "very",
+        # a modal without its verb: "..., which a reviewer should."
+        "should",
+        "could",
+        "would",
+        "can",
+        "may",
+        "might",
+        "must",
+        "will",
     ]
 )
 # Judgement words and the values they need: (pattern, lowest allowed, highest allowed).
@@ -702,6 +719,11 @@ _SALAD = (
     ),
     re.compile(r"(?<!\beye )\bcontact\b"),
     re.compile(r"(?<!\bhead )\bstability\b"),
+    # a percentage used as an adjective: "100% face verification matched on 100%"
+    re.compile(
+        r"\d%\s+(?!(of|and|or|but|while|with|in|on|at|for|to|across|over|during|throughout)\b)"
+        r"[a-z]"
+    ),
 )
 
 

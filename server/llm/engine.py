@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import math
 import os
 import queue
 import re
@@ -168,10 +169,12 @@ def fact_lines(facts: SummaryFacts) -> list[str]:
                 )
             )
         ]
-        mixed = f" ({' and '.join(totals)})" if len(totals) > 1 else ""
-        lines.append(
-            f"Proctoring alerts: {f.total_alerts} in all{mixed}: " + ", ".join(alert_items(f))
-        )
+        items = alert_items(f)
+        if len(items) == 1:  # one kind: its count is the total ("2 notices for low engagement")
+            lines.append(f"Proctoring alerts: {items[0]}")
+        else:
+            mixed = f" ({' and '.join(totals)})" if len(totals) > 1 else ""
+            lines.append(f"Proctoring alerts: {f.total_alerts} in all{mixed}: {', '.join(items)}")
     else:
         lines.append("Proctoring alerts: none")
     if f.key_strengths:
@@ -216,6 +219,15 @@ def grammar_vocabulary(facts: SummaryFacts) -> frozenset[str]:
     return vocabulary(facts) - (unused - {w.lower() for w in fact_words(facts)})
 
 
+def verification_rate_strings(facts: SummaryFacts) -> list[str]:
+    """The verification rate as a summary may write it before "%" (as given, and rounded)."""
+    v = facts.verification
+    if not v.enabled or v.verification_rate is None:
+        return []
+    rate = float(v.verification_rate)
+    return sorted({f"{rate:g}", str(round(rate)), str(math.floor(rate))})
+
+
 def _gbnf_literal(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -237,7 +249,11 @@ def build_grammar(facts: SummaryFacts) -> str:
         first = f"{first} | {_gbnf_literal(facts.subject)}"
     numbers = " | ".join(_gbnf_literal(s) for s in facts.number_strings())
     lo, hi = MIN_WORDS_PER_SENTENCE - 1, MAX_WORDS_PER_SENTENCE - 1
-    item = 'item ::= word | num ("%" | "-minute" | "-second")?' + (" | field" if shown else "")
+    # A percentage is the verification rate only, always "of checks": free "%" after any
+    # number gave "The session raised 2 alerts, 100% face verification matched on 100%".
+    rates = verification_rate_strings(facts)
+    pct = " | rate" if rates else ""
+    item = 'item ::= word | num ("-minute" | "-second")?' + pct + (" | field" if shown else "")
     # The first sentence opens with the template's words (who, role, company, length): the
     # job fields come out as given and in their places, whatever the model would prefer.
     rules = [
@@ -250,6 +266,8 @@ def build_grammar(facts: SummaryFacts) -> str:
         'gap ::= " " | ", "',
         f"num ::= {numbers}",
     ]
+    if rates:
+        rules.append(f'rate ::= ({" | ".join(_gbnf_literal(r) for r in rates)}) "% of checks"')
     if shown:  # a job field is one item, written exactly as given
         rules.append(f"field ::= {shown}")
     return "\n".join(rules)

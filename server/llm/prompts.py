@@ -13,7 +13,7 @@ from ..proctoring.alert_types import SEVERITY_ORDER
 from .facts import ALERT_SEVERITY, SummaryFacts, VerificationFacts
 from .template import ALERT_PHRASES
 
-PROMPT_VERSION = "2026-12-02.10"
+PROMPT_VERSION = "2026-12-02.11"
 
 SYSTEM_PROMPT = (
     "You write the summary paragraph of a video interview report for a hiring team. "
@@ -25,11 +25,11 @@ SYSTEM_PROMPT = (
 )
 
 INSTRUCTION = (
-    "Write three sentences for the interview report. First: the opening words as given, then "
+    "Write three or four sentences for the interview report. First: the opening words as given, then "
     "the overall video score. Second: the strongest and "
-    "the weakest measured signal with their scores. Third: the proctoring alerts (how many, and "
-    "for each kind its count with its own severity word exactly as the facts give it) and face "
-    "verification when it was checked."
+    "the weakest measured signal with their scores. Third: the proctoring alerts, each kind "
+    "with its count and its own severity word exactly as the facts give them (and how many in "
+    "all when there were several kinds), then face verification when it was checked."
 )
 
 # How an alert of each severity is named next to its count ("2 warnings for looking away"):
@@ -49,10 +49,12 @@ def alert_item(kind: str, n: int) -> str:
     return f"{n} {noun_one if n == 1 else noun_several} for {one if n == 1 else several}"
 
 
-# Two worked examples show the form: a clean session and one with critical alerts. None of
-# their own words or numbers can leak into a summary: the grammar allows only the
-# vocabulary, fields and numbers of the session's facts. They come first in every prompt,
-# so llama.cpp keeps them in its cache and reads only the session's facts for each call.
+# Two worked examples show the form: one kind of warning (the count is the kind's own, no
+# total before it: after "3 alerts, 2 warnings ..." in the example, the model wrote "2 alerts,
+# 10 notices" for 2 notices), and critical alerts, warnings and a notice, each kind with its
+# severity word. None of their own words or numbers can leak into a summary: the grammar
+# allows only the vocabulary, fields and numbers of the session's facts. They come first in
+# every prompt, so llama.cpp keeps them in its cache and reads only the session's facts.
 EXAMPLES = (
     (
         SummaryFacts(
@@ -65,15 +67,17 @@ EXAMPLES = (
             eye_contact=69,
             posture=81,
             dominant_emotion="HAPPY",
-            alert_counts={"looking_away": 2, "text_detected": 1},
-            severity_counts={"warning": 2, "info": 1},
+            verification=VerificationFacts(enabled=True, verification_rate=100.0),
+            alert_counts={"looking_away": 3},
+            severity_counts={"warning": 3},
             key_strengths=("Upright posture",),
             areas_of_growth=("Eye contact dropped at times",),
         ),
         "Sam Taylor completed a 12-minute video interview for the Sales Associate role at Contoso "
         "and earned a solid overall video score of 74 out of 100. Posture was the strongest signal "
         "at 81, while eye contact was lower at 69, and the most frequent expression was happy. "
-        "The session raised 3 alerts, 2 warnings for looking away and 1 notice for text in view.",
+        "The session raised 3 warnings for looking away, and face verification matched on 100% of "
+        "checks.",
     ),
     (
         SummaryFacts(
@@ -86,14 +90,14 @@ EXAMPLES = (
             engagement=61,
             dominant_emotion="CALM",
             verification=VerificationFacts(enabled=True, verification_rate=64.0, mismatches=7),
-            alert_counts={"multiple_faces": 1, "suspicious_object": 2},
-            severity_counts={"critical": 1, "warning": 2},
+            alert_counts={"multiple_faces": 1, "suspicious_object": 2, "text_detected": 1},
+            severity_counts={"critical": 1, "warning": 2, "info": 1},
         ),
         "The candidate completed a 9-minute video interview for the Support Agent role with a weak "
         "overall video score of 39 out of 100. Engagement was the strongest signal at 61 and "
-        "confidence the weakest at 52. The session raised 3 alerts, 1 critical alert for multiple "
-        "faces and 2 warnings for suspicious objects, and face verification matched on 64% of "
-        "checks with 7 mismatches, which a reviewer should check.",
+        "confidence the weakest at 52. The session raised 4 alerts, 1 critical alert for multiple "
+        "faces, 2 warnings for suspicious objects and 1 notice for text in view. Face verification "
+        "matched on 64% of checks with 7 mismatches, which a reviewer should check.",
     ),
 )
 EXAMPLE_FACTS, EXAMPLE_SUMMARY = EXAMPLES[0]
@@ -113,6 +117,7 @@ _CALLS_SEVERITY = re.compile(r"calls (.+) an? (warning|notice)$")
 _NOT_RECORDED = re.compile(r"mentions (.+) but none was recorded$")
 _LEFT_OUT = re.compile(r"leaves out the alerts for (.+)$")
 _NUMBER = re.compile(r"number (\S+) is not among the facts' (.+)$")
+_KIND_COUNT = re.compile(r"gives (\S+) for (.+) but (\d+) were raised$")
 
 
 def _kind(words: str) -> str:
@@ -170,6 +175,12 @@ def correction(problem: str, facts: SummaryFacts) -> str:
         )
     if m := _LEFT_OUT.match(problem):
         return f"It left out the alerts for {m.group(1)}; the facts give {_alert_list(facts)}."
+    if m := _KIND_COUNT.match(problem):
+        kind = _kind(m.group(2))
+        return (
+            f"It gave {m.group(1)} alerts for {ALERT_PHRASES.get(kind, (m.group(2),) * 2)[1]}; "
+            f"the facts give {alert_item(kind, int(m.group(3)))}."
+        )
     if m := _NUMBER.match(problem):
         if m.group(2) == "alerts":
             return (

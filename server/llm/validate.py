@@ -59,6 +59,16 @@ _LISTED_KINDS = {
     )
     for t in ALERT_TYPES.values()
 }
+# Where a list of alert kinds after a count ends: the next count (with a severity word), or
+# the verification clause.
+_LIST_END = re.compile(
+    r"[.;]|,? (and|while|with) (\d+|one|two|three|four|five|six)\b"
+    r"|,? (\d+|one|two|three|four|five|six) (critical|warnings?|notices?)\b"
+    r"|\b(face verification|verification|which)\b"
+)
+_KIND_COUNT = re.compile(
+    r"\b(\d+) (?:critical alerts?|critical|warnings?|notices?|alerts?) for (?:the |an? )?"
+)
 _NEGATOR = re.compile(r"\b(no|not|never|without|zero|0|none|nor|neither|free of|absence of)\b")
 _VERIFIED_CLAIM = re.compile(
     r"\b(identity (was |has been )?(verified|confirmed|matched)|verif(ied|ication)|matched the registered)\b"
@@ -360,12 +370,7 @@ def _check_alerts(lower: str, facts: SummaryFacts, facts_lower: str) -> list[str
     for severity, said, pattern in _SEVERITY_FOR:
         for m in re.finditer(pattern, lower):
             rest = lower[m.end() :]
-            stop = re.search(  # the next count (with a severity word), or the verification clause
-                r"[.;]|,? (and|while|with) (\d+|one|two|three|four|five|six)\b"
-                r"|,? (\d+|one|two|three|four|five|six) (critical|warnings?|notices?)\b"
-                r"|\b(face verification|verification|which)\b",
-                rest,
-            )
+            stop = _LIST_END.search(rest)
             listed = rest[: stop.start()] if stop else rest
             for kind, mention in _LISTED_KINDS.items():
                 if ALERT_TYPES[kind].severity != severity and re.search(mention, listed):
@@ -647,6 +652,26 @@ def _check_content(text: str, lower: str, facts: SummaryFacts) -> list[str]:
         and "critical" not in lower
     ):
         problems.append("leaves out the critical alerts")
+    # "8 warnings for looking away": a count given for one kind must be that kind's count, or
+    # the sum of the kinds it is given for ("5 critical alerts for multiple faces and face
+    # mismatches").
+    for m in _KIND_COUNT.finditer(lower):
+        rest = lower[m.end() :]
+        first = next((k for k, p in _LISTED_KINDS.items() if re.match(p, rest)), None)
+        if first is None or not facts.alert_counts.get(first):
+            continue
+        stop = _LIST_END.search(rest)
+        listed = rest[: stop.start()] if stop else rest
+        kinds = [k for k, p in _LISTED_KINDS.items() if re.search(p, listed)]
+        given = int(m.group(1))
+        if given not in (
+            facts.alert_counts[first],
+            sum(facts.alert_counts.get(k, 0) for k in kinds),
+        ):
+            problems.append(
+                f"gives {given} for {first.replace('_', ' ')} but "
+                f"{facts.alert_counts[first]} were raised"
+            )
     # A warning must be named too: "The session raised 3 alerts, 100% matching on face
     # verification" hides what the alerts were (kinds with no mention words cannot be checked).
     for kind in facts.alert_counts:
@@ -719,6 +744,15 @@ _SALAD = (
     ),
     re.compile(r"(?<!\beye )\bcontact\b"),
     re.compile(r"(?<!\bhead )\bstability\b"),
+    # an article before a plural: "was a signals of growth"
+    re.compile(
+        r"\b(a|an) (signals|alerts|warnings|notices|checks|mismatches|faces|objects|strengths"
+        r"|areas|scores|minutes|seconds|questions|expressions|gestures)\b"
+    ),
+    # a preposition before a clause: "with a reviewer should check the face"
+    re.compile(
+        r"\b(with|for|of|at|on|in|by) (a|an|the) \w+ (should|could|would|must|can|may|might|will)\b"
+    ),
     # a percentage used as an adjective: "100% face verification matched on 100%"
     re.compile(
         r"\d%\s+(?!(of|and|or|but|while|with|in|on|at|for|to|across|over|during|throughout)\b)"

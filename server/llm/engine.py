@@ -35,7 +35,6 @@ from .prompts import (  # EXAMPLE_SUMMARY: re-exported for the tests
     EXAMPLES,
     INSTRUCTION,
     PROMPT_VERSION,
-    SEVERITY_NOUNS,
     SYSTEM_PROMPT,
     alert_items,
     retry_note,
@@ -160,23 +159,16 @@ def fact_lines(facts: SummaryFacts) -> list[str]:
         # Each kind with its own severity word beside its count ("2 warnings for looking
         # away"), most severe first; "critical" appears only when some alert was critical
         # (given "none of them critical", the model still wrote "1 of them critical").
-        totals = [
-            f"{n} {SEVERITY_NOUNS[sev][0] if n == 1 else SEVERITY_NOUNS[sev][1]}"
-            for sev in SEVERITY_NOUNS
-            if (
-                n := sum(
-                    c for k, c in f.alert_counts.items() if ALERT_SEVERITY.get(k, "info") == sev
-                )
-            )
-        ]
         items = alert_items(f)
+        # No totals by severity: given "(5 critical alerts and 13 warnings)", Qwen wrote
+        # "5 critical alerts for multiple faces" for 3.
         if len(items) == 1:  # one kind: its count is the total ("2 notices for low engagement")
             lines.append(f"Proctoring alerts: {items[0]}")
         else:
-            mixed = f" ({' and '.join(totals)})" if len(totals) > 1 else ""
-            lines.append(f"Proctoring alerts: {f.total_alerts} in all{mixed}: {', '.join(items)}")
+            lines.append(f"Proctoring alerts: {f.total_alerts} in all: {', '.join(items)}")
     else:
-        lines.append("Proctoring alerts: none")
+        # as a sentence to copy: given "none", Qwen wrote "the session did not raised any alerts"
+        lines.append("Proctoring alerts: none (no proctoring alerts were raised)")
     if f.key_strengths:
         lines.append("Strengths: " + "; ".join(f.key_strengths))
     if f.areas_of_growth:

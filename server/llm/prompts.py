@@ -13,7 +13,7 @@ from ..proctoring.alert_types import SEVERITY_ORDER
 from .facts import ALERT_SEVERITY, SummaryFacts, VerificationFacts
 from .template import ALERT_PHRASES
 
-PROMPT_VERSION = "2026-12-02.11"
+PROMPT_VERSION = "2026-12-02.12"
 
 SYSTEM_PROMPT = (
     "You write the summary paragraph of a video interview report for a hiring team. "

@@ -744,6 +744,8 @@ _SALAD = (
     ),
     re.compile(r"(?<!\beye )\bcontact\b"),
     re.compile(r"(?<!\bhead )\bstability\b"),
+    # "did not" before a past form: "the session did not raised any alerts"
+    re.compile(r"\b(did|does|do)(n't| not)? (\w+ed|was|were|had|kept|held|led|stayed)\b"),
     # an article before a plural: "was a signals of growth"
     re.compile(
         r"\b(a|an) (signals|alerts|warnings|notices|checks|mismatches|faces|objects|strengths"

@@ -140,6 +140,14 @@ def test_same_facts_give_the_same_summary(summarizer):
     assert first.drafts == second.drafts and first.text == second.text
 
 
+def test_same_facts_give_the_same_second_draft(summarizer):
+    """With the retry on: the second draft's prompt reuses this job's own cache (the first
+    draft's prompt), so it too must come out the same for the same facts and seed."""
+    first, second = summarizer.summarize(critical_facts()), summarizer.summarize(critical_facts())
+    assert first.calls == second.calls and first.drafts == second.drafts
+    assert first.text == second.text
+
+
 def test_tiny_timeout_falls_back_to_the_template(summarizer):
     result = summarizer.summarize(strong_facts(), timeout_s=0.001)
     assert result.llm_enhanced is False and result.reason == "timeout"

@@ -244,7 +244,15 @@ def bench_service(
     fps: float = 1.0,
 ) -> dict:
     over = (
-        {"objects_every": 1, "ocr_every": 1, "pose_every": 1, "hands_every": 1}
+        {
+            "objects_every": 1,
+            "ocr_every": 1,
+            "ocr_idle_every": 0,
+            "pose_every": 1,
+            "hands_every": 1,
+            "object_crops_every": 1,
+            "verify_reuse_s": 0.0,
+        }
         if every_model
         else {}
     )

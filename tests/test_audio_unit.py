@@ -202,6 +202,7 @@ def test_audio_off_answers_503_and_reports_say_why():
     with pytest.raises(ServiceError) as err:
         asyncio.run(channel.hear(session, "UklGRg==", None))
     assert err.value.status == 503 and "disabled" in err.value.message
+    assert err.value.extra == {"audio_unavailable": True}  # the console stops; a busy 503 not
     section = asyncio.run(channel.live_section(session))
     assert section["analyzed"] is False and section["reason"] == "audio is disabled"
     assert channel.frame_audio(session, 3.0) is None  # no audio: the audio rules hold still

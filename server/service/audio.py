@@ -104,8 +104,10 @@ class AudioChannel:
             raise ServiceError(f"audio chunk too large (at most {limit:g} s)", status=413)
         models = await self._loaded_models()
         if models is None:
-            raise ServiceError(
-                f"Audio is not available on this server: {self.unavailable}", status=503
+            raise ServiceError(  # for good, unlike a busy 503: clients stop sending
+                f"Audio is not available on this server: {self.unavailable}",
+                status=503,
+                audio_unavailable=True,
             )
         raw = audio.strip()
         if raw.startswith("data:"):

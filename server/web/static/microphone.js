@@ -80,7 +80,9 @@ const ProctorMicrophone = (() => {
         try {
           await send(waiting.shift());
         } catch (err) {
-          if (err && (err.status === 404 || err.status === 409 || err.status === 503)) stopped = true;
+          // gone or off for good; a busy 503 (queue full, Retry-After) only drops this chunk
+          const off = err && err.status === 503 && err.body && err.body.audio_unavailable;
+          if (err && (err.status === 404 || err.status === 409 || off)) stopped = true;
         }
       }
       sending = false;

@@ -132,3 +132,11 @@ def test_the_template_names_every_type():
 
 def test_docs_tables_are_generated_from_the_catalogue():
     assert documented() == section(), "run: python scripts/alerts_table.py --write"
+
+
+def test_no_face_verification_is_not_a_missing_face():
+    # "no face verification was used" (a short session's summary) names no alert
+
+    pattern = ALERT_TYPES["no_face_detected"].mention
+    assert not re.search(pattern, "no face verification was used")
+    assert re.search(pattern, "there was no face in view for a while")

@@ -56,7 +56,7 @@ _TYPES = (
         growth="Left the camera's view during the session",
         advice="Stay within the camera's view for the whole session",
         phrases=("the face out of view", "the face out of view"),
-        mention=r"\b(face (was |went )?(out of view|not visible|not detected|missing)|no face"
+        mention=r"\b(face (was |went )?(out of view|not visible|not detected|missing)|no face(?! verification)"
         r"|left the (frame|camera view)|absent from (the )?(frame|camera|view))\b",
     ),
     AlertType(

@@ -136,7 +136,6 @@ def test_docs_tables_are_generated_from_the_catalogue():
 
 def test_no_face_verification_is_not_a_missing_face():
     # "no face verification was used" (a short session's summary) names no alert
-
     pattern = ALERT_TYPES["no_face_detected"].mention
     assert not re.search(pattern, "no face verification was used")
     assert re.search(pattern, "there was no face in view for a while")

@@ -118,6 +118,10 @@ def test_linked_operations_with_real_ids_have_no_server_error(schema):
             stateful_step_count=STATEFUL_STEPS,
             deadline=None,
             database=None,
+            # One fixed run: with a random seed Hypothesis sometimes replayed a case whose
+            # linked value (an id from a response) it then drew as another type, and failed
+            # with FlakyStrategyDefinition (not a server error).
+            derandomize=True,
             suppress_health_check=list(HealthCheck),
             # No shrinking: the server's state moves on, so a replay is not the same run;
             # a 5xx is reported with its request as found.

@@ -120,6 +120,11 @@ _NUMBER = re.compile(r"number (\S+) is not among the facts' (.+)$")
 _KIND_COUNT = re.compile(r"gives (\S+) for (.+) but (\d+) were raised$")
 
 
+def _plural(kind: str, said: str) -> str:
+    """The catalogue's plural phrase for an alert kind ("looking away"), else the words said."""
+    return ALERT_PHRASES.get(kind, (said, said))[1]
+
+
 def _kind(words: str) -> str:
     return words.replace(" ", "_")
 
@@ -144,11 +149,7 @@ def _alert_list(facts: SummaryFacts) -> str:
 
 def correction(problem: str, facts: SummaryFacts) -> str:
     """One validator problem as the model is told it: what the draft wrote, what the facts say."""
-    critical = [
-        ALERT_PHRASES.get(k, (k,) * 2)[1]
-        for k in facts.alert_counts
-        if ALERT_SEVERITY.get(k) == "critical"
-    ]
+    critical = [_plural(k, k) for k in facts.alert_counts if ALERT_SEVERITY.get(k) == "critical"]
     only = (
         f"only the alerts for {' and '.join(critical)} are critical"
         if critical
@@ -157,13 +158,13 @@ def correction(problem: str, facts: SummaryFacts) -> str:
     if m := _CALLS_CRITICAL.match(problem):
         kind = _kind(m.group(1))
         return (
-            f"It called the alerts for {ALERT_PHRASES.get(kind, (m.group(1),) * 2)[1]} "
+            f"It called the alerts for {_plural(kind, m.group(1))} "
             f"critical; the facts say each of them is {_severity_of(kind)}, and {only}."
         )
     if m := _CALLS_SEVERITY.match(problem):
         kind = _kind(m.group(1))
         return (
-            f"It called the alerts for {ALERT_PHRASES.get(kind, (m.group(1),) * 2)[1]} "
+            f"It called the alerts for {_plural(kind, m.group(1))} "
             f"{m.group(2)}s; the facts say each of them is {_severity_of(kind)}."
         )
     if problem.startswith("calls something critical"):
@@ -178,7 +179,7 @@ def correction(problem: str, facts: SummaryFacts) -> str:
     if m := _KIND_COUNT.match(problem):
         kind = _kind(m.group(2))
         return (
-            f"It gave {m.group(1)} alerts for {ALERT_PHRASES.get(kind, (m.group(2),) * 2)[1]}; "
+            f"It gave {m.group(1)} alerts for {_plural(kind, m.group(2))}; "
             f"the facts give {alert_item(kind, int(m.group(3)))}."
         )
     if m := _NUMBER.match(problem):

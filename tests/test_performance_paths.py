@@ -326,5 +326,5 @@ def test_ocr_quiet_only_after_a_run_that_read_nothing():
     assert not ocr_quiet(empty, corner, 11, s)
     assert not ocr_quiet(None, grey, 11, s)
     assert not ocr_quiet(empty, grey, 11, Settings(ocr_every=5, ocr_idle_every=0))
-    assert plan_frame(11, s, ocr_quiet=False).ocr and not plan_frame(11, s, ocr_quiet=True).ocr
-    assert plan_frame(11, s, changed=True, ocr_quiet=True).ocr  # a scene change still reads
+    assert plan_frame(11, s, ocr_waits=False).ocr and not plan_frame(11, s, ocr_waits=True).ocr
+    assert plan_frame(11, s, changed=True, ocr_waits=True).ocr  # a scene change still reads

@@ -92,6 +92,16 @@ class DefaultModel:
     def packages(self) -> tuple[Package, ...]:
         return self.joined.packages if self.joined else (self.package,)
 
+    def written_as(self, entry: ModelSpec) -> bool:
+        """Whether a manifest entry is this default as fetch writes it now (file, source,
+        provenance, e.g. new calibration ranges); whether the file verifies is apart."""
+        return (
+            entry.file == self.file
+            and entry.source == self.source
+            and entry.provenance == self.spec().provenance
+            and bool(entry.sha256)
+        )
+
     @property
     def source(self) -> str:
         """What the manifest records as the source: the requirement, or the parts' range."""
@@ -164,16 +174,20 @@ def _quantize_ppocr_det(members: list[Path], out: Path) -> None:
     import onnx
 
     from ..vision.ocr import det_input
-    from .quantize import CALIBRATION_DIR, check_page, check_text_maps, quantize_int8
+    from .quantize import check_page, check_text_maps, quantize_int8
 
     quantize_int8(members[0], out, CALIBRATION_DIR / "ppocr_det.json")
     name = onnx.load(str(members[0]), load_external_data=False).graph.input[0].name
     check_text_maps(members[0], out, {name: det_input(check_page())})
 
 
+# Activation ranges of the int8 defaults (quantize.py; measured by scripts/calibrate_int8.py).
+CALIBRATION_DIR = Path(__file__).resolve().parent / "calibration"
+
+
 def _int8_provenance(ranges: str) -> str:
     """Names the stored activation ranges by digest: new ranges make the file stale."""
-    path = Path(__file__).resolve().parent / "calibration" / ranges
+    path = CALIBRATION_DIR / ranges
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else "missing"
     return (
         f"static int8 of the package's fp32 graph, activation ranges "
@@ -193,13 +207,7 @@ def _convert_yolov3(members: list[Path], out: Path) -> None:
 def _convert_quantize_yolov3(members: list[Path], out: Path) -> None:
     # darknet -> fp32 ONNX -> static int8, output convolutions kept fp32 (quantize.py).
     from ..vision.objects import ObjectDetector
-    from .quantize import (
-        CALIBRATION_DIR,
-        YOLOV3_KEEP_FP32,
-        check_outputs,
-        check_page,
-        quantize_int8,
-    )
+    from .quantize import YOLOV3_KEEP_FP32, check_outputs, check_page, quantize_int8
 
     fp32 = out.with_name("fp32-" + out.name)
     _convert_yolov3(members, fp32)
@@ -330,13 +338,7 @@ def current_defaults(models_dir: Path) -> list[ModelSpec] | None:
     specs = []
     for d in DEFAULTS:
         s = listed.get(d.name)
-        if (
-            s is None
-            or s.file != d.file
-            or s.source != d.source
-            or s.provenance != d.spec().provenance  # e.g. new calibration ranges
-            or not s.sha256
-        ):
+        if s is None or not d.written_as(s):
             return None
         specs.append(s)
     if verify(models_dir, specs):
@@ -564,10 +566,7 @@ def fetch(models_dir: Path, cache_dir: Path | None = None, force: bool = False) 
             if (
                 not force
                 and prev is not None
-                and prev.file == d.file
-                and prev.sha256
-                and prev.source == d.source
-                and prev.provenance == d.spec().provenance
+                and d.written_as(prev)
                 and not verify(models_dir, [prev])
             ):
                 log.info("%s: up to date", d.file)

@@ -33,7 +33,6 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-CALIBRATION_DIR = Path(__file__).resolve().parent / "calibration"
 # Least agreement accepted between the fp32 and int8 text maps (IoU of pixels above
 # the DB threshold) on the rendered check page; measured 0.91-0.95.
 MIN_TEXT_MAP_IOU = 0.8
@@ -91,7 +90,7 @@ def calibrate(
             nodes_to_exclude=list(keep_fp32),
             **_quant_options(),
         )
-    # Sorted keys and rounded floats: a re-run on the same frames gives the same file.
+    # Sorted keys: a re-run on the same frames gives the same file.
     data = json.loads(ranges_out.read_text())
     ranges_out.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
 
@@ -139,15 +138,20 @@ def check_page() -> np.ndarray:
     return frame
 
 
+def _outputs(path: Path, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return sess.run(None, feed)
+
+
 def check_outputs(fp32: Path, int8: Path, feed: dict[str, np.ndarray], min_corr: float = 0.95):
     """Pearson correlation of the two graphs' outputs (all of them, flattened) on ``feed``;
     raises below ``min_corr``."""
-    import onnxruntime as ort
-
-    flat = []
-    for path in (fp32, int8):
-        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        flat.append(np.concatenate([o.ravel() for o in sess.run(None, feed)]).astype(np.float64))
+    flat = [
+        np.concatenate([o.ravel() for o in _outputs(path, feed)]).astype(np.float64)
+        for path in (fp32, int8)
+    ]
     corr = float(np.corrcoef(flat[0], flat[1])[0, 1])
     if not corr >= min_corr:
         raise ValueError(f"int8 outputs differ from fp32 (correlation {corr:.3f} < {min_corr})")
@@ -156,12 +160,7 @@ def check_outputs(fp32: Path, int8: Path, feed: dict[str, np.ndarray], min_corr:
 
 def check_text_maps(fp32: Path, int8: Path, feed: dict[str, np.ndarray], thresh: float = 0.3):
     """IoU of the two graphs' text maps (pixels above ``thresh``); raises below the floor."""
-    import onnxruntime as ort
-
-    maps = []
-    for path in (fp32, int8):
-        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        maps.append(sess.run(None, feed)[0] > thresh)
+    maps = [_outputs(path, feed)[0] > thresh for path in (fp32, int8)]
     inter, union = float((maps[0] & maps[1]).sum()), float((maps[0] | maps[1]).sum())
     if union == 0:
         raise ValueError("the check page gave no text in the fp32 detector")

@@ -160,13 +160,13 @@ def plan_frame(
     settings,
     changed: bool = False,
     phase: int = 0,
-    ocr_quiet: bool = False,
+    ocr_waits: bool = False,
 ) -> FramePlan:
     """``phase``: live sessions spread their OCR and pose frames (module docstring);
-    ``ocr_quiet``: the scheduled OCR run waits (``ocr_quiet`` above), a scene change not."""
+    ``ocr_waits``: the scheduled OCR run waits (``ocr_quiet`` above), a scene change not."""
     return FramePlan(
         objects=_due(frame_number, settings.objects_every),
-        ocr=(_due(frame_number, settings.ocr_every, phase) and not ocr_quiet)
+        ocr=(_due(frame_number, settings.ocr_every, phase) and not ocr_waits)
         or (changed and settings.ocr_every > 0),
         pose=_due(frame_number, settings.pose_every, phase),
         hands=_due(frame_number, settings.hands_every),

@@ -305,7 +305,6 @@ class LocalSummarizer:
         n_gpu_layers: int = 0,
         *,
         temperature: float = 0.3,
-        retry_temperature: float = 0.3,
         seed: int = 20260121,
         retries: int = 1,
         max_pending: int = 4,
@@ -321,7 +320,6 @@ class LocalSummarizer:
         self.max_tokens = max_tokens
         self.n_gpu_layers = n_gpu_layers
         self.temperature = temperature
-        self.retry_temperature = retry_temperature  # for the second draft
         self.seed = seed
         self.retries = retries
         self.max_pending = max_pending
@@ -603,7 +601,6 @@ class LocalSummarizer:
                     model_deadline,
                     self.seed + attempt,
                     reuse=reuse,
-                    temperature=self.temperature if attempt == 0 else self.retry_temperature,
                 )
             except Exception as exc:
                 log.exception("LLM generation failed")
@@ -655,7 +652,6 @@ class LocalSummarizer:
         seed: int,
         *,
         reuse: int,
-        temperature: float,
     ) -> _Generation:
         import llama_cpp
         from llama_cpp import LlamaGrammar, StoppingCriteriaList
@@ -683,7 +679,7 @@ class LocalSummarizer:
         out = llama.create_completion(
             prompt=prompt,
             max_tokens=self.max_tokens,
-            temperature=temperature,
+            temperature=self.temperature,
             top_p=0.9,
             top_k=40,
             repeat_penalty=1.1,
